@@ -1,0 +1,214 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+/** An unset or empty variable counts as absent, so `FOO=` in a .env file means "use the default". */
+const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+const int = (min: number, max: number, fallback: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^\d+$/, 'must be a whole number')
+      .transform(Number)
+      .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+      .default(fallback),
+  );
+
+const bool = (fallback: boolean) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], 'must be true or false')
+      .transform((v) => v === 'true' || v === '1' || v === 'yes')
+      .default(fallback),
+  );
+
+const text = (fallback: string) => z.preprocess(blankToUndefined, z.string().default(fallback));
+const optionalText = () => z.preprocess(blankToUndefined, z.string().optional());
+
+const url = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return u.protocol === 'http:' || u.protocol === 'https:';
+      } catch {
+        return false;
+      }
+    }, 'must be an http:// or https:// URL')
+    .optional(),
+);
+
+const redisUrl = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .refine((v) => /^rediss?:\/\//.test(v), 'must be a redis:// or rediss:// URL')
+    .optional(),
+);
+
+/**
+ * Every setting the gateway reads. Each key here is documented in .env.example (a test keeps the two in step).
+ */
+export const configSchema = z.object({
+  PORT: int(0, 65535, 8080),
+  HOST: text('127.0.0.1'),
+  DATA_DIR: text('./data'),
+  TRUST_PROXY: text('false'),
+
+  S3_ENDPOINT: url,
+  S3_REGION: text('us-east-1'),
+  S3_BUCKET: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 of a-z 0-9 . -)')
+      .default('gateway'),
+  ),
+  S3_ACCESS_KEY_ID: optionalText(),
+  S3_SECRET_ACCESS_KEY: optionalText(),
+  S3_FORCE_PATH_STYLE: bool(true),
+  S3_MAX_SOCKETS: int(1, 10000, 256),
+  S3_CONNECT_TIMEOUT_MS: int(100, 600000, 5000),
+  S3_REQUEST_TIMEOUT_MS: int(100, 3600000, 60000),
+
+  REDIS_URL: redisUrl,
+  REDIS_KEY_PREFIX: text('s3gw:'),
+  REDIS_COMMAND_TIMEOUT_MS: int(50, 60000, 2000),
+
+  AUTH_MODE: z.preprocess(blankToUndefined, z.enum(['users'], 'must be users').default('users')),
+  USERS_FILE: optionalText(),
+  DEMO_PASSWORD: z.preprocess(
+    blankToUndefined,
+    z.string().min(8, 'must be at least 8 characters').optional(),
+  ),
+  ACCESS_TOKEN_TTL: int(60, 7 * 24 * 3600, 3600),
+  REFRESH_TOKEN_TTL: int(300, 365 * 24 * 3600, 30 * 24 * 3600),
+  SIGNIN_ACCOUNT_MAX_FAILURES: int(1, 100000, 10),
+  SIGNIN_ACCOUNT_WINDOW: int(1, 7 * 24 * 3600, 900),
+  SIGNIN_ADDRESS_MAX_ATTEMPTS: int(1, 100000, 30),
+  SIGNIN_ADDRESS_WINDOW: int(1, 7 * 24 * 3600, 60),
+
+  UPLOAD_SEGMENT_SIZE: int(5 * MiB, 5 * 1024 * MiB, 16 * MiB),
+
+  MAX_JSON_BODY_BYTES: int(1024, 10 * MiB, 64 * 1024),
+  MAX_HEADER_BYTES: int(1024, 1024 * 1024, 16 * 1024),
+  SHUTDOWN_GRACE_MS: int(0, 600000, 10000),
+  READY_TIMEOUT_MS: int(50, 60000, 2000),
+
+  LOG_LEVEL: z.preprocess(
+    blankToUndefined,
+    z.enum(['error', 'warn', 'info', 'debug'], 'must be error, warn, info or debug').default('info'),
+  ),
+  LOG_FORMAT: z.preprocess(blankToUndefined, z.enum(['json', 'pretty'], 'must be json or pretty').default('json')),
+});
+
+export type Env = z.infer<typeof configSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  trustProxy: boolean | number | string;
+  s3: {
+    /** Absent: the gateway runs its embedded S3 server. */
+    endpoint: string | undefined;
+    region: string;
+    bucket: string;
+    accessKeyId: string | undefined;
+    secretAccessKey: string | undefined;
+    forcePathStyle: boolean;
+    maxSockets: number;
+    connectTimeoutMs: number;
+    requestTimeoutMs: number;
+  };
+  redis: { url: string | undefined; keyPrefix: string; commandTimeoutMs: number };
+  auth: {
+    mode: 'users';
+    usersFile: string | undefined;
+    demoPassword: string | undefined;
+    accessTokenTtlSec: number;
+    refreshTokenTtlSec: number;
+    signInThrottle: {
+      accountMaxFailures: number;
+      accountWindowSec: number;
+      addressMaxAttempts: number;
+      addressWindowSec: number;
+    };
+  };
+  uploadSegmentSize: number;
+  limits: { maxJsonBodyBytes: number; maxHeaderBytes: number };
+  shutdownGraceMs: number;
+  readyTimeoutMs: number;
+  log: { level: 'error' | 'warn' | 'info' | 'debug'; format: 'json' | 'pretty' };
+}
+
+/** A bad setting: its message is the one line the process prints before it stops. */
+export class ConfigError extends Error {}
+
+function parseTrustProxy(raw: string): boolean | number | string {
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw; // a list of addresses/subnets, as Express understands it
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = configSchema.safeParse(source);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'configuration');
+    const raw = source[name];
+    const shown = name.includes('SECRET') || name.includes('PASSWORD') ? '' : raw !== undefined ? ` (got "${raw}")` : '';
+    throw new ConfigError(`Invalid configuration: ${name} ${issue.message}${shown}`);
+  }
+  const e = parsed.data;
+  if (e.S3_ENDPOINT && (!e.S3_ACCESS_KEY_ID || !e.S3_SECRET_ACCESS_KEY)) {
+    const missing = e.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID';
+    throw new ConfigError(`Invalid configuration: ${missing} is required when S3_ENDPOINT is set`);
+  }
+  if (e.REFRESH_TOKEN_TTL <= e.ACCESS_TOKEN_TTL) {
+    throw new ConfigError('Invalid configuration: REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL');
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: path.resolve(e.DATA_DIR),
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    s3: {
+      endpoint: e.S3_ENDPOINT,
+      region: e.S3_REGION,
+      bucket: e.S3_BUCKET,
+      accessKeyId: e.S3_ACCESS_KEY_ID,
+      secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE,
+      maxSockets: e.S3_MAX_SOCKETS,
+      connectTimeoutMs: e.S3_CONNECT_TIMEOUT_MS,
+      requestTimeoutMs: e.S3_REQUEST_TIMEOUT_MS,
+    },
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
+    auth: {
+      mode: e.AUTH_MODE,
+      usersFile: e.USERS_FILE,
+      demoPassword: e.DEMO_PASSWORD,
+      accessTokenTtlSec: e.ACCESS_TOKEN_TTL,
+      refreshTokenTtlSec: e.REFRESH_TOKEN_TTL,
+      signInThrottle: {
+        accountMaxFailures: e.SIGNIN_ACCOUNT_MAX_FAILURES,
+        accountWindowSec: e.SIGNIN_ACCOUNT_WINDOW,
+        addressMaxAttempts: e.SIGNIN_ADDRESS_MAX_ATTEMPTS,
+        addressWindowSec: e.SIGNIN_ADDRESS_WINDOW,
+      },
+    },
+    uploadSegmentSize: e.UPLOAD_SEGMENT_SIZE,
+    limits: { maxJsonBodyBytes: e.MAX_JSON_BODY_BYTES, maxHeaderBytes: e.MAX_HEADER_BYTES },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    readyTimeoutMs: e.READY_TIMEOUT_MS,
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+  };
+}
