@@ -1,0 +1,24 @@
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+
+/**
+ * The small key-value contract the gateway needs from its session store. Two implementations keep it:
+ * Redis (shared by every gateway instance) and an in-process map (the embedded default). Values are
+ * strings; every key expires. Methods reject with a `storeUnavailable` GatewayError when the store
+ * cannot be reached, never with a raw driver error.
+ */
+export interface SessionStore {
+  readonly kind: 'redis' | 'memory';
+  /** False when everything stored ends with the process. */
+  readonly durable: boolean;
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Writes only when the key does not exist; true when this call wrote it. Atomic. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** Writes only when the key currently holds `expected`; true when this call wrote it. Atomic. */
+  compareAndSet(key: string, expected: string, value: string, ttlMs: number): Promise<boolean>;
+  delete(...keys: string[]): Promise<void>;
+  /** A fixed-window counter limiter whose counts live in this store (so limits hold across instances). */
+  rateLimiter(opts: { name: string; points: number; durationSec: number }): RateLimiterAbstract;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
