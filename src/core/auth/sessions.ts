@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import type { SessionStore } from '../../storage/session-store/types.js';
+import { GatewayError } from '../errors.js';
+import type { Account, AccountDirectory } from './accounts.js';
+import { looksLikeToken, newToken, tokenHash } from './tokens.js';
+
+/**
+ * A session family: one sign-in and every refresh that descends from it. It holds the hashes of the one
+ * access token and the one refresh token that are current; anything older is dead.
+ */
+interface Family {
+  account: string;
+  access: string;
+  refresh: string;
+  createdAt: number;
+}
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  /** Epoch ms after which the access token is refused. */
+  accessExpiresAt: number;
+}
+
+export interface Session {
+  familyId: string;
+  account: Account;
+}
+
+const key = {
+  family: (id: string) => `fam:${id}`,
+  access: (hash: string) => `at:${hash}`,
+  refresh: (hash: string) => `rt:${hash}`,
+  // Marks a refresh token as spent; setting it is the atomic claim that makes each refresh token single-use.
+  spent: (hash: string) => `rtu:${hash}`,
+};
+
+const UNUSABLE_ACCESS = 'The access token is missing, unknown, expired or signed out; refresh it or sign in again.';
+
+export class SessionService {
+  private readonly accessTtlMs: number;
+  private readonly refreshTtlMs: number;
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly accounts: AccountDirectory,
+    ttl: { accessSec: number; refreshSec: number },
+  ) {
+    this.accessTtlMs = ttl.accessSec * 1000;
+    this.refreshTtlMs = ttl.refreshSec * 1000;
+  }
+
+  async start(account: Account): Promise<TokenPair> {
+    const familyId = randomBytes(16).toString('base64url');
+    const { pair, access, refresh } = await this.issue(familyId);
+    const family: Family = { account: account.name, access, refresh, createdAt: Date.now() };
+    await this.store.set(key.family(familyId), JSON.stringify(family), this.refreshTtlMs);
+    return pair;
+  }
+
+  async authenticate(accessToken: string | undefined): Promise<Session> {
+    if (!accessToken || !looksLikeToken(accessToken)) throw new GatewayError('unauthorized', UNUSABLE_ACCESS);
+    const hash = tokenHash(accessToken);
+    const familyId = await this.store.get(key.access(hash));
+    if (!familyId) throw new GatewayError('unauthorized', UNUSABLE_ACCESS);
+    const family = await this.readFamily(familyId);
+    // The family is the authority: a token it no longer names (rotated, signed out) is dead.
+    if (!family || family.value.access !== hash) throw new GatewayError('unauthorized', UNUSABLE_ACCESS);
+    const account = this.accounts.find(family.value.account);
+    if (!account) throw new GatewayError('unauthorized', 'This account no longer exists; sign in again.');
+    return { familyId, account };
+  }
+
+  /** Rotates both tokens. A refresh token presented twice ends its whole family (it has leaked). */
+  async refresh(refreshToken: string): Promise<{ tokens: TokenPair; account: Account }> {
+    const refused = (why: string) => new GatewayError('forbidden', `${why} Sign in again.`, { field: 'gateway.auth.refresh.token' });
+    if (!looksLikeToken(refreshToken)) throw refused('The refresh token is not valid.');
+    const hash = tokenHash(refreshToken);
+    const familyId = await this.store.get(key.refresh(hash));
+    if (!familyId) throw refused('The refresh token is unknown or expired.');
+    const family = await this.readFamily(familyId);
+    if (!family) throw refused('This session has ended.');
+
+    const claimed = await this.store.setIfAbsent(key.spent(hash), '1', this.refreshTtlMs);
+    if (!claimed || family.value.refresh !== hash) {
+      await this.revoke(familyId, family.value);
+      throw refused('This refresh token was already used, so the session has been ended for safety.');
+    }
+
+    const account = this.accounts.find(family.value.account);
+    if (!account) {
+      await this.revoke(familyId, family.value);
+      throw refused('This account no longer exists.');
+    }
+
+    const { pair, access, refresh } = await this.issue(familyId);
+    const next: Family = { ...family.value, access, refresh };
+    const swapped = await this.store.compareAndSet(key.family(familyId), family.raw, JSON.stringify(next), this.refreshTtlMs);
+    if (!swapped) {
+      // Signed out (or ended) while we were rotating: the new tokens must not outlive it.
+      await this.store.delete(key.access(access), key.refresh(refresh));
+      throw refused('This session has ended.');
+    }
+    await this.store.delete(key.access(family.value.access));
+    return { tokens: pair, account };
+  }
+
+  /** Signs out the session the access token belongs to, at once; false when the token is unknown. */
+  async end(accessToken: string): Promise<boolean> {
+    if (!looksLikeToken(accessToken)) return false;
+    const hash = tokenHash(accessToken);
+    const familyId = await this.store.get(key.access(hash));
+    if (!familyId) return false;
+    const family = await this.readFamily(familyId);
+    if (!family || family.value.access !== hash) return false;
+    await this.revoke(familyId, family.value);
+    return true;
+  }
+
+  private async issue(familyId: string) {
+    const accessToken = newToken();
+    const refreshToken = newToken();
+    const access = tokenHash(accessToken);
+    const refresh = tokenHash(refreshToken);
+    await this.store.set(key.access(access), familyId, this.accessTtlMs);
+    await this.store.set(key.refresh(refresh), familyId, this.refreshTtlMs);
+    return { pair: { accessToken, refreshToken, accessExpiresAt: Date.now() + this.accessTtlMs }, access, refresh };
+  }
+
+  private async readFamily(familyId: string): Promise<{ raw: string; value: Family } | undefined> {
+    const raw = await this.store.get(key.family(familyId));
+    return raw ? { raw, value: JSON.parse(raw) as Family } : undefined;
+  }
+
+  private async revoke(familyId: string, family: Family): Promise<void> {
+    // Deleting the family is what ends it; the token keys would expire anyway but go now.
+    await this.store.delete(key.family(familyId), key.access(family.access), key.refresh(family.refresh));
+  }
+}

@@ -1,0 +1,62 @@
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { SessionStore } from '../../storage/session-store/types.js';
+import { GatewayError, storeUnavailable } from '../errors.js';
+
+export interface SignInThrottleOptions {
+  accountMaxFailures: number;
+  accountWindowSec: number;
+  addressMaxAttempts: number;
+  addressWindowSec: number;
+}
+
+const tooMany = (ms: number) => {
+  const retryAfterSec = Math.max(1, Math.ceil(ms / 1000));
+  return new GatewayError('rate_limited', `Too many sign-in attempts; try again in ${retryAfterSec} s.`, { retryAfterSec });
+};
+
+/**
+ * Slows password guessing: every attempt counts against the client address, every failure against the
+ * account name. Counters live in the session store, so with Redis they hold across gateway instances.
+ */
+export class SignInThrottle {
+  private readonly byAccount: RateLimiterAbstract;
+  private readonly byAddress: RateLimiterAbstract;
+
+  constructor(store: SessionStore, private readonly opts: SignInThrottleOptions) {
+    this.byAccount = store.rateLimiter({ name: 'signin-account', points: opts.accountMaxFailures, durationSec: opts.accountWindowSec });
+    this.byAddress = store.rateLimiter({ name: 'signin-address', points: opts.addressMaxAttempts, durationSec: opts.addressWindowSec });
+  }
+
+  /** Throws 429 when this address or this account may not try now; counts the attempt otherwise. */
+  async admit(accountName: string, address: string): Promise<void> {
+    try {
+      await this.byAddress.consume(address);
+    } catch (err) {
+      if (err instanceof RateLimiterRes) throw tooMany(err.msBeforeNext);
+      throw storeUnavailable(err);
+    }
+    let failures: RateLimiterRes | null;
+    try {
+      failures = await this.byAccount.get(accountName);
+    } catch (err) {
+      throw storeUnavailable(err);
+    }
+    if (failures && failures.consumedPoints >= this.opts.accountMaxFailures) throw tooMany(failures.msBeforeNext);
+  }
+
+  async failed(accountName: string): Promise<void> {
+    try {
+      await this.byAccount.penalty(accountName, 1);
+    } catch (err) {
+      throw storeUnavailable(err);
+    }
+  }
+
+  async succeeded(accountName: string): Promise<void> {
+    try {
+      await this.byAccount.delete(accountName);
+    } catch (err) {
+      throw storeUnavailable(err);
+    }
+  }
+}

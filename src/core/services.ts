@@ -1,0 +1,17 @@
+import type { AccountDirectory } from './auth/accounts.js';
+import type { SessionService } from './auth/sessions.js';
+import type { SignInService } from './auth/sign-in.js';
+
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Record<string, 'ok' | string>;
+}
+
+/** The gateway's own operations, as the HTTP layer sees them. */
+export interface GatewayServices {
+  accounts: AccountDirectory;
+  signIn: SignInService;
+  sessions: SessionService;
+  uploadSegmentSize: number;
+  readiness(): Promise<ReadinessReport>;
+}
