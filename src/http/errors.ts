@@ -1,0 +1,73 @@
+import type { NextFunction, Request, Response } from 'express';
+import { GatewayError, type ErrorKind } from '../core/errors.js';
+import type { Logger } from '../log.js';
+
+const STATUS: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  rate_limited: 429,
+  bad_gateway: 502,
+  unavailable: 503,
+  timeout: 504,
+};
+
+/** body-parser's failures: all caused by what the client sent. */
+function fromBodyParser(err: { type?: string; status?: number }): GatewayError | undefined {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return new GatewayError('invalid', 'body: is not valid JSON', { field: 'body' });
+    case 'entity.too.large':
+      return new GatewayError('too_large', 'body: is larger than this gateway accepts', { field: 'body' });
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new GatewayError('invalid', 'body: has an unsupported encoding or charset', { field: 'body' });
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+      return new GatewayError('invalid', 'body: was not received whole', { field: 'body' });
+    default:
+      return err.status && err.status >= 400 && err.status < 500
+        ? new GatewayError('invalid', 'The request could not be read.', {})
+        : undefined;
+  }
+}
+
+export function errorBody(status: number, code: string, message: string, requestId: string | undefined, field?: string) {
+  return { error: code, status, message, ...(field ? { field } : {}), ...(requestId ? { requestId } : {}) };
+}
+
+export function sendError(res: Response, err: GatewayError): void {
+  const status = STATUS[err.kind];
+  if (err.retryAfterSec !== undefined) res.setHeader('Retry-After', String(err.retryAfterSec));
+  res.status(status).json(errorBody(status, err.kind, err.message, res.locals.requestId as string | undefined, err.field));
+}
+
+/** The one place a failure becomes a response: a JSON error body, never a stack trace. */
+export function errorHandler(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const known = err instanceof GatewayError ? err : fromBodyParser(err as { type?: string; status?: number });
+    if (res.headersSent) {
+      // A stream broke after the status went out: all that is left is to cut the connection.
+      logger.warn('response failed after headers were sent', { requestId: res.locals.requestId, error: String(err) });
+      res.destroy();
+      return;
+    }
+    if (known) {
+      if (known.kind === 'unavailable' || known.kind === 'timeout' || known.kind === 'bad_gateway') {
+        logger.warn('backend failure', { requestId: res.locals.requestId, message: known.message, cause: String(known.cause ?? '') });
+      }
+      sendError(res, known);
+      return;
+    }
+    logger.error('unexpected error', {
+      requestId: res.locals.requestId,
+      method: req.method,
+      error: err instanceof Error ? err.stack : String(err),
+    });
+    res.status(500).json(errorBody(500, 'internal', 'Unexpected error; the request id helps the operator find it in the log.', res.locals.requestId as string | undefined));
+  };
+}

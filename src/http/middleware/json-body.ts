@@ -1,0 +1,21 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { GatewayError } from '../../core/errors.js';
+
+/**
+ * JSON bodies with or without a Content-Type header (odrive's own clients send none). An empty body
+ * reads as {}; anything but a JSON object is refused.
+ */
+export function jsonBody(limitBytes: number) {
+  const parse = express.json({ type: () => true, limit: limitBytes, strict: false });
+  return [
+    parse,
+    (req: Request, _res: Response, next: NextFunction) => {
+      if (req.body === undefined || req.body === null) req.body = {};
+      if (typeof req.body !== 'object' || Array.isArray(req.body)) {
+        next(new GatewayError('invalid', 'body: must be a JSON object', { field: 'body' }));
+        return;
+      }
+      next();
+    },
+  ];
+}
