@@ -1,0 +1,136 @@
+import { AccountDirectory, buildAccount } from '../../src/core/auth/accounts.js';
+import { SessionService } from '../../src/core/auth/sessions.js';
+import { GatewayError } from '../../src/core/errors.js';
+import { MemorySessionStore } from '../../src/storage/session-store/memory.js';
+import { RedisSessionStore } from '../../src/storage/session-store/redis.js';
+import type { SessionStore } from '../../src/storage/session-store/types.js';
+import { describeWithRedis, testRedisUrl, uniquePrefix } from '../support/targets.js';
+
+const alice = buildAccount({ name: 'alice', passwordHash: 'unused', root: 'alice', readOnly: false });
+const accounts = new AccountDirectory([alice]);
+
+async function kindOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    if (err instanceof GatewayError) return err.kind;
+    throw err;
+  }
+}
+
+function sessionRules(makeStore: () => Promise<SessionStore>) {
+  let store: SessionStore;
+  let sessions: SessionService;
+  beforeEach(async () => {
+    store = await makeStore();
+    sessions = new SessionService(store, accounts, { accessSec: 3600, refreshSec: 7200 });
+  });
+  afterEach(() => store.close());
+
+  it('authenticates a new access token to its account', async () => {
+    const t = await sessions.start(alice);
+    expect(t.accessToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(t.refreshToken).not.toBe(t.accessToken);
+    expect((await sessions.authenticate(t.accessToken)).account.name).toBe('alice');
+  });
+
+  it('refuses missing, malformed and unknown tokens with 401', async () => {
+    expect(await kindOf(sessions.authenticate(undefined))).toBe('unauthorized');
+    expect(await kindOf(sessions.authenticate('short'))).toBe('unauthorized');
+    expect(await kindOf(sessions.authenticate('A'.repeat(43)))).toBe('unauthorized');
+  });
+
+  it('rotates both tokens on refresh; the old access token dies at once', async () => {
+    const t1 = await sessions.start(alice);
+    const { tokens: t2 } = await sessions.refresh(t1.refreshToken);
+    expect(t2.accessToken).not.toBe(t1.accessToken);
+    expect(t2.refreshToken).not.toBe(t1.refreshToken);
+    expect(await kindOf(sessions.authenticate(t1.accessToken))).toBe('unauthorized');
+    expect((await sessions.authenticate(t2.accessToken)).account.name).toBe('alice');
+  });
+
+  it('treats a reused refresh token as a leak: 403 and the whole family ends', async () => {
+    const t1 = await sessions.start(alice);
+    const { tokens: t2 } = await sessions.refresh(t1.refreshToken);
+    expect(await kindOf(sessions.refresh(t1.refreshToken))).toBe('forbidden');
+    // the legitimate holder's newer tokens are gone too
+    expect(await kindOf(sessions.authenticate(t2.accessToken))).toBe('unauthorized');
+    expect(await kindOf(sessions.refresh(t2.refreshToken))).toBe('forbidden');
+  });
+
+  it('treats two concurrent refreshes with one token as a reuse: the family ends', async () => {
+    const t1 = await sessions.start(alice);
+    const attempts = [sessions.refresh(t1.refreshToken), sessions.refresh(t1.refreshToken)];
+    const settled = await Promise.allSettled(attempts);
+    const kinds = await Promise.all(attempts.map((a) => kindOf(a)));
+    expect(kinds).toContain('forbidden');
+    expect(kinds.filter((k) => k === 'ok').length).toBeLessThanOrEqual(1);
+    for (const r of settled) {
+      if (r.status === 'fulfilled') expect(await kindOf(sessions.authenticate(r.value.tokens.accessToken))).toBe('unauthorized');
+    }
+  });
+
+  it('keeps other sessions of the same account alive when one family ends', async () => {
+    const a = await sessions.start(alice);
+    const b = await sessions.start(alice);
+    await sessions.refresh(a.refreshToken);
+    await kindOf(sessions.refresh(a.refreshToken));
+    expect((await sessions.authenticate(b.accessToken)).account.name).toBe('alice');
+  });
+
+  it('signs out immediately: access and refresh tokens both stop working', async () => {
+    const t = await sessions.start(alice);
+    expect(await sessions.end(t.accessToken)).toBe(true);
+    expect(await kindOf(sessions.authenticate(t.accessToken))).toBe('unauthorized');
+    expect(await kindOf(sessions.refresh(t.refreshToken))).toBe('forbidden');
+    expect(await sessions.end(t.accessToken)).toBe(false);
+  });
+
+  it('refuses an unknown refresh token with 403', async () => {
+    expect(await kindOf(sessions.refresh('B'.repeat(43)))).toBe('forbidden');
+  });
+
+  it('stores no token in the clear', async () => {
+    const written: string[] = [];
+    const recording: SessionStore = Object.create(store, {
+      set: { value: async (k: string, v: string, ttl: number) => (written.push(k, v), store.set(k, v, ttl)) },
+      compareAndSet: {
+        value: async (k: string, e: string, v: string, ttl: number) => (written.push(k, v), store.compareAndSet(k, e, v, ttl)),
+      },
+    });
+    const recorded = new SessionService(recording, accounts, { accessSec: 3600, refreshSec: 7200 });
+    const t1 = await recorded.start(alice);
+    const { tokens: t2 } = await recorded.refresh(t1.refreshToken);
+    expect(written.length).toBeGreaterThanOrEqual(8);
+    for (const token of [t1.accessToken, t1.refreshToken, t2.accessToken, t2.refreshToken]) {
+      for (const s of written) expect(s).not.toContain(token);
+    }
+  });
+
+  it('expires access tokens after their lifetime', async () => {
+    const quick = new SessionService(store, accounts, { accessSec: 1, refreshSec: 60 });
+    const t = await quick.start(alice);
+    await quick.authenticate(t.accessToken);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await kindOf(quick.authenticate(t.accessToken))).toBe('unauthorized');
+    // ...while the refresh token still gets a new pair
+    const { tokens } = await quick.refresh(t.refreshToken);
+    expect((await quick.authenticate(tokens.accessToken)).account.name).toBe('alice');
+  });
+
+  it('ends sessions of an account that was removed', async () => {
+    const t = await sessions.start(buildAccount({ name: 'ghost', passwordHash: 'x', root: '', readOnly: false }));
+    expect(await kindOf(sessions.authenticate(t.accessToken))).toBe('unauthorized');
+  });
+}
+
+describe('session rules: in-process store', () => sessionRules(async () => new MemorySessionStore()));
+
+describeWithRedis('session rules: Redis', () =>
+  sessionRules(async () => {
+    const s = new RedisSessionStore({ url: testRedisUrl!, keyPrefix: uniquePrefix('sessions'), commandTimeoutMs: 2000 });
+    await s.connect();
+    return s;
+  }),
+);

@@ -1,0 +1,67 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { buildRuntime, type Runtime } from '../../src/runtime.js';
+import { realS3, testRedisUrl, uniquePrefix } from './targets.js';
+
+export interface TestGateway {
+  runtime: Runtime;
+  /** Every line the gateway logged, for assertions (and for the no-secrets check). */
+  logLines: string[];
+  close(): Promise<void>;
+}
+
+export const DEMO_PASSWORD = 'correct horse battery staple';
+
+/**
+ * A whole gateway in this process, as `npm start` builds it: against the embedded s3rver or the real
+ * S3 of S3_TEST_ENDPOINT, with the in-process store or the test Redis.
+ */
+export async function startTestGateway(opts: { store: 'memory' | 'redis'; env?: Record<string, string> }): Promise<TestGateway> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'gw-test-'));
+  const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_PASSWORD, LOG_LEVEL: 'debug' };
+  if (realS3) {
+    Object.assign(env, {
+      S3_ENDPOINT: realS3.endpoint,
+      S3_ACCESS_KEY_ID: realS3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: realS3.secretAccessKey,
+      S3_BUCKET: realS3.bucket,
+      S3_REGION: realS3.region,
+    });
+  }
+  if (opts.store === 'redis') {
+    if (!testRedisUrl) throw new Error('no test Redis (see tests/support/global-setup.ts)');
+    Object.assign(env, { REDIS_URL: testRedisUrl, REDIS_KEY_PREFIX: uniquePrefix('gw') });
+  }
+  Object.assign(env, opts.env ?? {});
+  const config = loadConfig(env);
+
+  const logLines: string[] = [];
+  const logger = createLogger({ level: 'debug', format: 'json' });
+  logger.clear();
+  logger.add(
+    new winston.transports.Stream({
+      stream: new Writable({
+        write(chunk, _enc, cb) {
+          logLines.push(String(chunk));
+          cb();
+        },
+      }),
+    }),
+  );
+
+  const runtime = await buildRuntime(config, logger);
+  return {
+    runtime,
+    logLines,
+    async close() {
+      await runtime.close();
+      logger.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

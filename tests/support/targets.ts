@@ -1,0 +1,26 @@
+import { randomBytes } from 'node:crypto';
+
+/** Redis the tests may use, when there is one (see global-setup). */
+export const testRedisUrl = process.env.TEST_REDIS_URL;
+
+/** `describe` for Redis-backed tests: skipped only where the README says it may be (no redis-server, not CI). */
+export const describeWithRedis = testRedisUrl ? describe : describe.skip;
+
+/** A real S3 server given by S3_TEST_ENDPOINT (+ keys, bucket); absent means the embedded s3rver. */
+export const realS3 = process.env.S3_TEST_ENDPOINT
+  ? {
+      endpoint: process.env.S3_TEST_ENDPOINT,
+      accessKeyId: process.env.S3_TEST_ACCESS_KEY_ID ?? '',
+      secretAccessKey: process.env.S3_TEST_SECRET_ACCESS_KEY ?? '',
+      bucket: process.env.S3_TEST_BUCKET ?? 'gateway-test',
+      region: process.env.S3_TEST_REGION ?? 'us-east-1',
+    }
+  : undefined;
+
+/** `describe` for behaviour only a real S3 server shows; the real-S3 run (S3_TEST_ENDPOINT) runs these. */
+export const describeWithRealS3 = realS3 ? describe : describe.skip;
+
+/** A key prefix of its own for each Redis-backed test, so runs and files never see each other's keys. */
+export function uniquePrefix(label: string): string {
+  return `test:${label}:${randomBytes(4).toString('hex')}:`;
+}
