@@ -4,12 +4,13 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { buildRuntime, type Runtime } from '../../src/runtime.js';
 import { realS3, testRedisUrl, uniquePrefix } from './targets.js';
 
 export interface TestGateway {
   runtime: Runtime;
+  logger: Logger;
   /** Every line the gateway logged, for assertions (and for the no-secrets check). */
   logLines: string[];
   close(): Promise<void>;
@@ -57,6 +58,7 @@ export async function startTestGateway(opts: { store: 'memory' | 'redis'; env?: 
   const runtime = await buildRuntime(config, logger);
   return {
     runtime,
+    logger,
     logLines,
     async close() {
       await runtime.close();

@@ -1,0 +1,188 @@
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { verifyPassword } from '../../src/core/auth/passwords.js';
+import { describeWithRedis, testRedisUrl } from '../support/targets.js';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = path.join(root, 'dist/main.js');
+
+// These run the built gateway (`npm test` builds first), as `npm start` does.
+interface Started {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function startGateway(env: Record<string, string>): Started {
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', MAIN], {
+    cwd: root,
+    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d.toString()));
+  child.stderr!.on('data', (d) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function waitFor(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+let dataDir: string;
+beforeEach(async () => {
+  dataDir = await mkdtemp(path.join(tmpdir(), 'gw-proc-'));
+});
+afterEach(() => rm(dataDir, { recursive: true, force: true }));
+
+describe('the gateway process', () => {
+  it('starts on the embedded default, prints a curl line that signs in, and stops cleanly on SIGTERM', async () => {
+    const gw = startGateway({ DATA_DIR: dataDir });
+    try {
+      await waitFor(() => gw.stdout().includes('Try:'), 'the start-up banner');
+      const banner = gw.stdout();
+      expect(banner).toMatch(/sessions end with the process/);
+      expect(banner).toMatch(/Demo user: demo, password \S+ \(generated/);
+      const url = /ready at (http:\/\/127\.0\.0\.1:\d+)/.exec(banner)![1]!;
+      const curlLine = /Try:\s+(curl .*)$/m.exec(banner)![1]!;
+      // The line, as printed, is what a person pastes into a shell.
+      const hasCurl = spawnSync('curl', ['--version']).status === 0;
+      const response = hasCurl
+        ? (await run('bash', ['-c', curlLine])).stdout
+        : await (await fetch(`${url}/v2/gateway_auth`, { method: 'POST', body: /-d '(.*)'$/.exec(curlLine)![1] })).text();
+      const body = JSON.parse(response);
+      expect(body['gateway.auth.access.token']).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+
+      gw.child.kill('SIGTERM');
+      expect(await gw.exited).toBe(0);
+      // the generated demo password is shown in the banner only, never in a JSON log line
+      const password = /password (\S+) \(generated/.exec(banner)![1]!;
+      for (const line of banner.split('\n').filter((l) => l.startsWith('{'))) expect(line).not.toContain(password);
+    } finally {
+      gw.child.kill('SIGKILL');
+    }
+  });
+
+  it('lets an in-flight request finish after SIGTERM', async () => {
+    const gw = startGateway({ DATA_DIR: dataDir, DEMO_PASSWORD: 'patient-password', SHUTDOWN_GRACE_MS: '5000' });
+    try {
+      await waitFor(() => gw.stdout().includes('Try:'), 'the start-up banner');
+      const url = /ready at (http:\/\/127\.0\.0\.1:\d+)/.exec(gw.stdout())![1]!;
+      // scrypt makes sign-in take tens of milliseconds: long enough to be in flight when SIGTERM lands
+      const inFlight = fetch(`${url}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify({ user: 'demo', password: 'patient-password' }) });
+      await new Promise((r) => setTimeout(r, 10));
+      gw.child.kill('SIGTERM');
+      const res = await inFlight;
+      expect(res.status).toBe(200);
+      expect(await gw.exited).toBe(0);
+    } finally {
+      gw.child.kill('SIGKILL');
+    }
+  });
+
+  it('never prints a DEMO_PASSWORD the operator chose', async () => {
+    const gw = startGateway({ DATA_DIR: dataDir, DEMO_PASSWORD: 'operator-chosen-secret' });
+    try {
+      await waitFor(() => gw.stdout().includes('Try:'), 'the start-up banner');
+      expect(gw.stdout()).toContain('password from DEMO_PASSWORD');
+      expect(gw.stdout()).toContain('$DEMO_PASSWORD');
+      expect(gw.stdout() + gw.stderr()).not.toContain('operator-chosen-secret');
+    } finally {
+      gw.child.kill('SIGKILL');
+    }
+  });
+
+  it('stops at once with one line naming a bad variable', async () => {
+    const gw = startGateway({ DATA_DIR: dataDir, PORT: 'http' });
+    expect(await gw.exited).toBe(2);
+    expect(gw.stderr().trim().split('\n').filter((l) => !/Warning|^\s|^\(|^$/.test(l))).toEqual([
+      'Invalid configuration: PORT must be a whole number (got "http")',
+    ]);
+  });
+
+  it('stops with one line when the users file is wrong', async () => {
+    const file = path.join(dataDir, 'users.yaml');
+    await writeFile(file, 'users:\n  - name: a\n    passwordHash: plain\n');
+    const gw = startGateway({ DATA_DIR: dataDir, USERS_FILE: file });
+    expect(await gw.exited).toBe(1);
+    expect(gw.stderr()).toMatch(/^Cannot start: USERS_FILE .*users\.0\.passwordHash must be a hash printed by `npm run hash-password`$/m);
+  });
+});
+
+describe('npm run hash-password', () => {
+  const hashWith = async (input: string) => {
+    const child = spawn(process.execPath, [path.join(root, 'dist/cli/hash-password.js')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d.toString()));
+    child.stderr.on('data', (d) => (err += d.toString()));
+    child.stdin.end(input);
+    const code = await new Promise((r) => child.on('exit', r));
+    return { code, out, err };
+  };
+
+  it('prints a hash that verifies the password read from standard input', async () => {
+    const r = await hashWith('a long enough password\n');
+    expect(r.code).toBe(0);
+    expect(await verifyPassword('a long enough password', r.out.trim())).toBe(true);
+  });
+
+  it('refuses a short password', async () => {
+    const r = await hashWith('short\n');
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/at least 8 characters/);
+  });
+});
+
+describeWithRedis('the gateway process with Redis and a users file', () => {
+  it('keeps sessions in Redis across a restart', async () => {
+    const users = path.join(dataDir, 'users.json');
+    const child = spawn(process.execPath, [path.join(root, 'dist/cli/hash-password.js')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let printed = '';
+    child.stdout.on('data', (d) => (printed += d.toString()));
+    child.stdin.end('alice-password\n');
+    await new Promise((r) => child.on('exit', r));
+    expect(await verifyPassword('alice-password', printed.trim())).toBe(true);
+    await writeFile(users, JSON.stringify({ users: [{ name: 'alice', passwordHash: printed.trim(), root: 'alice/' }] }));
+
+    const env = { DATA_DIR: dataDir, USERS_FILE: users, REDIS_URL: testRedisUrl!, REDIS_KEY_PREFIX: `proc-${process.pid}:` };
+    const first = startGateway(env);
+    let token: string;
+    try {
+      await waitFor(() => /ready at/.test(first.stdout()), 'the first gateway');
+      expect(first.stdout()).toMatch(/Sessions:\s+Redis/);
+      expect(first.stdout()).not.toMatch(/Demo user/);
+      const url = /ready at (http:\/\/127\.0\.0\.1:\d+)/.exec(first.stdout())![1]!;
+      const res = await fetch(`${url}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify({ user: 'alice', password: 'alice-password' }) });
+      expect(res.status).toBe(200);
+      token = ((await res.json()) as Record<string, string>)['gateway.auth.refresh.token']!;
+    } finally {
+      first.child.kill('SIGTERM');
+      await first.exited;
+    }
+    const second = startGateway(env);
+    try {
+      await waitFor(() => /ready at/.test(second.stdout()), 'the second gateway');
+      const url = /ready at (http:\/\/127\.0\.0\.1:\d+)/.exec(second.stdout())![1]!;
+      const res = await fetch(`${url}/v2/gateway_auth_access`, { method: 'POST', body: JSON.stringify({ 'gateway.auth.refresh.token': token }) });
+      expect(res.status).toBe(200);
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  });
+});
