@@ -82,6 +82,21 @@ function authApi(store: 'memory' | 'redis') {
     expect(res.body.error).toBe('rate_limited');
   });
 
+  it('throttles sign-in attempts per client address with 429 and Retry-After', async () => {
+    const limited = await startTestGateway({ store, env: { SIGNIN_ADDRESS_MAX_ATTEMPTS: '2', SIGNIN_ADDRESS_WINDOW: '60' } });
+    try {
+      const attempt = (user: string) => request(limited.runtime.app).post('/v2/gateway_auth').send({ user, password: 'wrong-password' });
+      await attempt('one').expect(403);
+      await attempt('two').expect(403);
+      // a third account name from the same address: the address limit applies, whatever the name
+      const res = await attempt('three').expect(429);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      await request(limited.runtime.app).post('/v2/gateway_auth').send(signInBody).expect(429);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('refreshes: both tokens rotate, the old access token stops working', async () => {
     const s = await signIn();
     const r = await request(app)
