@@ -1,5 +1,5 @@
-import { createCipheriv } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import S3rver from 's3rver';
 
@@ -12,29 +12,153 @@ export interface EmbeddedS3 {
   close(): Promise<void>;
 }
 
+// s3rver's internals the corrections below build on (stable in 3.7.1, the last release).
+const require = createRequire(import.meta.url);
+const FilesystemStore = require('s3rver/lib/stores/filesystem.js') as {
+  encodeKeyPath(key: string): string;
+  decodeKeyPath(path: string): string;
+};
+const { walk } = require('s3rver/lib/utils.js') as { walk(dir: string, filter: (dir: string) => boolean): Iterable<string> };
+const S3Error = require('s3rver/lib/models/error.js') as new (code: string, message: string, detail?: object) => Error;
+
+interface FsStore {
+  getBucket(name: string): Promise<unknown>;
+  getBucketPath(name: string): string;
+  getMetadata(bucket: string, key: string): Promise<Record<string, string | number>>;
+  deleteObject(bucket: string, key: string): Promise<void>;
+}
+
+interface KoaContext {
+  method: string;
+  path: string;
+  query: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+
+const OBJECT_SUFFIX = '._S3rver_object';
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+
 /**
- * s3rver signs its listing page tokens with DES, which Node 17+ only offers with the OpenSSL legacy
- * provider; without it every truncated listing fails. Refuse to start rather than fail later.
+ * ListObjectsV2 as S3 does it, in place of s3rver's: keys and common prefixes in UTF-8 byte order,
+ * prefixes counted against max-keys, and a page token that needs no legacy cipher.
  */
-function assertLegacyCipherAvailable(): void {
-  try {
-    createCipheriv('des', Buffer.alloc(8), Buffer.alloc(8));
-  } catch {
-    throw new Error(
-      'The embedded S3 server needs Node started with --openssl-legacy-provider (npm start does this), or set S3_ENDPOINT to use another S3 server.',
+function listObjectsV2(store: FsStore): Middleware {
+  return async (ctx, next) => {
+    const bucketMatch = /^\/([^/]+)\/?$/.exec(ctx.path);
+    if (ctx.method !== 'GET' || one(ctx.query['list-type']) !== '2' || !bucketMatch) return next();
+    const bucket = decodeURIComponent(bucketMatch[1]!);
+    if (!(await store.getBucket(bucket))) return next(); // s3rver answers NoSuchBucket
+
+    const prefix = one(ctx.query.prefix) ?? '';
+    const delimiter = one(ctx.query.delimiter) ?? '';
+    const maxKeys = Math.min(1000, Math.max(0, Number(one(ctx.query['max-keys']) ?? 1000) || 0));
+    const token = one(ctx.query['continuation-token']);
+    let after = one(ctx.query['start-after']) ?? '';
+    if (token) {
+      after = Buffer.from(token, 'base64url').toString('utf8');
+      if (!token.match(/^[A-Za-z0-9_-]+$/) || after === '') {
+        throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', { ArgumentName: 'continuation-token' });
+      }
+    }
+
+    const root = store.getBucketPath(bucket);
+    const prefixPath = `${root}/${FilesystemStore.encodeKeyPath(prefix)}`;
+    const delimiterPath = FilesystemStore.encodeKeyPath(delimiter);
+    // Walk only directories that can hold matching keys, and with a delimiter only one level below the prefix.
+    const dirs = (dir: string) =>
+      dir.startsWith(prefixPath) ? !delimiterPath || !dir.slice(prefixPath.length).includes(delimiterPath) : prefixPath.startsWith(dir);
+
+    const keys = new Set<string>();
+    const prefixes = new Set<string>();
+    for (const file of walk(root, dirs)) {
+      if (!file.endsWith(OBJECT_SUFFIX)) continue;
+      const key = FilesystemStore.decodeKeyPath(file.slice(root.length + 1, -OBJECT_SUFFIX.length));
+      if (!key.startsWith(prefix)) continue;
+      const cut = delimiter ? key.indexOf(delimiter, prefix.length) : -1;
+      if (cut >= 0) prefixes.add(key.slice(0, cut + delimiter.length));
+      else keys.add(key);
+    }
+    const all = [...keys, ...prefixes].filter((k) => byteOrder(k, after) > 0).sort(byteOrder);
+    const page = all.slice(0, maxKeys);
+    const truncated = all.length > page.length;
+    const contents = await Promise.all(
+      page
+        .filter((k) => keys.has(k))
+        .map(async (key) => {
+          const md = await store.getMetadata(bucket, key);
+          return {
+            Key: key,
+            LastModified: new Date(String(md['last-modified'])).toISOString(),
+            ETag: md.etag,
+            Size: Number(md['content-length']),
+            StorageClass: 'STANDARD',
+          };
+        }),
     );
+    ctx.body = {
+      ListBucketResult: {
+        '@': { xmlns: 'http://s3.amazonaws.com/doc/2006-03-01/' },
+        Name: bucket,
+        Prefix: prefix,
+        ...(token ? { ContinuationToken: token } : {}),
+        ...(truncated ? { NextContinuationToken: Buffer.from(page[page.length - 1]!, 'utf8').toString('base64url') } : {}),
+        KeyCount: page.length,
+        MaxKeys: maxKeys,
+        ...(delimiter ? { Delimiter: delimiter } : {}),
+        IsTruncated: truncated,
+        Contents: contents,
+        CommonPrefixes: page.filter((k) => prefixes.has(k)).map((Prefix) => ({ Prefix })),
+      },
+    };
+  };
+}
+
+/**
+ * s3rver decodes x-amz-copy-source with decodeURI, which leaves `%2B %23 %3F %26 %3D %3B` encoded, so
+ * keys with `+ # ? & = ;` are "not found". Re-encode the header in the only form it can read.
+ */
+const copySourceEncoding: Middleware = async (ctx, next) => {
+  const source = one(ctx.headers['x-amz-copy-source']);
+  if (source) {
+    try {
+      ctx.headers['x-amz-copy-source'] = encodeURI(decodeURIComponent(source));
+    } catch {
+      // malformed encoding: leave it for s3rver to refuse
+    }
   }
+  return next();
+};
+
+/**
+ * s3rver removes emptied directories after each delete; concurrent deletes (DeleteObjects runs them in
+ * parallel) race on the same directories and fail with 500 after deleting. Deletes go one at a time.
+ */
+function serializeDeletes(store: FsStore): void {
+  const original = store.deleteObject.bind(store);
+  let queue: Promise<unknown> = Promise.resolve();
+  store.deleteObject = (bucket, key) => {
+    const run = queue.then(() => original(bucket, key));
+    queue = run.catch(() => undefined);
+    return run;
+  };
 }
 
 /**
  * An S3-compatible server in this process, for trying the gateway and for development: data lives in
- * `<dataDir>/s3`. It is not a production store (no signature checks, no multipart abort, ...).
+ * `<dataDir>/s3`. It is not a production store (no signature checks, no multipart abort, ...); the
+ * corrections above make the parts the gateway relies on behave as S3 does.
  */
 export async function startEmbeddedS3(dataDir: string): Promise<EmbeddedS3> {
-  assertLegacyCipherAvailable();
   const directory = path.join(dataDir, 's3');
   await mkdir(directory, { recursive: true });
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, vhostBuckets: false });
+  const internals = server as unknown as { middleware: Middleware[]; store: FsStore };
+  serializeDeletes(internals.store);
+  // After s3rver's logger and XML encoder (the first two), before its router.
+  internals.middleware.splice(2, 0, copySourceEncoding, listObjectsV2(internals.store));
   const { port } = await server.run();
   return {
     endpoint: `http://127.0.0.1:${port}`,
