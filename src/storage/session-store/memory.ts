@@ -37,6 +37,10 @@ export class MemorySessionStore implements SessionStore {
     return this.live(key)?.value ?? null;
   }
 
+  async getMany(keys: string[]): Promise<Array<string | null>> {
+    return keys.map((k) => this.live(k)?.value ?? null);
+  }
+
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });
   }

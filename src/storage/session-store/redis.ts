@@ -27,6 +27,8 @@ export class RedisSessionStore implements SessionStore {
     this.client = new Redis(opts.url, {
       keyPrefix: opts.keyPrefix,
       lazyConnect: true,
+      // Commands issued in the same tick (cache fills, token writes) share one round trip.
+      enableAutoPipelining: true,
       // Fail fast while Redis is away (callers answer 503) instead of queueing requests without bound.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -53,6 +55,11 @@ export class RedisSessionStore implements SessionStore {
 
   get(key: string) {
     return this.run(() => this.client.get(key));
+  }
+
+  async getMany(keys: string[]) {
+    if (keys.length === 0) return [];
+    return this.run(() => this.client.mget(...keys));
   }
 
   async set(key: string, value: string, ttlMs: number) {

@@ -11,6 +11,8 @@ export interface SessionStore {
   /** False when everything stored ends with the process. */
   readonly durable: boolean;
   get(key: string): Promise<string | null>;
+  /** Several values in one round trip, in the order of the keys. */
+  getMany(keys: string[]): Promise<Array<string | null>>;
   set(key: string, value: string, ttlMs: number): Promise<void>;
   /** Writes only when the key does not exist; true when this call wrote it. Atomic. */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
