@@ -95,6 +95,12 @@ export const configSchema = z.object({
   SIGNIN_ADDRESS_WINDOW: int(1, 7 * 24 * 3600, 60),
 
   UPLOAD_SEGMENT_SIZE: int(5 * MiB, 5 * 1024 * MiB, 16 * MiB),
+  LIST_PAGE_SIZE: int(1, 1000, 1000),
+  METADATA_CACHE_TTL: int(60, 365 * 24 * 3600, 30 * 24 * 3600),
+  S3_HEAD_CONCURRENCY: int(1, 1000, 16),
+  COPY_CONCURRENCY: int(1, 1000, 16),
+  MULTIPART_COPY_THRESHOLD: int(5 * MiB, 5 * 1024 * MiB, 5 * 1024 * MiB),
+  MULTIPART_COPY_PART_SIZE: int(5 * MiB, 5 * 1024 * MiB, 512 * MiB),
 
   MAX_JSON_BODY_BYTES: int(1024, 10 * MiB, 64 * 1024),
   MAX_HEADER_BYTES: int(1024, 1024 * 1024, 16 * 1024),
@@ -142,6 +148,14 @@ export interface Config {
     };
   };
   uploadSegmentSize: number;
+  files: {
+    pageSize: number;
+    metadataCacheTtlSec: number;
+    headConcurrency: number;
+    copyConcurrency: number;
+    multipartCopyThreshold: number;
+    multipartCopyPartSize: number;
+  };
   limits: { maxJsonBodyBytes: number; maxHeaderBytes: number };
   shutdownGraceMs: number;
   readyTimeoutMs: number;
@@ -206,6 +220,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       },
     },
     uploadSegmentSize: e.UPLOAD_SEGMENT_SIZE,
+    files: {
+      pageSize: e.LIST_PAGE_SIZE,
+      metadataCacheTtlSec: e.METADATA_CACHE_TTL,
+      headConcurrency: e.S3_HEAD_CONCURRENCY,
+      copyConcurrency: e.COPY_CONCURRENCY,
+      multipartCopyThreshold: e.MULTIPART_COPY_THRESHOLD,
+      multipartCopyPartSize: e.MULTIPART_COPY_PART_SIZE,
+    },
     limits: { maxJsonBodyBytes: e.MAX_JSON_BODY_BYTES, maxHeaderBytes: e.MAX_HEADER_BYTES },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     readyTimeoutMs: e.READY_TIMEOUT_MS,

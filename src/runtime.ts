@@ -7,6 +7,8 @@ import { hashPassword } from './core/auth/passwords.js';
 import { SessionService } from './core/auth/sessions.js';
 import { SignInService } from './core/auth/sign-in.js';
 import { SignInThrottle } from './core/auth/throttle.js';
+import { BucketFileSystem } from './core/file-system.js';
+import { MetadataCache } from './core/metadata-cache.js';
 import type { GatewayServices, ReadinessReport } from './core/services.js';
 import { createApp } from './http/app.js';
 import { registerSecret, type Logger } from './log.js';
@@ -86,7 +88,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       accessKeyId: config.s3.accessKeyId ?? EMBEDDED_CREDENTIALS.accessKeyId,
       secretAccessKey: config.s3.secretAccessKey ?? EMBEDDED_CREDENTIALS.secretAccessKey,
     });
-    const bucket = new S3Bucket(client, config.s3.bucket);
+    const bucket = new S3Bucket(client, config.s3.bucket, config.files);
     opened.push(async () => bucket.destroy());
     if (embeddedS3) await bucket.ensureExists();
 
@@ -109,6 +111,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     });
     const throttle = new SignInThrottle(store, config.auth.signInThrottle);
     const signIn = await SignInService.create(directory, sessions, throttle);
+    const files = new BucketFileSystem(bucket, new MetadataCache(store, config.files.metadataCacheTtlSec * 1000), store, config.files);
 
     const readiness = async (): Promise<ReadinessReport> => {
       const checks: Record<string, string> = {};
@@ -128,6 +131,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       accounts: directory,
       signIn,
       sessions,
+      files,
       uploadSegmentSize: config.uploadSegmentSize,
       readiness,
     };

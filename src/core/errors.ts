@@ -20,13 +20,20 @@ export class GatewayError extends Error {
   readonly field: string | undefined;
   /** Seconds after which retrying makes sense (429, 503). */
   readonly retryAfterSec: number | undefined;
+  /** Facts for the operator's log (an S3 request id, the S3 error name); never sent to the client. */
+  readonly logDetails: Record<string, string | number> | undefined;
 
-  constructor(kind: ErrorKind, message: string, opts: { field?: string; retryAfterSec?: number; cause?: unknown } = {}) {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    opts: { field?: string; retryAfterSec?: number; cause?: unknown; logDetails?: Record<string, string | number> } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GatewayError';
     this.kind = kind;
     this.field = opts.field;
     this.retryAfterSec = opts.retryAfterSec;
+    this.logDetails = opts.logDetails;
   }
 }
 

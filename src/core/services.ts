@@ -1,6 +1,7 @@
 import type { AccountDirectory } from './auth/accounts.js';
 import type { SessionService } from './auth/sessions.js';
 import type { SignInService } from './auth/sign-in.js';
+import type { BucketFileSystem } from './file-system.js';
 
 export interface ReadinessReport {
   ready: boolean;
@@ -12,6 +13,7 @@ export interface GatewayServices {
   accounts: AccountDirectory;
   signIn: SignInService;
   sessions: SessionService;
+  files: BucketFileSystem;
   uploadSegmentSize: number;
   readiness(): Promise<ReadinessReport>;
 }

@@ -58,7 +58,12 @@ export function errorHandler(logger: Logger) {
     }
     if (known) {
       if (known.kind === 'unavailable' || known.kind === 'timeout' || known.kind === 'bad_gateway') {
-        logger.warn('backend failure', { requestId: res.locals.requestId, message: known.message, cause: String(known.cause ?? '') });
+        logger.warn('backend failure', {
+          requestId: res.locals.requestId,
+          message: known.message,
+          ...known.logDetails,
+          cause: known.cause instanceof Error ? known.cause.message : String(known.cause ?? ''),
+        });
       }
       sendError(res, known);
       return;

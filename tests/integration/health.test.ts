@@ -1,7 +1,7 @@
 import request from 'supertest';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { sameS3, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { findRedisServer, startRedisServer } from '../support/redis-server.mjs';
-import { describeWithRedis, describeWithRealS3, realS3 } from '../support/targets.js';
+import { describeWithRedis, describeWithRealS3 } from '../support/targets.js';
 
 describe('health and readiness', () => {
   let gw: TestGateway;
@@ -24,9 +24,7 @@ describe('readiness without the bucket', () => {
       // A second gateway on the same S3, pointed at a bucket nobody created.
       const other = await startTestGateway({
         store: 'memory',
-        env: realS3
-          ? { S3_BUCKET: 'no-such-bucket-gw-test' }
-          : { S3_ENDPOINT: gw.runtime.embeddedS3!.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', S3_BUCKET: 'no-such-bucket-gw-test' },
+        env: { ...sameS3(gw), S3_BUCKET: 'no-such-bucket-gw-test' },
       });
       try {
         const res = await request(other.runtime.app).get('/readyz').expect(503);

@@ -20,7 +20,7 @@ interface Started {
 }
 
 function startGateway(env: Record<string, string>): Started {
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', MAIN], {
+  const child = spawn(process.execPath, [MAIN], {
     cwd: root,
     env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

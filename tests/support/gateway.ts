@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { loadConfig } from '../../src/config.js';
+import { hashPassword } from '../../src/core/auth/passwords.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { buildRuntime, type Runtime } from '../../src/runtime.js';
 import { realS3, testRedisUrl, uniquePrefix } from './targets.js';
@@ -17,14 +18,32 @@ export interface TestGateway {
 }
 
 export const DEMO_PASSWORD = 'correct horse battery staple';
+export const TEST_PASSWORD = 'test-account-password';
+
+export interface TestUser {
+  name: string;
+  root: string;
+  readOnly?: boolean;
+}
 
 /**
  * A whole gateway in this process, as `npm start` builds it: against the embedded s3rver or the real
  * S3 of S3_TEST_ENDPOINT, with the in-process store or the test Redis.
  */
-export async function startTestGateway(opts: { store: 'memory' | 'redis'; env?: Record<string, string> }): Promise<TestGateway> {
+export async function startTestGateway(opts: {
+  store: 'memory' | 'redis';
+  env?: Record<string, string>;
+  /** Accounts of a users file (password TEST_PASSWORD); without them, the demo account. */
+  users?: TestUser[];
+}): Promise<TestGateway> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gw-test-'));
   const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_PASSWORD, LOG_LEVEL: 'debug' };
+  if (opts.users) {
+    const passwordHash = await hashPassword(TEST_PASSWORD);
+    const file = path.join(dataDir, 'users.json');
+    await writeFile(file, JSON.stringify({ users: opts.users.map((u) => ({ ...u, passwordHash, readOnly: u.readOnly ?? false })) }));
+    env.USERS_FILE = file;
+  }
   if (realS3) {
     Object.assign(env, {
       S3_ENDPOINT: realS3.endpoint,
@@ -66,4 +85,10 @@ export async function startTestGateway(opts: { store: 'memory' | 'redis'; env?: 
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Settings for a second gateway on the same S3 as `gw` (the embedded server of `gw`, or the real S3). */
+export function sameS3(gw: TestGateway): Record<string, string> {
+  const embedded = gw.runtime.embeddedS3;
+  return embedded ? { S3_ENDPOINT: embedded.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER' } : {};
 }

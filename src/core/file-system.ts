@@ -1,0 +1,395 @@
+import { createHash } from 'node:crypto';
+import pLimit from 'p-limit';
+import type { ObjectHead, ObjectSummary, S3Bucket } from '../storage/s3/bucket.js';
+import type { SessionStore } from '../storage/session-store/types.js';
+import type { Account } from './auth/accounts.js';
+import { GatewayError, invalid } from './errors.js';
+import { checkName, decodeId, encodeId, isCleanRelativeKey, isFolderKey, MAX_KEY_BYTES, nameOf, parentOf, ROOT_ID } from './ids.js';
+import type { MetadataCache, ObjectFacts } from './metadata-cache.js';
+
+export interface Entry {
+  id: string;
+  parentId: string;
+  type: 'file' | 'folder';
+  name: string;
+  /** Epoch milliseconds. */
+  modified: number;
+  size?: number;
+  hash?: string;
+}
+
+/** Object metadata names the gateway writes (S3 sends them as x-amz-meta-*). */
+export const META_MODIFIED = 'gw-modified';
+export const META_SHA256 = 'gw-sha256';
+export const FOLDER_CONTENT_TYPE = 'application/x-directory';
+/** Hadoop-style folder markers (`name_$folder$`), written by EMR/s3n and some GUI tools. */
+const LEGACY_FOLDER_SUFFIX = '_$folder$';
+/**
+ * The modified time of a folder that has no marker (it exists only because keys lie under it): stable
+ * and plainly artificial, 2000-01-01T00:00:00Z.
+ */
+export const IMPLICIT_FOLDER_MODIFIED = Date.UTC(2000, 0, 1);
+
+export interface FileSystemOptions {
+  pageSize: number;
+  headConcurrency: number;
+  copyConcurrency: number;
+}
+
+const notFound = () => new GatewayError('not_found', 'No such file or folder.');
+const notAFolder = (field: string) => new GatewayError('invalid', `${field}: is a file, not a folder`, { field });
+
+/** A client's modified time as stored in object metadata; undefined when absent or not a sane time. */
+export function parseModified(raw: string | undefined): number | undefined {
+  if (!raw || !/^\d{1,15}$/.test(raw)) return undefined;
+  const n = Number(raw);
+  return n > 0 ? n : undefined;
+}
+
+function factsFromHead(head: ObjectHead): ObjectFacts {
+  const sha = head.metadata[META_SHA256];
+  return {
+    modified: parseModified(head.metadata[META_MODIFIED]) ?? head.lastModified.getTime(),
+    sha256: sha && /^[0-9a-f]{64}$/.test(sha) ? sha : undefined,
+  };
+}
+
+/**
+ * The page token a client sees: S3's continuation token, untouched, bound to the folder it lists. A token
+ * of another folder, or one a client made up, is refused with 400 instead of reaching S3, where some
+ * servers would read it as a start key and answer a wrong page.
+ */
+const pageCheck = (prefix: string, token: string) => createHash('sha256').update(`${prefix}\0${token}`).digest('base64url').slice(0, 12);
+
+function sealPageToken(prefix: string, s3Token: string): string {
+  return `${Buffer.from(s3Token, 'utf8').toString('base64url')}.${pageCheck(prefix, s3Token)}`;
+}
+
+function openPageToken(prefix: string, page: string): string {
+  const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{12})$/.exec(page);
+  const token = m ? Buffer.from(m[1]!, 'base64url').toString('utf8') : '';
+  if (!m || pageCheck(prefix, token) !== m[2]) throw invalid('page', 'is not a page token of this listing');
+  return token;
+}
+
+const unquote = (etag: string) => etag.replace(/^W\//, '').replace(/^"|"$/g, '');
+
+/**
+ * The bucket seen as odrive's file system: ids, listings, entries, folders, rename, move and delete,
+ * confined to each account's root prefix.
+ */
+export class BucketFileSystem {
+  private readonly heads: ReturnType<typeof pLimit>;
+
+  constructor(
+    private readonly bucket: S3Bucket,
+    private readonly cache: MetadataCache,
+    private readonly store: SessionStore,
+    private readonly opts: FileSystemOptions,
+  ) {
+    // Shared across requests: a burst of cold listings cannot flood S3 with HEADs.
+    this.heads = pLimit(opts.headConcurrency);
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  async list(account: Account, folderId: string, page: string | undefined): Promise<{ entries: Entry[]; nextPage: string | undefined }> {
+    const rel = await this.folderKeyOf(account, folderId, 'id');
+    const prefix = account.root + rel;
+    let token = page === undefined ? undefined : openPageToken(prefix, page);
+    let first = page === undefined;
+    for (;;) {
+      const listed = await this.bucket.list(prefix, { delimiter: '/', token, maxKeys: this.opts.pageSize }).catch((err: unknown) => {
+        if (token !== undefined && err instanceof GatewayError && err.kind === 'bad_gateway') {
+          throw invalid('page', 'is not a page token of this listing');
+        }
+        throw err;
+      });
+      if (first && rel !== '' && listed.objects.length === 0 && listed.prefixes.length === 0) {
+        // Nothing under the prefix: the folder exists only as a Hadoop-style marker, if at all.
+        if (!(await this.bucket.head(`${prefix.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`))) throw notFound();
+      }
+      first = false;
+      const entries = await this.entriesOf(account, prefix, listed.objects, listed.prefixes);
+      // A page can hold nothing but the folder's own marker; move on rather than answer an empty page.
+      if (entries.length > 0 || !listed.nextToken) {
+        return { entries, nextPage: listed.nextToken === undefined ? undefined : sealPageToken(prefix, listed.nextToken) };
+      }
+      token = listed.nextToken;
+    }
+  }
+
+  async entry(account: Account, id: string): Promise<Entry> {
+    const rel = decodeId(id);
+    if (rel === '') return this.rootEntry(account);
+    const full = account.root + rel;
+    if (isFolderKey(rel)) {
+      if (!(await this.folderExists(full))) throw notFound();
+      const [modified] = await this.folderTimes([full]);
+      return this.folderEntry(rel, modified!);
+    }
+    const head = await this.bucket.head(full);
+    if (!head) throw notFound();
+    const facts = factsFromHead(head);
+    await this.cache.put(head, facts);
+    return this.fileEntry(account, head, facts);
+  }
+
+  // ---------------------------------------------------------------- writing
+
+  async createFolder(account: Account, parentId: string, name: unknown, modified: number | undefined): Promise<Entry> {
+    this.assertWritable(account);
+    const parentRel = await this.folderKeyOf(account, parentId, 'id', true);
+    const field = 'gateway.metadata.name';
+    checkName(name, field, (n) => `${account.root}${parentRel}${n}/`);
+    const rel = `${parentRel}${name as string}/`;
+    const full = account.root + rel;
+    const [file, folder] = await Promise.all([this.bucket.head(full.slice(0, -1)), this.folderExists(full)]);
+    if (file) throw new GatewayError('conflict', `${field}: a file with this name already exists here`, { field });
+    if (folder) return this.entry(account, encodeId(rel));
+    const time = modified ?? Date.now();
+    await this.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(time) } });
+    await this.cache.putFolder(full, time);
+    return this.folderEntry(rel, time);
+  }
+
+  async rename(account: Account, id: string, newName: unknown): Promise<Entry> {
+    this.assertWritable(account);
+    const rel = this.movableKeyOf(id);
+    const folder = isFolderKey(rel);
+    const parent = parentOf(rel);
+    checkName(newName, 'new.gateway.metadata.name', (n) => `${account.root}${parent}${n}${folder ? '/' : ''}`);
+    return this.relocate(account, rel, `${parent}${newName as string}${folder ? '/' : ''}`, 'new.gateway.metadata.name');
+  }
+
+  async move(account: Account, id: string, newParentId: unknown): Promise<Entry> {
+    this.assertWritable(account);
+    const field = 'new.gateway.metadata.parent.id';
+    if (newParentId === undefined || newParentId === null) throw invalid(field, 'is required');
+    if (typeof newParentId !== 'string') throw invalid(field, 'must be a string');
+    const rel = this.movableKeyOf(id);
+    const target = decodeId(newParentId, field);
+    if (isFolderKey(rel) && target.startsWith(rel)) throw invalid(field, 'is the folder itself or inside it');
+    await this.folderKeyOf(account, newParentId, field, true);
+    const targetRel = `${target}${nameOf(rel)}${isFolderKey(rel) ? '/' : ''}`;
+    const bytes = Buffer.byteLength(account.root + targetRel, 'utf8');
+    if (bytes > MAX_KEY_BYTES) throw invalid(field, `would make the S3 key ${bytes} bytes long; S3 allows ${MAX_KEY_BYTES}`);
+    return this.relocate(account, rel, targetRel, field);
+  }
+
+  async remove(account: Account, id: string): Promise<void> {
+    this.assertWritable(account);
+    const rel = this.movableKeyOf(id);
+    const full = account.root + rel;
+    if (isFolderKey(rel)) {
+      const legacy = `${full.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
+      const [any, legacyMarker] = await Promise.all([this.bucket.hasAny(full), this.bucket.head(legacy)]);
+      if (!any && !legacyMarker) throw notFound();
+      // Page by page: a folder of any size is deleted without holding its key list.
+      for await (const page of this.bucket.listAll(full)) await this.bucket.deleteMany(page.map((o) => o.key));
+      if (legacyMarker) await this.bucket.deleteOne(legacy);
+      await this.cache.forgetFolder(full);
+    } else {
+      if (!(await this.bucket.head(full))) throw notFound();
+      await this.bucket.deleteOne(full);
+    }
+    await this.keepFolder(account, parentOf(rel));
+  }
+
+  // ---------------------------------------------------------------- rename and move
+
+  private async relocate(account: Account, rel: string, targetRel: string, field: string): Promise<Entry> {
+    if (targetRel === rel) return this.entry(account, encodeId(rel));
+    return isFolderKey(rel) ? this.relocateFolder(account, rel, targetRel, field) : this.relocateFile(account, rel, targetRel, field);
+  }
+
+  private async relocateFile(account: Account, rel: string, targetRel: string, field: string): Promise<Entry> {
+    const from = account.root + rel;
+    const to = account.root + targetRel;
+    const [source, existingFile, existingFolder] = await Promise.all([
+      this.bucket.head(from),
+      this.bucket.head(to),
+      this.folderExists(`${to}/`),
+    ]);
+    if (!source) throw notFound();
+    if (existingFile || existingFolder) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
+    const facts = factsFromHead(source);
+    const copied = await this.bucket.copy(source, to);
+    if (copied.etag) await this.cache.put({ key: to, etag: copied.etag, size: source.size }, facts);
+    await this.bucket.deleteOne(from);
+    await this.keepFolder(account, parentOf(rel));
+    return this.fileEntry(account, { ...source, key: to, etag: copied.etag ?? source.etag }, facts);
+  }
+
+  /**
+   * Copies every descendant, then deletes the sources — only once every copy succeeded, so a failure
+   * half-way loses nothing. A journal entry in the session store lets the same request, repeated after a
+   * failure, finish the job instead of answering 409 for the half-made target.
+   */
+  private async relocateFolder(account: Account, rel: string, targetRel: string, field: string): Promise<Entry> {
+    const from = account.root + rel;
+    const to = account.root + targetRel;
+    const jobKey = `job:${createHash('sha256').update(`${from}\0${to}`).digest('base64url')}`;
+    const [job, sourceExists] = await Promise.all([this.store.get(jobKey), this.folderExists(from)]);
+    if (!sourceExists) {
+      if (job === 'done') return this.entry(account, encodeId(targetRel));
+      throw notFound();
+    }
+    if (job === null) {
+      const [targetFolder, targetFile] = await Promise.all([this.folderExists(to), this.bucket.head(to.slice(0, -1))]);
+      if (targetFolder || targetFile) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
+    }
+    await this.store.set(jobKey, 'copying', JOB_TTL_MS);
+
+    const [folderModified] = await this.folderTimes([from]);
+    const copy = pLimit(this.opts.copyConcurrency);
+    const copiedSources: string[] = [];
+    for await (const page of this.bucket.listAll(from)) {
+      const known = await this.cache.getMany(page);
+      await Promise.all(
+        page.map((object, i) =>
+          copy(async () => {
+            const dest = to + object.key.slice(from.length);
+            const copied = await this.bucket.copy(object, dest);
+            const facts = known[i];
+            if (facts && copied.etag) await this.cache.put({ key: dest, etag: copied.etag, size: object.size }, facts);
+            copiedSources.push(object.key);
+          }),
+        ),
+      );
+    }
+    const legacy = `${from.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
+    await this.bucket.deleteMany(copiedSources);
+    if (await this.bucket.head(legacy)) await this.bucket.deleteOne(legacy);
+    await Promise.all([this.cache.forgetFolder(from), this.cache.putFolder(to, folderModified!)]);
+    await this.keepFolder(account, parentOf(rel));
+    await this.store.set(jobKey, 'done', JOB_DONE_TTL_MS);
+    return this.folderEntry(targetRel, folderModified!);
+  }
+
+  /** A folder whose last child left stays a folder: write its marker, keeping the time it showed. */
+  private async keepFolder(account: Account, rel: string): Promise<void> {
+    if (rel === '') return;
+    const full = account.root + rel;
+    if (await this.bucket.hasAny(full)) return;
+    const [modified] = await this.folderTimes([full]);
+    await this.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(modified) } });
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private assertWritable(account: Account): void {
+    if (account.readOnly) throw new GatewayError('forbidden', 'This account is read-only.');
+  }
+
+  /** An id that may be renamed, moved or deleted: anything but the root. */
+  private movableKeyOf(id: string): string {
+    const rel = decodeId(id);
+    if (rel === '') throw new GatewayError('forbidden', 'The root folder cannot be renamed, moved or deleted.');
+    return rel;
+  }
+
+  /**
+   * The relative key of an id that must name a folder: 400 for a file, 404 when missing. Listings learn
+   * whether the folder exists from the listing itself; other callers ask for the check.
+   */
+  private async folderKeyOf(account: Account, id: string, field: string, mustExist = false): Promise<string> {
+    const rel = decodeId(id, field);
+    if (rel === '') return rel;
+    const full = account.root + rel;
+    if (!isFolderKey(rel)) {
+      if (await this.bucket.head(full)) throw notAFolder(field);
+      throw notFound();
+    }
+    if (mustExist && !(await this.folderExists(full))) throw notFound();
+    return rel;
+  }
+
+  private async folderExists(full: string): Promise<boolean> {
+    if (await this.bucket.hasAny(full)) return true;
+    return (await this.bucket.head(`${full.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`)) !== undefined;
+  }
+
+  private rootEntry(account: Account): Entry {
+    const name = account.root === '' ? this.bucket.name : nameOf(account.root);
+    return { id: ROOT_ID, parentId: ROOT_ID, type: 'folder', name, modified: IMPLICIT_FOLDER_MODIFIED };
+  }
+
+  private folderEntry(rel: string, modified: number): Entry {
+    return { id: encodeId(rel), parentId: encodeId(parentOf(rel)), type: 'folder', name: nameOf(rel), modified };
+  }
+
+  private fileEntry(account: Account, object: ObjectSummary, facts: ObjectFacts): Entry {
+    const rel = object.key.slice(account.root.length);
+    return {
+      id: encodeId(rel),
+      parentId: encodeId(parentOf(rel)),
+      type: 'file',
+      name: nameOf(rel),
+      modified: facts.modified,
+      size: object.size,
+      // A multipart ETag is no content hash; a sha256 the gateway computed always wins.
+      hash: facts.sha256 ?? unquote(object.etag),
+    };
+  }
+
+  /** The entries of one listing page: files and folders in S3's order, markers folded into folders. */
+  private async entriesOf(account: Account, prefix: string, objects: ObjectSummary[], prefixes: string[]): Promise<Entry[]> {
+    const folders = new Map<string, string>(); // relative folder key -> full key
+    const files: ObjectSummary[] = [];
+    for (const o of objects) {
+      if (o.key === prefix) continue; // the folder's own marker
+      const rel = o.key.slice(account.root.length);
+      if (o.key.endsWith(LEGACY_FOLDER_SUFFIX)) {
+        const folderRel = `${rel.slice(0, -LEGACY_FOLDER_SUFFIX.length)}/`;
+        if (isCleanRelativeKey(folderRel)) folders.set(folderRel, account.root + folderRel);
+      } else if (isCleanRelativeKey(rel) && !rel.endsWith('/')) {
+        files.push(o);
+      }
+      // keys no file system can show (empty or dot segments) are left out
+    }
+    for (const p of prefixes) {
+      const rel = p.slice(account.root.length);
+      if (isCleanRelativeKey(rel)) folders.set(rel, p);
+    }
+    const [facts, times] = await Promise.all([this.factsFor(files), this.folderTimes([...folders.values()])]);
+    const entries: Entry[] = [...folders.keys()].map((rel, i) => this.folderEntry(rel, times[i]!));
+    files.forEach((f, i) => entries.push(this.fileEntry(account, f, facts[i]!)));
+    return entries;
+  }
+
+  /** Facts for listed objects: from the cache, else one HEAD each (bounded), remembered for next time. */
+  private async factsFor(objects: ObjectSummary[]): Promise<ObjectFacts[]> {
+    const cached = await this.cache.getMany(objects);
+    return Promise.all(
+      objects.map(async (o, i) => {
+        const hit = cached[i];
+        if (hit) return hit;
+        const head = await this.heads(() => this.bucket.head(o.key));
+        // Gone between listing and HEAD: report what the listing said.
+        const facts = head ? factsFromHead(head) : { modified: o.lastModified.getTime(), sha256: undefined };
+        if (head) await this.cache.put(head, facts);
+        return facts;
+      }),
+    );
+  }
+
+  /** Folder modified times: the marker's stored time, else the stable value for marker-less folders. */
+  private async folderTimes(fullKeys: string[]): Promise<number[]> {
+    const cached = await this.cache.getFolders(fullKeys);
+    return Promise.all(
+      fullKeys.map(async (full, i) => {
+        const hit = cached[i];
+        if (hit !== undefined) return hit;
+        const marker = await this.heads(() => this.bucket.head(full));
+        const modified = marker ? (parseModified(marker.metadata[META_MODIFIED]) ?? marker.lastModified.getTime()) : IMPLICIT_FOLDER_MODIFIED;
+        await this.cache.putFolder(full, modified);
+        return modified;
+      }),
+    );
+  }
+}
+
+const JOB_TTL_MS = 24 * 3600 * 1000;
+/** How long a finished rename or move still answers a repeat of the same request with its result. */
+const JOB_DONE_TTL_MS = 3600 * 1000;

@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import type { SessionStore } from '../storage/session-store/types.js';
+
+/** What listings cannot tell: the client's modified time and the content's sha256, when known. */
+export interface ObjectFacts {
+  modified: number;
+  sha256: string | undefined;
+}
+
+export interface ObjectVersion {
+  key: string;
+  etag: string;
+  size: number;
+}
+
+/**
+ * Facts about object versions, in the session store so every instance shares them. An entry is keyed by
+ * the full key, ETag and size: once an object changes, its old entry can never be found for it again.
+ */
+export class MetadataCache {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly ttlMs: number,
+  ) {}
+
+  private static objectKey(v: ObjectVersion): string {
+    return `meta:${createHash('sha256').update(`${v.key}\0${v.etag}\0${v.size}`).digest('base64url')}`;
+  }
+
+  private static folderKey(key: string): string {
+    return `fmeta:${createHash('sha256').update(key).digest('base64url')}`;
+  }
+
+  async getMany(versions: ObjectVersion[]): Promise<Array<ObjectFacts | undefined>> {
+    if (versions.length === 0) return [];
+    const raw = await this.store.getMany(versions.map(MetadataCache.objectKey));
+    return raw.map((r) => (r ? (JSON.parse(r) as ObjectFacts) : undefined));
+  }
+
+  async put(v: ObjectVersion, facts: ObjectFacts): Promise<void> {
+    if (!v.etag) return; // without an ETag the entry could be mistaken for another version
+    await this.store.set(MetadataCache.objectKey(v), JSON.stringify(facts), this.ttlMs);
+  }
+
+  /** A folder's modified time (its marker's, or the stable value for folders without one). */
+  async getFolder(key: string): Promise<number | undefined> {
+    const raw = await this.store.get(MetadataCache.folderKey(key));
+    return raw === null ? undefined : Number(raw);
+  }
+
+  async getFolders(keys: string[]): Promise<Array<number | undefined>> {
+    if (keys.length === 0) return [];
+    const raw = await this.store.getMany(keys.map(MetadataCache.folderKey));
+    return raw.map((r) => (r === null ? undefined : Number(r)));
+  }
+
+  async putFolder(key: string, modified: number): Promise<void> {
+    await this.store.set(MetadataCache.folderKey(key), String(modified), this.ttlMs);
+  }
+
+  async forgetFolder(key: string): Promise<void> {
+    await this.store.delete(MetadataCache.folderKey(key));
+  }
+}

@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { Express } from 'express';
+import pLimit from 'p-limit';
+import request from 'supertest';
+import type { S3Bucket } from '../../src/storage/s3/bucket.js';
+import { TEST_PASSWORD } from './gateway.js';
+
+export type Json = Record<string, unknown>;
+
+/** A signed-in client of the final dialect: every call carries the bearer token. */
+export interface Client {
+  token: string;
+  rootId: string;
+  get(url: string): request.Test;
+  post(url: string, body?: object): request.Test;
+  put(url: string, body?: object): request.Test;
+  del(url: string): request.Test;
+}
+
+export async function signIn(app: Express, user: string, password = TEST_PASSWORD): Promise<Client> {
+  const res = await request(app).post('/v2/gateway_auth').send({ user, password }).expect(200);
+  const token = res.body['gateway.auth.access.token'] as string;
+  const auth = { Authorization: `Bearer ${token}` };
+  return {
+    token,
+    rootId: res.body['gateway.auth.metadata.id'] as string,
+    get: (url) => request(app).get(url).set(auth),
+    post: (url, body) => request(app).post(url).set(auth).send(body ?? {}),
+    put: (url, body) => request(app).put(url).set(auth).send(body ?? {}),
+    del: (url) => request(app).delete(url).set(auth),
+  };
+}
+
+/** Every entry of a folder, following X-Gateway-Page; also reports how many pages it took. */
+export async function listAll(c: Client, folderId: string): Promise<{ entries: Json[]; pages: number }> {
+  const entries: Json[] = [];
+  let page: string | undefined;
+  let pages = 0;
+  do {
+    const res = await c.get(`/v2/gateway_metadata_children/${folderId}${page ? `?page=${encodeURIComponent(page)}` : ''}`).expect(200);
+    pages++;
+    entries.push(...(res.body as Json[]));
+    page = res.headers['x-gateway-page'];
+  } while (page);
+  return { entries, pages };
+}
+
+export const byName = (entries: Json[], name: string) => entries.find((e) => e['gateway.metadata.name'] === name);
+export const names = (entries: Json[]) => entries.map((e) => e['gateway.metadata.name'] as string).sort();
+
+/** Writes objects straight into S3, as other tools would, at bounded concurrency. */
+export async function seed(bucket: S3Bucket, keys: string[], opts: { body?: string; metadata?: Record<string, string> } = {}): Promise<void> {
+  const limit = pLimit(32);
+  await Promise.all(
+    keys.map((Key) =>
+      limit(() =>
+        bucket.client.send(new PutObjectCommand({ Bucket: bucket.name, Key, Body: Buffer.from(opts.body ?? `content of ${Key}`), Metadata: opts.metadata })),
+      ),
+    ),
+  );
+}
+
+/** Every key under a prefix, straight from S3. */
+export async function keysUnder(bucket: S3Bucket, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const page of bucket.listAll(prefix)) keys.push(...page.map((o) => o.key));
+  return keys.sort();
+}
+
+export const uniqueRoot = (label: string) => `t-${label}-${randomBytes(4).toString('hex')}/`;
+export const idOf = (relativeKey: string) => Buffer.from(relativeKey, 'utf8').toString('base64url');
