@@ -95,6 +95,15 @@ export const configSchema = z.object({
   SIGNIN_ADDRESS_WINDOW: int(1, 7 * 24 * 3600, 60),
 
   UPLOAD_SEGMENT_SIZE: int(5 * MiB, 5 * 1024 * MiB, 16 * MiB),
+  UPLOAD_PART_SIZE: int(5 * MiB, 5 * 1024 * MiB, 8 * MiB),
+  UPLOAD_QUEUE_SIZE: int(1, 64, 2),
+  UPLOAD_SESSION_TTL: int(60, 30 * 24 * 3600, 24 * 3600),
+  UPLOAD_SWEEP_INTERVAL: int(0, 24 * 3600, 300),
+  DOWNLOAD_MODE: z.preprocess(blankToUndefined, z.enum(['stream', 'redirect'], 'must be stream or redirect').default('stream')),
+  DOWNLOAD_URL_TTL: int(10, 7 * 24 * 3600, 300),
+  THUMBNAIL_SIZE: int(16, 4096, 256),
+  THUMBNAIL_MAX_SOURCE_BYTES: int(1024, 1024 * MiB, 50 * MiB),
+  THUMBNAIL_CACHE_BYTES: int(0, 16 * 1024 * MiB, 64 * MiB),
   LIST_PAGE_SIZE: int(1, 1000, 1000),
   METADATA_CACHE_TTL: int(60, 365 * 24 * 3600, 30 * 24 * 3600),
   S3_HEAD_CONCURRENCY: int(1, 1000, 16),
@@ -148,6 +157,17 @@ export interface Config {
     };
   };
   uploadSegmentSize: number;
+  transfers: {
+    partSize: number;
+    queueSize: number;
+    sessionTtlSec: number;
+    sweepIntervalSec: number;
+    downloadMode: 'stream' | 'redirect';
+    downloadUrlTtlSec: number;
+    thumbnailSize: number;
+    thumbnailMaxSourceBytes: number;
+    thumbnailCacheBytes: number;
+  };
   files: {
     pageSize: number;
     metadataCacheTtlSec: number;
@@ -220,6 +240,17 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       },
     },
     uploadSegmentSize: e.UPLOAD_SEGMENT_SIZE,
+    transfers: {
+      partSize: e.UPLOAD_PART_SIZE,
+      queueSize: e.UPLOAD_QUEUE_SIZE,
+      sessionTtlSec: e.UPLOAD_SESSION_TTL,
+      sweepIntervalSec: e.UPLOAD_SWEEP_INTERVAL,
+      downloadMode: e.DOWNLOAD_MODE,
+      downloadUrlTtlSec: e.DOWNLOAD_URL_TTL,
+      thumbnailSize: e.THUMBNAIL_SIZE,
+      thumbnailMaxSourceBytes: e.THUMBNAIL_MAX_SOURCE_BYTES,
+      thumbnailCacheBytes: e.THUMBNAIL_CACHE_BYTES,
+    },
     files: {
       pageSize: e.LIST_PAGE_SIZE,
       metadataCacheTtlSec: e.METADATA_CACHE_TTL,

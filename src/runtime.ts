@@ -9,6 +9,10 @@ import { SignInService } from './core/auth/sign-in.js';
 import { SignInThrottle } from './core/auth/throttle.js';
 import { BucketFileSystem } from './core/file-system.js';
 import { MetadataCache } from './core/metadata-cache.js';
+import { DownloadService } from './core/transfers/downloads.js';
+import { startUploadSweeper } from './core/transfers/sweeper.js';
+import { ThumbnailService } from './core/transfers/thumbnails.js';
+import { UploadService } from './core/transfers/uploads.js';
 import type { GatewayServices, ReadinessReport } from './core/services.js';
 import { createApp } from './http/app.js';
 import { registerSecret, type Logger } from './log.js';
@@ -111,7 +115,25 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     });
     const throttle = new SignInThrottle(store, config.auth.signInThrottle);
     const signIn = await SignInService.create(directory, sessions, throttle);
-    const files = new BucketFileSystem(bucket, new MetadataCache(store, config.files.metadataCacheTtlSec * 1000), store, config.files);
+    const cache = new MetadataCache(store, config.files.metadataCacheTtlSec * 1000);
+    const files = new BucketFileSystem(bucket, cache, store, config.files);
+    const t = config.transfers;
+    const uploads = new UploadService(
+      bucket,
+      files,
+      cache,
+      store,
+      { partSize: t.partSize, queueSize: t.queueSize, segmentSize: config.uploadSegmentSize, sessionTtlMs: t.sessionTtlSec * 1000 },
+      logger,
+    );
+    const downloads = new DownloadService(bucket, { mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec });
+    const thumbnails = new ThumbnailService(bucket, {
+      size: t.thumbnailSize,
+      maxSourceBytes: t.thumbnailMaxSourceBytes,
+      cacheBytes: t.thumbnailCacheBytes,
+    });
+    const sweeper = startUploadSweeper(uploads, t.sweepIntervalSec, logger);
+    opened.push(async () => sweeper.stop());
 
     const readiness = async (): Promise<ReadinessReport> => {
       const checks: Record<string, string> = {};
@@ -132,6 +154,9 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       signIn,
       sessions,
       files,
+      uploads,
+      downloads,
+      thumbnails,
       uploadSegmentSize: config.uploadSegmentSize,
       readiness,
     };

@@ -9,6 +9,7 @@ export type ErrorKind =
   | 'not_found'
   | 'conflict'
   | 'too_large'
+  | 'unsatisfiable' // a byte range outside the file
   | 'rate_limited'
   | 'unavailable' // S3 or the session store is down for now
   | 'bad_gateway' // S3 answered something we did not expect

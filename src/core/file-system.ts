@@ -46,7 +46,7 @@ export function parseModified(raw: string | undefined): number | undefined {
   return n > 0 ? n : undefined;
 }
 
-function factsFromHead(head: ObjectHead): ObjectFacts {
+export function factsFromHead(head: ObjectHead): ObjectFacts {
   const sha = head.metadata[META_SHA256];
   return {
     modified: parseModified(head.metadata[META_MODIFIED]) ?? head.lastModified.getTime(),
@@ -278,7 +278,7 @@ export class BucketFileSystem {
 
   // ---------------------------------------------------------------- helpers
 
-  private assertWritable(account: Account): void {
+  assertWritable(account: Account): void {
     if (account.readOnly) throw new GatewayError('forbidden', 'This account is read-only.');
   }
 
@@ -293,7 +293,7 @@ export class BucketFileSystem {
    * The relative key of an id that must name a folder: 400 for a file, 404 when missing. Listings learn
    * whether the folder exists from the listing itself; other callers ask for the check.
    */
-  private async folderKeyOf(account: Account, id: string, field: string, mustExist = false): Promise<string> {
+  async folderKeyOf(account: Account, id: string, field: string, mustExist = false): Promise<string> {
     const rel = decodeId(id, field);
     if (rel === '') return rel;
     const full = account.root + rel;
@@ -303,6 +303,12 @@ export class BucketFileSystem {
     }
     if (mustExist && !(await this.folderExists(full))) throw notFound();
     return rel;
+  }
+
+  /** True when a file or a folder already has this name (full key of the file form). */
+  async nameTaken(fullFileKey: string): Promise<'file' | 'folder' | undefined> {
+    const [file, folder] = await Promise.all([this.bucket.head(fullFileKey), this.folderExists(`${fullFileKey}/`)]);
+    return file ? 'file' : folder ? 'folder' : undefined;
   }
 
   private async folderExists(full: string): Promise<boolean> {
@@ -319,7 +325,7 @@ export class BucketFileSystem {
     return { id: encodeId(rel), parentId: encodeId(parentOf(rel)), type: 'folder', name: nameOf(rel), modified };
   }
 
-  private fileEntry(account: Account, object: ObjectSummary, facts: ObjectFacts): Entry {
+  fileEntry(account: Account, object: ObjectSummary, facts: ObjectFacts): Entry {
     const rel = object.key.slice(account.root.length);
     return {
       id: encodeId(rel),

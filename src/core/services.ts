@@ -2,6 +2,9 @@ import type { AccountDirectory } from './auth/accounts.js';
 import type { SessionService } from './auth/sessions.js';
 import type { SignInService } from './auth/sign-in.js';
 import type { BucketFileSystem } from './file-system.js';
+import type { DownloadService } from './transfers/downloads.js';
+import type { ThumbnailService } from './transfers/thumbnails.js';
+import type { UploadService } from './transfers/uploads.js';
 
 export interface ReadinessReport {
   ready: boolean;
@@ -14,6 +17,9 @@ export interface GatewayServices {
   signIn: SignInService;
   sessions: SessionService;
   files: BucketFileSystem;
+  uploads: UploadService;
+  downloads: DownloadService;
+  thumbnails: ThumbnailService;
   uploadSegmentSize: number;
   readiness(): Promise<ReadinessReport>;
 }

@@ -7,6 +7,7 @@ import { accessLog } from './middleware/access-log.js';
 import { requestId } from './middleware/request-id.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
+import { fileRoutes } from './routes/files.js';
 import { metadataRoutes } from './routes/metadata.js';
 
 export interface AppOptions {
@@ -28,6 +29,7 @@ export function createApp(o: AppOptions): Express {
   app.use(healthRoutes(o.services));
   app.use(authRoutes(o.services, o.maxJsonBodyBytes));
   app.use(metadataRoutes(o.services, o.maxJsonBodyBytes));
+  app.use(fileRoutes(o.services, o.maxJsonBodyBytes));
 
   app.use((req, _res, next) => {
     next(new GatewayError('not_found', `No such endpoint: ${req.method} ${req.path.split('/').slice(0, 3).join('/')}`));

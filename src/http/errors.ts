@@ -9,6 +9,7 @@ const STATUS: Record<ErrorKind, number> = {
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  unsatisfiable: 416,
   rate_limited: 429,
   bad_gateway: 502,
   unavailable: 503,
@@ -57,6 +58,8 @@ export function errorHandler(logger: Logger) {
       return;
     }
     if (known) {
+      // A request whose body we stopped reading (an upload refused half-way) cannot share its connection.
+      if (!req.complete) res.setHeader('Connection', 'close');
       if (known.kind === 'unavailable' || known.kind === 'timeout' || known.kind === 'bad_gateway') {
         logger.warn('backend failure', {
           requestId: res.locals.requestId,

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -7,12 +8,17 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   HeadBucketCommand,
+  GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  UploadPartCommand,
   UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { fromS3Error, isNotFound, s3ErrorName, s3Status } from './errors.js';
 
 export interface ObjectSummary {
@@ -34,6 +40,30 @@ export interface ListPage {
   /** Common prefixes (sub-folders), when listed with a delimiter. */
   prefixes: string[];
   nextToken: string | undefined;
+}
+
+export interface ObjectStream {
+  body: Readable;
+  /** 200, or 206 for a satisfied range. */
+  status: 200 | 206;
+  contentLength: number;
+  contentRange: string | undefined;
+  contentType: string | undefined;
+  etag: string;
+  lastModified: Date;
+}
+
+export interface NewObject {
+  contentType: string;
+  metadata: Record<string, string>;
+  /** Refuse (412) when the key already holds an object, where the server honours conditional writes. */
+  mustNotExist?: boolean;
+}
+
+export interface MultipartUpload {
+  key: string;
+  uploadId: string;
+  initiated: Date;
 }
 
 export interface BucketOptions {
@@ -173,9 +203,10 @@ export class S3Bucket {
     }
   }
 
-  private async copyInParts(from: ObjectSummary, toKey: string): Promise<{ etag: string | undefined }> {
-    const source = await this.head(from.key);
-    if (!source) throw fromS3Error(Object.assign(new Error('gone'), { name: 'NoSuchKey' }), 'UploadPartCopy');
+  private async copyInParts(from: ObjectSummary, toKey: string, override?: ObjectHead): Promise<{ etag: string | undefined }> {
+    const current = await this.head(from.key);
+    if (!current) throw fromS3Error(Object.assign(new Error('gone'), { name: 'NoSuchKey' }), 'UploadPartCopy');
+    const source = override ? { ...current, metadata: override.metadata, contentType: override.contentType } : current;
     let uploadId: string | undefined;
     try {
       const created = await this.client.send(
@@ -242,6 +273,171 @@ export class S3Bucket {
         const first = errors[0]!;
         throw fromS3Error(Object.assign(new Error(first.Code ?? 'error'), { name: first.Code ?? 'DeleteError' }), 'DeleteObjects');
       }
+    }
+  }
+
+  /**
+   * Streams a body into an object through lib-storage: one PUT below the part size, a multipart upload
+   * above it, holding at most partSize × queueSize bytes. A body that errors (size or hash mismatch,
+   * client gone) aborts the upload, so nothing becomes visible.
+   */
+  async upload(
+    key: string,
+    body: Readable,
+    object: NewObject,
+    transfer: { partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
+  ): Promise<void> {
+    const upload = new Upload({
+      client: this.client,
+      partSize: transfer.partSize,
+      queueSize: transfer.queueSize,
+      leavePartsOnError: false,
+      params: {
+        Bucket: this.name,
+        Key: key,
+        Body: body,
+        ContentType: object.contentType,
+        Metadata: object.metadata,
+        ...(object.mustNotExist ? { IfNoneMatch: '*' } : {}),
+      },
+    });
+    // lib-storage reports its multipart upload id only as a property; watch for it so the caller can
+    // record the upload as soon as it exists (a process killed later leaves a known orphan).
+    const watch =
+      transfer.onMultipart &&
+      setInterval(() => {
+        if (upload.uploadId) {
+          clearInterval(watch);
+          transfer.onMultipart!(upload.uploadId);
+        }
+      }, 100);
+    body.once('error', () => void upload.abort().catch(() => undefined));
+    try {
+      await upload.done();
+    } catch (err) {
+      // The body's own error (a GatewayError: mismatch, hang-up) says more than the SDK's wrapper.
+      throw fromS3Error(body.errored ?? err, 'PutObject');
+    } finally {
+      if (watch) clearInterval(watch);
+    }
+  }
+
+  /** The object's bytes (a range of them); 'not-modified' when If-None-Match matched; undefined when missing. */
+  async get(key: string, opts: { range?: string; ifNoneMatch?: string } = {}): Promise<ObjectStream | 'not-modified' | undefined> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: opts.range, IfNoneMatch: opts.ifNoneMatch }));
+      return {
+        body: r.Body as Readable,
+        status: r.ContentRange ? 206 : 200,
+        contentLength: r.ContentLength ?? 0,
+        contentRange: r.ContentRange,
+        contentType: r.ContentType,
+        etag: r.ETag ?? '',
+        lastModified: r.LastModified ?? new Date(0),
+      };
+    } catch (err) {
+      if (s3Status(err) === 304) return 'not-modified';
+      if (isNotFound(err)) return undefined;
+      throw fromS3Error(err, 'GetObject');
+    }
+  }
+
+  /** A short-lived URL that lets its holder GET the object straight from S3. */
+  presignGet(key: string, ttlSec: number): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.name, Key: key }), { expiresIn: ttlSec });
+  }
+
+  /** Rewrites an object's metadata in place (a copy onto itself); answers the new version's ETag if known. */
+  async replaceMetadata(head: ObjectHead, metadata: Record<string, string>): Promise<{ etag: string | undefined }> {
+    const target = { ...head, metadata };
+    if (head.size > this.options.multipartCopyThreshold) return this.copyInParts(head, head.key, target);
+    try {
+      const r = await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.name,
+          Key: head.key,
+          CopySource: copySource(this.name, head.key),
+          CopySourceIfMatch: head.etag,
+          MetadataDirective: 'REPLACE',
+          ContentType: head.contentType,
+          Metadata: metadata,
+        }),
+      );
+      return { etag: r.CopyObjectResult?.ETag || undefined };
+    } catch (err) {
+      throw fromS3Error(err, 'CopyObject');
+    }
+  }
+
+  async createMultipart(key: string, object: NewObject): Promise<string> {
+    try {
+      const r = await this.client.send(
+        new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, ContentType: object.contentType, Metadata: object.metadata }),
+      );
+      if (!r.UploadId) throw new Error('no UploadId');
+      return r.UploadId;
+    } catch (err) {
+      throw fromS3Error(err, 'CreateMultipartUpload');
+    }
+  }
+
+  /** Streams one part of known length; the body's own error wins over the SDK's. */
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Readable, length: number): Promise<string> {
+    try {
+      const r = await this.client.send(
+        new UploadPartCommand({ Bucket: this.name, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: length }),
+      );
+      return r.ETag ?? '';
+    } catch (err) {
+      throw fromS3Error(body.errored ?? err, 'UploadPart');
+    }
+  }
+
+  async completeMultipart(key: string, uploadId: string, parts: Array<{ partNumber: number; etag: string }>, mustNotExist: boolean) {
+    try {
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.name,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+          ...(mustNotExist ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+    } catch (err) {
+      throw fromS3Error(err, 'CompleteMultipartUpload');
+    }
+  }
+
+  /** Aborts a multipart upload; one that is already gone counts as aborted. */
+  async abortMultipart(key: string, uploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: uploadId }));
+    } catch (err) {
+      const name = s3ErrorName(err);
+      if (name === 'NoSuchUpload' || isNotFound(err)) return;
+      throw fromS3Error(err, 'AbortMultipartUpload');
+    }
+  }
+
+  /** Multipart uploads in progress in the bucket, a page at a time. */
+  async *listMultipartUploads(): AsyncGenerator<MultipartUpload[]> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      let r;
+      try {
+        r = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.name, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      } catch (err) {
+        throw fromS3Error(err, 'ListMultipartUploads');
+      }
+      const uploads = (r.Uploads ?? [])
+        .filter((u) => u.Key && u.UploadId)
+        .map((u) => ({ key: u.Key!, uploadId: u.UploadId!, initiated: u.Initiated ?? new Date(0) }));
+      if (uploads.length) yield uploads;
+      if (!r.IsTruncated) return;
+      keyMarker = r.NextKeyMarker;
+      uploadIdMarker = r.NextUploadIdMarker;
     }
   }
 

@@ -46,6 +46,12 @@ export function fromS3Error(err: unknown, operation: string): GatewayError {
   if (e.name === 'AccessDenied' || status === 403) {
     return new GatewayError('forbidden', `S3 refused ${operation}: access denied.`, opts);
   }
+  if (e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict' || status === 412) {
+    return new GatewayError('conflict', 'The object already exists or changed meanwhile.', opts);
+  }
+  if (e.name === 'InvalidRange' || status === 416) {
+    return new GatewayError('unsatisfiable', 'Range: the requested range is not within the file.', { ...opts, field: 'Range' });
+  }
   if (e.name === 'NoSuchBucket') {
     return new GatewayError('bad_gateway', `The gateway's S3 bucket does not exist (${operation}); the operator must create it or fix S3_BUCKET.`, opts);
   }

@@ -1,0 +1,392 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { pipeline, type Readable } from 'node:stream';
+import { lookup as mimeLookup } from 'mime-types';
+import type { ObjectHead, S3Bucket } from '../../storage/s3/bucket.js';
+import type { SessionStore } from '../../storage/session-store/types.js';
+import type { Logger } from '../../log.js';
+import type { Account } from '../auth/accounts.js';
+import { GatewayError, invalid } from '../errors.js';
+import { META_MODIFIED, META_SHA256, type BucketFileSystem, type Entry } from '../file-system.js';
+import { checkName, decodeId, isFolderKey } from '../ids.js';
+import type { MetadataCache } from '../metadata-cache.js';
+import { VerifiedStream } from './verified-stream.js';
+
+/** What a client says about the bytes it sends, already checked. */
+export interface FileDeclaration {
+  modified: number;
+  size: number;
+  sha256: string | undefined;
+}
+
+/** The request fields of a declaration, in the caller's dialect, for error messages. */
+export interface DeclarationFields {
+  name: string;
+  modified: string;
+  size: string;
+  sha256: string;
+}
+
+export const FINAL_FIELDS: DeclarationFields = {
+  name: 'gateway.metadata.name',
+  modified: 'gateway.metadata.modified',
+  size: 'gateway.metadata.file.size',
+  sha256: 'gateway.metadata.file.sha256',
+};
+
+/** S3's largest object: 10,000 parts of at most 5 GiB, and 5 TiB in all. */
+const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
+const MAX_PARTS = 10_000;
+
+export function readDeclaration(raw: Record<string, unknown>, f: DeclarationFields): FileDeclaration {
+  const size = raw[f.size];
+  if (size === undefined || size === null) throw invalid(f.size, 'is required');
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw invalid(f.size, 'must be a whole number of bytes');
+  if (size > MAX_OBJECT_BYTES) throw invalid(f.size, `must be at most ${MAX_OBJECT_BYTES} bytes (S3's limit)`);
+  const modified = raw[f.modified];
+  if (modified !== undefined && modified !== null && (typeof modified !== 'number' || !Number.isSafeInteger(modified) || modified <= 0)) {
+    throw invalid(f.modified, 'must be a positive integer (epoch milliseconds)');
+  }
+  return { size, modified: (modified as number | undefined) ?? Date.now(), sha256: readSha256(raw[f.sha256], f.sha256) };
+}
+
+export function readSha256(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string' || !/^[0-9a-fA-F]{64}$/.test(value)) throw invalid(field, 'must be 64 hexadecimal characters');
+  return value.toLowerCase();
+}
+
+export const contentTypeOf = (name: string) => mimeLookup(name) || 'application/octet-stream';
+
+export interface UploadOptions {
+  partSize: number;
+  queueSize: number;
+  segmentSize: number;
+  sessionTtlMs: number;
+}
+
+interface SegmentPlan {
+  number: number;
+  size: number;
+  sha256: string;
+}
+
+/** A segmented upload in the session store: any instance can take any of its segments. */
+interface UploadSession {
+  account: string;
+  key: string;
+  isNew: boolean;
+  /** For a new file: the parent folder's relative key and the name; for an update: the file's id. */
+  target: string;
+  s3UploadId: string;
+  size: number;
+  modified: number;
+  sha256: string | undefined;
+  segments: SegmentPlan[];
+  cookieHash: string;
+  expiresAt: number;
+}
+
+/** Multipart uploads the gateway started, so that sweeps abort only its own orphans. */
+interface MultipartRecord {
+  key: string;
+  /** A segmented upload session that owns it, or a streamed upload's lease end (epoch ms). */
+  session?: string;
+  leaseUntil?: number;
+}
+
+// A streamed upload's lease is renewed while its request lives; a killed process stops renewing it.
+const STREAM_LEASE_MS = 60 * 1000;
+const STREAM_LEASE_RENEW_MS = 20 * 1000;
+const REGISTRY_TTL_MS = 8 * 24 * 3600 * 1000;
+const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
+const key = {
+  session: (id: string) => `up:${id}`,
+  part: (id: string, n: number) => `up:${id}:p:${n}`,
+  multipart: (uploadId: string) => `mpu:${sha(uploadId)}`,
+};
+
+export interface SegmentInput {
+  number: unknown;
+  size: unknown;
+  sha256: unknown;
+}
+
+export interface StartedUpload {
+  id: string;
+  cookie: string;
+  expiresAt: number;
+  segments: Array<SegmentPlan & { cookie: string }>;
+}
+
+/**
+ * Uploads in one request (streamed through lib-storage) and in segments (one S3 multipart upload whose
+ * state lives in the session store). Nothing becomes visible until every check has passed.
+ */
+export class UploadService {
+  constructor(
+    private readonly bucket: S3Bucket,
+    private readonly files: BucketFileSystem,
+    private readonly cache: MetadataCache,
+    private readonly store: SessionStore,
+    private readonly opts: UploadOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  // ---------------------------------------------------------------- one request
+
+  async uploadNew(account: Account, parentId: string, name: unknown, d: FileDeclaration, body: Readable, f = FINAL_FIELDS): Promise<Entry> {
+    this.files.assertWritable(account);
+    const parentRel = await this.files.folderKeyOf(account, parentId, 'id', true);
+    checkName(name, f.name, (n) => `${account.root}${parentRel}${n}`);
+    const full = `${account.root}${parentRel}${name as string}`;
+    if (await this.files.nameTaken(full)) throw new GatewayError('conflict', `${f.name}: a file or folder with this name already exists`, { field: f.name });
+    return this.store1(account, full, d, body, f, true);
+  }
+
+  async update(account: Account, id: string, d: FileDeclaration, body: Readable, f = FINAL_FIELDS): Promise<Entry> {
+    this.files.assertWritable(account);
+    const rel = decodeId(id);
+    if (rel === '' || isFolderKey(rel)) throw invalid('id', 'is a folder, not a file');
+    const full = account.root + rel;
+    if (!(await this.bucket.head(full))) throw new GatewayError('not_found', 'No such file.');
+    return this.store1(account, full, d, body, f, false);
+  }
+
+  private async store1(account: Account, full: string, d: FileDeclaration, body: Readable, f: DeclarationFields, isNew: boolean) {
+    const verified = new VerifiedStream({ size: d.size, sha256: d.sha256, sizeField: f.size, sha256Field: f.sha256 });
+    // The request's failure (client gone) reaches the upload through the verifying stream.
+    pipeline(body, verified, () => undefined);
+    const metadata: Record<string, string> = { [META_MODIFIED]: String(d.modified), ...(d.sha256 ? { [META_SHA256]: d.sha256 } : {}) };
+    let multipart: string | undefined;
+    let renew: NodeJS.Timeout | undefined;
+    const lease = () => this.register(multipart!, { key: full, leaseUntil: Date.now() + STREAM_LEASE_MS }).catch(() => undefined);
+    try {
+      await this.bucket.upload(
+        full,
+        verified,
+        { contentType: contentTypeOf(full), metadata, mustNotExist: isNew },
+        {
+          partSize: this.opts.partSize,
+          queueSize: this.opts.queueSize,
+          onMultipart: (uploadId) => {
+            multipart = uploadId;
+            void lease();
+            renew = setInterval(() => void lease(), STREAM_LEASE_RENEW_MS);
+            renew.unref();
+          },
+        },
+      );
+    } finally {
+      clearInterval(renew);
+      if (multipart) void this.store.delete(key.multipart(multipart)).catch(() => undefined);
+    }
+    return this.finishObject(account, full, verified.bytes, { ...d, sha256: verified.sha256 }, metadata);
+  }
+
+  /**
+   * After the bytes are stored: trust nothing unchecked (the stored length must be what we counted), then
+   * record the content's sha256 in the object's metadata if the client had not declared it.
+   */
+  private async finishObject(account: Account, full: string, counted: number, d: FileDeclaration, metadata: Record<string, string>) {
+    let head: ObjectHead | undefined = await this.bucket.head(full);
+    if (!head || head.size !== counted || head.size !== d.size) {
+      this.logger.error('stored object length differs from the bytes received', { size: head?.size, counted, declared: d.size });
+      throw new GatewayError('bad_gateway', 'S3 stored a different number of bytes than the gateway sent; try the upload again.');
+    }
+    if (d.sha256 && metadata[META_SHA256] !== d.sha256) {
+      // Known only now: keep it with the object (a copy onto itself, inside S3).
+      const copied = await this.bucket.replaceMetadata(head, { ...metadata, [META_SHA256]: d.sha256 });
+      head = copied.etag ? { ...head, etag: copied.etag } : await this.bucket.head(full);
+      if (!head) throw new GatewayError('conflict', 'The file was deleted while it was being stored.');
+    }
+    const facts = { modified: d.modified, sha256: d.sha256 };
+    await this.cache.put(head, facts);
+    return this.files.fileEntry(account, head, facts);
+  }
+
+  // ---------------------------------------------------------------- segmented
+
+  async start(
+    account: Account,
+    target: { id?: unknown; parentId?: unknown; name?: unknown },
+    d: FileDeclaration,
+    segments: unknown,
+    fields: { segments: string } & DeclarationFields,
+  ): Promise<StartedUpload> {
+    this.files.assertWritable(account);
+    const plan = this.planSegments(segments, d.size, fields.segments);
+    let full: string;
+    let isNew: boolean;
+    let targetRef: string;
+    if (target.id !== undefined && target.id !== null) {
+      if (typeof target.id !== 'string') throw invalid('gateway.metadata.id', 'must be a string');
+      const rel = decodeId(target.id, 'gateway.metadata.id');
+      if (rel === '' || isFolderKey(rel)) throw invalid('gateway.metadata.id', 'is a folder, not a file');
+      full = account.root + rel;
+      if (!(await this.bucket.head(full))) throw new GatewayError('not_found', 'No such file.');
+      isNew = false;
+      targetRef = target.id;
+    } else {
+      if (typeof target.parentId !== 'string') throw invalid('gateway.metadata.parent.id', 'is required (or gateway.metadata.id to update a file)');
+      const parentRel = await this.files.folderKeyOf(account, target.parentId, 'gateway.metadata.parent.id', true);
+      checkName(target.name, fields.name, (n) => `${account.root}${parentRel}${n}`);
+      full = `${account.root}${parentRel}${target.name as string}`;
+      if (await this.files.nameTaken(full)) throw new GatewayError('conflict', `${fields.name}: a file or folder with this name already exists`, { field: fields.name });
+      isNew = true;
+      targetRef = `${parentRel}\0${target.name as string}`;
+    }
+    const metadata = { [META_MODIFIED]: String(d.modified), ...(d.sha256 ? { [META_SHA256]: d.sha256 } : {}) };
+    const s3UploadId = await this.bucket.createMultipart(full, { contentType: contentTypeOf(full), metadata });
+    const id = randomBytes(16).toString('base64url');
+    const cookie = randomBytes(32).toString('base64url');
+    const expiresAt = Date.now() + this.opts.sessionTtlMs;
+    const session: UploadSession = {
+      account: account.name,
+      key: full,
+      isNew,
+      target: targetRef,
+      s3UploadId,
+      size: d.size,
+      modified: d.modified,
+      sha256: d.sha256,
+      segments: plan,
+      cookieHash: sha(cookie),
+      expiresAt,
+    };
+    await this.store.set(key.session(id), JSON.stringify(session), this.opts.sessionTtlMs);
+    await this.register(s3UploadId, { key: full, session: id });
+    return { id, cookie, expiresAt, segments: plan.map((s) => ({ ...s, cookie: segmentCookie(s.number, undefined) })) };
+  }
+
+  /** Every non-final segment has the one segment size; sizes add up; numbers run 1..N. */
+  private planSegments(raw: unknown, total: number, field: string): SegmentPlan[] {
+    if (!Array.isArray(raw) || raw.length === 0) throw invalid(field, 'must be a non-empty list of segments');
+    if (raw.length > MAX_PARTS) throw invalid(field, `has ${raw.length} segments; S3 allows ${MAX_PARTS}`);
+    const size = this.opts.segmentSize;
+    const plan = raw.map((s: unknown, i) => {
+      const seg = (s ?? {}) as Record<string, unknown>;
+      const n = seg['gateway.upload.segment.number'];
+      const bytes = seg['gateway.upload.segment.size'];
+      const where = `${field}[${i}]`;
+      if (n !== i + 1) throw invalid(`${where}.gateway.upload.segment.number`, `must be ${i + 1} (segments are numbered from 1, in order)`);
+      if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) throw invalid(`${where}.gateway.upload.segment.size`, 'must be a whole number of bytes');
+      const last = i === raw.length - 1;
+      if (!last && bytes !== size) throw invalid(`${where}.gateway.upload.segment.size`, `must be ${size} (gateway.upload.segment.size) for every segment but the last`);
+      if (last && (bytes > size || (bytes === 0 && raw.length > 1))) throw invalid(`${where}.gateway.upload.segment.size`, `must be between 1 and ${size} for the last segment`);
+      const sum = readSha256(seg['gateway.upload.segment.sha256'], `${where}.gateway.upload.segment.sha256`);
+      if (!sum) throw invalid(`${where}.gateway.upload.segment.sha256`, 'is required');
+      return { number: i + 1, size: bytes, sha256: sum };
+    });
+    const sum = plan.reduce((a, s) => a + s.size, 0);
+    if (sum !== total) throw invalid(field, `segment sizes add up to ${sum}, not the declared ${total} bytes`);
+    return plan;
+  }
+
+  private async session(account: Account, id: string, cookie: unknown): Promise<UploadSession> {
+    const raw = /^[A-Za-z0-9_-]{22}$/.test(id) ? await this.store.get(key.session(id)) : null;
+    const s = raw ? (JSON.parse(raw) as UploadSession) : undefined;
+    if (!s || s.account !== account.name || s.expiresAt <= Date.now()) throw new GatewayError('not_found', 'No such upload (unknown, finished, cancelled or expired).');
+    const given = typeof cookie === 'string' ? Buffer.from(sha(cookie)) : Buffer.alloc(0);
+    const expected = Buffer.from(s.cookieHash);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new GatewayError('forbidden', 'gateway.upload.cookie: does not belong to this upload', { field: 'gateway.upload.cookie' });
+    }
+    return s;
+  }
+
+  async uploadSegment(
+    account: Account,
+    uploadId: string,
+    header: Record<string, unknown>,
+    body: Readable,
+  ): Promise<SegmentPlan & { cookie: string }> {
+    const s = await this.session(account, uploadId, header['gateway.upload.cookie']);
+    const n = header['gateway.upload.segment.number'];
+    const plan = s.segments.find((p) => p.number === n);
+    if (!plan) throw invalid('gateway.upload.segment.number', `must be one of 1..${s.segments.length}`);
+    const size = header['gateway.upload.segment.size'];
+    if (size !== plan.size) throw invalid('gateway.upload.segment.size', `must be ${plan.size}, as declared when the upload started`);
+    const digest = readSha256(header['gateway.upload.segment.sha256'], 'gateway.upload.segment.sha256');
+    if (digest !== undefined && digest !== plan.sha256) throw invalid('gateway.upload.segment.sha256', 'differs from the one declared when the upload started');
+    const verified = new VerifiedStream({
+      size: plan.size,
+      sha256: plan.sha256,
+      sizeField: 'gateway.upload.segment.size',
+      sha256Field: 'gateway.upload.segment.sha256',
+    });
+    pipeline(body, verified, () => undefined);
+    const etag = await this.bucket.uploadPart(s.key, s.s3UploadId, plan.number, verified, plan.size);
+    await this.store.set(key.part(uploadId, plan.number), etag, Math.max(1, s.expiresAt - Date.now()));
+    return { ...plan, cookie: segmentCookie(plan.number, etag) };
+  }
+
+  async finish(
+    account: Account,
+    target: { id?: string; parentId?: string; name?: unknown },
+    d: FileDeclaration,
+    uploadId: unknown,
+    cookie: unknown,
+  ): Promise<Entry> {
+    if (typeof uploadId !== 'string' || uploadId === '') throw invalid('gateway.upload.id', 'is required');
+    const s = await this.session(account, uploadId, cookie);
+    const ref = target.id ?? `${decodeId(target.parentId ?? '', 'id')}\0${String(target.name)}`;
+    if (ref !== s.target) throw invalid(target.id ? 'id' : 'gateway.metadata.name', 'is not the file this upload was started for');
+    if (d.size !== s.size) throw invalid('gateway.metadata.file.size', `must be ${s.size}, as declared when the upload started`);
+    const etags = await this.store.getMany(s.segments.map((p) => key.part(uploadId, p.number)));
+    const missing = s.segments.filter((_, i) => !etags[i]).map((p) => p.number);
+    if (missing.length) throw invalid('gateway.upload.segment', `segment(s) ${missing.slice(0, 10).join(', ')} have not been uploaded`);
+    await this.bucket.completeMultipart(
+      s.key,
+      s.s3UploadId,
+      s.segments.map((p, i) => ({ partNumber: p.number, etag: etags[i]! })),
+      s.isNew,
+    );
+    await this.forget(uploadId, s);
+    const metadata = { [META_MODIFIED]: String(s.modified), ...(s.sha256 ? { [META_SHA256]: s.sha256 } : {}) };
+    return this.finishObject(account, s.key, s.size, { modified: s.modified, size: s.size, sha256: s.sha256 }, metadata);
+  }
+
+  async cancel(account: Account, uploadId: string): Promise<void> {
+    const raw = /^[A-Za-z0-9_-]{22}$/.test(uploadId) ? await this.store.get(key.session(uploadId)) : null;
+    const s = raw ? (JSON.parse(raw) as UploadSession) : undefined;
+    if (!s || s.account !== account.name) throw new GatewayError('not_found', 'No such upload.');
+    await this.bucket.abortMultipart(s.key, s.s3UploadId);
+    await this.forget(uploadId, s);
+  }
+
+  private async forget(uploadId: string, s: UploadSession): Promise<void> {
+    await this.store.delete(key.session(uploadId), key.multipart(s.s3UploadId), ...s.segments.map((p) => key.part(uploadId, p.number)));
+  }
+
+  private async register(s3UploadId: string, record: MultipartRecord): Promise<void> {
+    await this.store.set(key.multipart(s3UploadId), JSON.stringify(record), REGISTRY_TTL_MS);
+  }
+
+  /**
+   * Aborts the gateway's own multipart uploads that nothing owns any more: segmented uploads whose session
+   * ended (expired or lost) and streamed uploads whose request died with its process. Uploads other tools
+   * started are not in the registry and are left alone.
+   */
+  async sweep(): Promise<number> {
+    let aborted = 0;
+    for await (const page of this.bucket.listMultipartUploads()) {
+      const records = await this.store.getMany(page.map((u) => key.multipart(u.uploadId)));
+      for (const [i, upload] of page.entries()) {
+        const raw = records[i];
+        if (!raw) continue;
+        const rec = JSON.parse(raw) as MultipartRecord;
+        const live = rec.session ? (await this.store.get(key.session(rec.session))) !== null : (rec.leaseUntil ?? 0) > Date.now();
+        if (live) continue;
+        await this.bucket.abortMultipart(upload.key, upload.uploadId);
+        await this.store.delete(key.multipart(upload.uploadId));
+        aborted++;
+      }
+    }
+    return aborted;
+  }
+}
+
+/** Opaque to clients; says which segment it is and which stored part it stands for. */
+function segmentCookie(n: number, etag: string | undefined): string {
+  return Buffer.from(JSON.stringify([n, etag ?? null])).toString('base64url');
+}
