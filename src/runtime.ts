@@ -91,6 +91,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       forcePathStyle: embeddedS3 ? true : config.s3.forcePathStyle,
       accessKeyId: config.s3.accessKeyId ?? EMBEDDED_CREDENTIALS.accessKeyId,
       secretAccessKey: config.s3.secretAccessKey ?? EMBEDDED_CREDENTIALS.secretAccessKey,
+      logger,
     });
     const bucket = new S3Bucket(client, config.s3.bucket, config.files);
     opened.push(async () => bucket.destroy());

@@ -26,8 +26,9 @@ export async function signIn(app: Express, user: string, password = TEST_PASSWOR
     token,
     rootId: res.body['gateway.auth.metadata.id'] as string,
     get: (url) => request(app).get(url).set(auth),
-    post: (url, body) => request(app).post(url).set(auth).send(body ?? {}),
-    put: (url, body) => request(app).put(url).set(auth).send(body ?? {}),
+    // Without a body the caller may still send one of its own (bytes for an upload).
+    post: (url, body) => (body ? request(app).post(url).set(auth).send(body) : request(app).post(url).set(auth)),
+    put: (url, body) => (body ? request(app).put(url).set(auth).send(body) : request(app).put(url).set(auth)),
     del: (url) => request(app).delete(url).set(auth),
   };
 }

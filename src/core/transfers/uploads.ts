@@ -166,6 +166,7 @@ export class UploadService {
         verified,
         { contentType: contentTypeOf(full), metadata, mustNotExist: isNew },
         {
+          size: d.size,
           partSize: this.opts.partSize,
           queueSize: this.opts.queueSize,
           onMultipart: (uploadId) => {

@@ -277,20 +277,23 @@ export class S3Bucket {
   }
 
   /**
-   * Streams a body into an object through lib-storage: one PUT below the part size, a multipart upload
-   * above it, holding at most partSize × queueSize bytes. A body that errors (size or hash mismatch,
-   * client gone) aborts the upload, so nothing becomes visible.
+   * Streams a body of known size into an object; a body that errors (size or hash mismatch, client
+   * gone) leaves nothing visible. Up to one part, lib-storage sends a single PUT. Above it, parts go
+   * through a fixed pool of queueSize + 1 part buffers that are reused: lib-storage's stream chunker
+   * copies every part (Buffer.concat) and keeps the previous one alive through the remainder it slices
+   * off, so with it a transfer holds three parts or more at once, and leaves a part of garbage per part.
    */
   async upload(
     key: string,
     body: Readable,
     object: NewObject,
-    transfer: { partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
+    transfer: { size: number; partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
   ): Promise<void> {
+    if (transfer.size > transfer.partSize) return this.uploadInParts(key, body, object, transfer);
     const upload = new Upload({
       client: this.client,
       partSize: transfer.partSize,
-      queueSize: transfer.queueSize,
+      queueSize: 1,
       leavePartsOnError: false,
       params: {
         Bucket: this.name,
@@ -301,24 +304,65 @@ export class S3Bucket {
         ...(object.mustNotExist ? { IfNoneMatch: '*' } : {}),
       },
     });
-    // lib-storage reports its multipart upload id only as a property; watch for it so the caller can
-    // record the upload as soon as it exists (a process killed later leaves a known orphan).
-    const watch =
-      transfer.onMultipart &&
-      setInterval(() => {
-        if (upload.uploadId) {
-          clearInterval(watch);
-          transfer.onMultipart!(upload.uploadId);
-        }
-      }, 100);
     body.once('error', () => void upload.abort().catch(() => undefined));
     try {
       await upload.done();
     } catch (err) {
       // The body's own error (a GatewayError: mismatch, hang-up) says more than the SDK's wrapper.
       throw fromS3Error(body.errored ?? err, 'PutObject');
-    } finally {
-      if (watch) clearInterval(watch);
+    }
+  }
+
+  private async uploadInParts(
+    key: string,
+    body: Readable,
+    object: NewObject,
+    transfer: { partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
+  ): Promise<void> {
+    const uploadId = await this.createMultipart(key, object);
+    transfer.onMultipart?.(uploadId);
+    const pool: Buffer[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const parts: Array<{ partNumber: number; etag: string }> = [];
+    let failure: unknown;
+    const send = (buffer: Buffer, length: number, partNumber: number) => {
+      const sent: Promise<void> = this.uploadPart(key, uploadId, partNumber, buffer.subarray(0, length), length)
+        .then((etag) => void parts.push({ partNumber, etag }))
+        .catch((err: unknown) => void (failure ??= err))
+        .finally(() => {
+          pool.push(buffer);
+          inFlight.delete(sent);
+        });
+      inFlight.add(sent);
+    };
+    try {
+      let buffer: Buffer = Buffer.allocUnsafe(transfer.partSize);
+      let filled = 0;
+      let partNumber = 1;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        for (let offset = 0; offset < chunk.length; ) {
+          const n = chunk.copy(buffer, filled, offset);
+          filled += n;
+          offset += n;
+          if (filled === buffer.length) {
+            send(buffer, filled, partNumber++);
+            // Reading waits while the queue is full: the client is slowed to S3's pace (backpressure).
+            while (inFlight.size >= transfer.queueSize) await Promise.race(inFlight);
+            if (failure) throw failure;
+            buffer = pool.pop() ?? Buffer.allocUnsafe(transfer.partSize);
+            filled = 0;
+          }
+        }
+      }
+      if (filled > 0 || partNumber === 1) send(buffer, filled, partNumber);
+      await Promise.all(inFlight);
+      if (failure) throw failure;
+      parts.sort((a, b) => a.partNumber - b.partNumber);
+      await this.completeMultipart(key, uploadId, parts, object.mustNotExist ?? false);
+    } catch (err) {
+      await Promise.allSettled(inFlight);
+      await this.abortMultipart(key, uploadId).catch(() => undefined);
+      throw fromS3Error(body.errored ?? err, 'UploadPart');
     }
   }
 
@@ -381,15 +425,25 @@ export class S3Bucket {
     }
   }
 
-  /** Streams one part of known length; the body's own error wins over the SDK's. */
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Readable, length: number): Promise<string> {
+  /**
+   * Streams one part of known length. A body that fails (mismatch, client gone) cancels the request to S3,
+   * which then never receives a whole part; the body's own error wins over the SDK's.
+   */
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Readable | Buffer, length: number): Promise<string> {
+    const cancel = new AbortController();
+    const onError = () => cancel.abort();
+    const stream = Buffer.isBuffer(body) ? undefined : body;
+    stream?.once('error', onError);
     try {
       const r = await this.client.send(
         new UploadPartCommand({ Bucket: this.name, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: length }),
+        { abortSignal: cancel.signal },
       );
       return r.ETag ?? '';
     } catch (err) {
-      throw fromS3Error(body.errored ?? err, 'UploadPart');
+      throw fromS3Error(stream?.errored ?? err, 'UploadPart');
+    } finally {
+      stream?.off('error', onError);
     }
   }
 

@@ -3,6 +3,11 @@ import https from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
+/** Where the SDK's own remarks go (it would print to the console otherwise). */
+export interface SdkLogger {
+  debug(message: string, meta?: object): unknown;
+}
+
 export interface S3ClientOptions {
   endpoint: string;
   region: string;
@@ -12,6 +17,7 @@ export interface S3ClientOptions {
   maxSockets: number;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
+  logger?: SdkLogger;
 }
 
 /**
@@ -29,6 +35,14 @@ export function createS3Client(o: S3ClientOptions): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
+    // The SDK warns about failed streaming requests that the gateway already reports in its own terms.
+    logger: {
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (...args: unknown[]) => void o.logger?.debug('aws-sdk', { detail: args.map(String).join(' ') }),
+      error: (...args: unknown[]) => void o.logger?.debug('aws-sdk', { detail: args.map(String).join(' ') }),
+    },
     requestHandler: new NodeHttpHandler({
       httpAgent: new http.Agent(agentOptions),
       httpsAgent: new https.Agent(agentOptions),

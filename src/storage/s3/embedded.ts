@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import S3rver from 's3rver';
@@ -23,6 +23,7 @@ const S3Error = require('s3rver/lib/models/error.js') as new (code: string, mess
 
 interface FsStore {
   getBucket(name: string): Promise<unknown>;
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
   getBucketPath(name: string): string;
   getMetadata(bucket: string, key: string): Promise<Record<string, string | number>>;
   deleteObject(bucket: string, key: string): Promise<void>;
@@ -132,6 +133,40 @@ const copySourceEncoding: Middleware = async (ctx, next) => {
   return next();
 };
 
+/** `Range: bytes=-N` (the last N bytes), which s3rver reads as a start offset: rewrite it as `a-b`. */
+function suffixRanges(store: FsStore): Middleware {
+  return async (ctx, next) => {
+    const range = one(ctx.headers.range);
+    const m = range ? /^bytes=-(\d+)$/.exec(range.trim()) : null;
+    const target = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+    if (ctx.method === 'GET' && m && target) {
+      try {
+        const md = await store.getMetadata(decodeURIComponent(target[1]!), decodeURIComponent(target[2]!));
+        const size = Number(md['content-length']);
+        const n = Math.min(Number(m[1]), size);
+        if (n > 0) ctx.headers.range = `bytes=${size - n}-${size - 1}`;
+      } catch {
+        // no such object: s3rver answers NoSuchKey
+      }
+    }
+    return next();
+  };
+}
+
+/** AbortMultipartUpload, which s3rver lacks: drop the upload's stored parts. */
+function abortMultipart(store: FsStore): Middleware {
+  return async (ctx, next) => {
+    const uploadId = one(ctx.query.uploadId);
+    const target = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+    if (ctx.method !== 'DELETE' || !uploadId || !target) return next();
+    if (!/^[0-9a-f]+$/.test(uploadId)) throw new S3Error('NoSuchUpload', 'The specified upload does not exist.');
+    const dir = path.join(store.getResourcePath(decodeURIComponent(target[1]!), undefined, 'uploads'), uploadId);
+    await rm(dir, { recursive: true, force: true });
+    (ctx as unknown as { status: number }).status = 204;
+    ctx.body = '';
+  };
+}
+
 /**
  * s3rver removes emptied directories after each delete; concurrent deletes (DeleteObjects runs them in
  * parallel) race on the same directories and fail with 500 after deleting. Deletes go one at a time.
@@ -158,7 +193,14 @@ export async function startEmbeddedS3(dataDir: string): Promise<EmbeddedS3> {
   const internals = server as unknown as { middleware: Middleware[]; store: FsStore };
   serializeDeletes(internals.store);
   // After s3rver's logger and XML encoder (the first two), before its router.
-  internals.middleware.splice(2, 0, copySourceEncoding, listObjectsV2(internals.store));
+  internals.middleware.splice(
+    2,
+    0,
+    copySourceEncoding,
+    listObjectsV2(internals.store),
+    suffixRanges(internals.store),
+    abortMultipart(internals.store),
+  );
   const { port } = await server.run();
   return {
     endpoint: `http://127.0.0.1:${port}`,

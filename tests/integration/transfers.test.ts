@@ -1,0 +1,480 @@
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import sharp from 'sharp';
+import request from 'supertest';
+import { createHttpServer } from '../../src/http/server.js';
+import { byName, idOf, keysUnder, listAll, seed, signIn, uniqueRoot, type Client } from '../support/api.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { realS3 } from '../support/targets.js';
+
+const MiB = 1024 * 1024;
+const SEGMENT = 5 * MiB;
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+let gw: TestGateway;
+let root: string;
+let c: Client;
+let ro: Client;
+
+beforeAll(async () => {
+  root = uniqueRoot('xfer');
+  gw = await startTestGateway({
+    store: 'memory',
+    users: [
+      { name: 'tester', root },
+      { name: 'reader', root, readOnly: true },
+    ],
+    env: { UPLOAD_PART_SIZE: String(5 * MiB), UPLOAD_QUEUE_SIZE: '2', UPLOAD_SEGMENT_SIZE: String(SEGMENT) },
+  });
+  c = await signIn(gw.runtime.app, 'tester');
+  ro = await signIn(gw.runtime.app, 'reader');
+});
+afterAll(() => gw.close());
+
+const bucket = () => gw.runtime.bucket;
+const keys = async (rel: string) => (await keysUnder(bucket(), root + rel)).map((k) => k.slice(root.length));
+const uploadHeader = (fields: Record<string, unknown>) => JSON.stringify(fields);
+
+function uploadNew(parentId: string, name: string, body: Buffer, extra: Record<string, unknown> = {}) {
+  return c
+    .post(`/v2/gateway_metadata_file/${parentId}`)
+    .set(
+      'X-Gateway-Upload',
+      uploadHeader({
+        'gateway.metadata.name': encodeURIComponent(name),
+        'gateway.metadata.modified': 1_700_000_000_000,
+        'gateway.metadata.file.size': body.length,
+        ...extra,
+      }),
+    )
+    .set('Content-Type', 'application/octet-stream')
+    .send(body);
+}
+
+async function download(id: string): Promise<Buffer> {
+  const res = await c
+    .get(`/v2/gateway_file/${id}`)
+    .buffer(true)
+    .parse((r, done) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (d: Buffer) => chunks.push(d));
+      r.on('end', () => done(null, Buffer.concat(chunks)));
+    })
+    .expect(200);
+  return res.body as Buffer;
+}
+
+describe('uploads in one request', () => {
+  beforeAll(() => c.post(`/v2/gateway_metadata_folder/${c.rootId}`, { 'gateway.metadata.name': 'up' }).expect(200));
+
+  it.each([
+    ['zero bytes', 0],
+    ['a small file', 1234],
+    ['64 MiB (multipart)', 64 * MiB],
+  ])('round-trip %s byte-identical, with the client\'s modified time and the sha256 as hash', async (_what, size) => {
+    const body = randomBytes(size);
+    const name = `file-${size}.bin`;
+    const res = await uploadNew(idOf('up/'), name, body).expect(200);
+    expect(res.body).toMatchObject({
+      'gateway.metadata.id': idOf(`up/${name}`),
+      'gateway.metadata.parent.id': idOf('up/'),
+      'gateway.metadata.type': 'file',
+      'gateway.metadata.name': name,
+      'gateway.metadata.modified': 1_700_000_000_000,
+      'gateway.metadata.file.size': size,
+      'gateway.metadata.file.hash': sha256(body),
+    });
+    expect(sha256(await download(idOf(`up/${name}`)))).toBe(sha256(body));
+    // every endpoint agrees, and the sha256 lives in the object's metadata
+    expect(byName((await listAll(c, idOf('up/'))).entries, name)).toEqual(res.body);
+    const head = await bucket().client.send(new HeadObjectCommand({ Bucket: bucket().name, Key: `${root}up/${name}` }));
+    expect(head.Metadata).toMatchObject({ 'gw-sha256': sha256(body), 'gw-modified': '1700000000000' });
+    expect(head.ContentType).toBe('application/octet-stream');
+  });
+
+  it('stores the content type from the file name, and keeps a declared sha256 without rewriting', async () => {
+    const body = Buffer.from('<p>hello</p>');
+    await uploadNew(idOf('up/'), 'page.html', body, { 'gateway.metadata.file.sha256': sha256(body).toUpperCase() }).expect(200);
+    const head = await bucket().client.send(new HeadObjectCommand({ Bucket: bucket().name, Key: `${root}up/page.html` }));
+    expect(head.ContentType).toMatch(/^text\/html/);
+    expect(head.Metadata!['gw-sha256']).toBe(sha256(body));
+  });
+
+  it('round-trips names with spaces, unicode and reserved characters', async () => {
+    const name = 'ü 😀 + % # ? & = ;.txt';
+    const res = await uploadNew(idOf('up/'), name, Buffer.from('x')).expect(200);
+    expect(res.body['gateway.metadata.name']).toBe(name);
+    expect(await keys('up/')).toContain(`up/${name}`);
+  });
+
+  it.each([
+    ['a shorter body than declared', Buffer.alloc(1000, 1), { 'gateway.metadata.file.size': 2000 }, /gateway\.metadata\.file\.size/],
+    ['a longer body than declared', Buffer.alloc(3000, 1), { 'gateway.metadata.file.size': 2000 }, /gateway\.metadata\.file\.size/],
+    ['a wrong sha256', Buffer.alloc(6 * MiB, 2), { 'gateway.metadata.file.sha256': 'b'.repeat(64) }, /gateway\.metadata\.file\.sha256/],
+  ])('refuses %s with 400 naming the mismatch, storing nothing', async (_what, body, extra, field) => {
+    const name = `bad-${randomBytes(3).toString('hex')}.bin`;
+    const res = await c
+      .post(`/v2/gateway_metadata_file/${idOf('up/')}`)
+      .set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.name': name, 'gateway.metadata.file.size': body.length, ...extra }))
+      .send(body)
+      .catch((e: { response?: request.Response }) => e.response!);
+    expect(res.status).toBe(400);
+    expect(res.body.message).toMatch(field);
+    expect(await keys('up/')).not.toContain(`up/${name}`);
+  });
+
+  it('refuses a body that streams past its declared size (no Content-Length) and stores nothing', async () => {
+    const { port, close } = await listen();
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          {
+            port,
+            host: '127.0.0.1',
+            method: 'POST',
+            path: `/v2/gateway_metadata_file/${idOf('up/')}`,
+            headers: {
+              Authorization: `Bearer ${c.token}`,
+              'X-Gateway-Upload': uploadHeader({ 'gateway.metadata.name': 'chunked.bin', 'gateway.metadata.file.size': 10 }),
+              'Transfer-Encoding': 'chunked',
+            },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          },
+        );
+        req.on('error', reject);
+        req.write(Buffer.alloc(5));
+        req.end(Buffer.alloc(10));
+      });
+      expect(status).toBe(400);
+      expect(await keys('up/')).not.toContain('up/chunked.bin');
+    } finally {
+      await close();
+    }
+  });
+
+  it('commits nothing when the client hangs up half-way, and leaves no multipart upload behind', async () => {
+    const { port, close } = await listen();
+    try {
+      await new Promise<void>((resolve) => {
+        const req = http.request({
+          port,
+          host: '127.0.0.1',
+          method: 'POST',
+          path: `/v2/gateway_metadata_file/${idOf('up/')}`,
+          headers: {
+            Authorization: `Bearer ${c.token}`,
+            'X-Gateway-Upload': uploadHeader({ 'gateway.metadata.name': 'hangup.bin', 'gateway.metadata.file.size': 40 * MiB }),
+            'Content-Length': String(40 * MiB),
+          },
+        });
+        req.on('error', () => resolve());
+        req.write(randomBytes(12 * MiB), () => setTimeout(() => (req.destroy(), resolve()), 300));
+      });
+      // give the gateway time to notice and abort
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await keys('up/')).not.toContain('up/hangup.bin');
+      if (realS3) {
+        const open = await bucket().client.send(new ListMultipartUploadsCommand({ Bucket: bucket().name, Prefix: `${root}up/hangup` }));
+        expect(open.Uploads ?? []).toEqual([]);
+      }
+    } finally {
+      await close();
+    }
+  });
+
+  it('answers 409 for a new file whose name exists, and 400 for bad headers', async () => {
+    await seed(bucket(), [`${root}up/taken.txt`]);
+    await uploadNew(idOf('up/'), 'taken.txt', Buffer.from('new')).expect(409);
+    await c.post(`/v2/gateway_metadata_folder/${idOf('up/')}`, { 'gateway.metadata.name': 'dir-taken' }).expect(200);
+    await uploadNew(idOf('up/'), 'dir-taken', Buffer.from('new')).expect(409);
+    const noHeader = await c.post(`/v2/gateway_metadata_file/${idOf('up/')}`).send(Buffer.from('x')).expect(400);
+    expect(noHeader.body.field).toBe('X-Gateway-Upload');
+    const badJson = await c.post(`/v2/gateway_metadata_file/${idOf('up/')}`).set('X-Gateway-Upload', '{nope').send(Buffer.from('x')).expect(400);
+    expect(badJson.body.message).toMatch(/not valid JSON/);
+    const noSize = await c
+      .post(`/v2/gateway_metadata_file/${idOf('up/')}`)
+      .set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.name': 'n.txt' }))
+      .send(Buffer.from('x'))
+      .expect(400);
+    expect(noSize.body.field).toBe('gateway.metadata.file.size');
+    await uploadNew(idOf('up/'), '..', Buffer.from('x')).expect(400);
+    await uploadNew(idOf('nope/'), 'x.txt', Buffer.from('x')).expect(404);
+  });
+
+  it('refuses writes of read-only accounts with 403', async () => {
+    await ro
+      .post(`/v2/gateway_metadata_file/${idOf('up/')}`)
+      .set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.name': 'ro.txt', 'gateway.metadata.file.size': 1 }))
+      .send(Buffer.from('x'))
+      .expect(403);
+  });
+});
+
+describe('updates', () => {
+  it('replace the content and modified time, keeping the id', async () => {
+    const first = await uploadNew(idOf('up/'), 'doc.txt', Buffer.from('version 1')).expect(200);
+    const v2 = Buffer.from('version two');
+    const res = await c
+      .put(`/v2/gateway_metadata_file/${first.body['gateway.metadata.id']}`)
+      .set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.modified': 1_800_000_000_000, 'gateway.metadata.file.size': v2.length }))
+      .send(v2)
+      .expect(200);
+    expect(res.body).toMatchObject({ 'gateway.metadata.id': first.body['gateway.metadata.id'], 'gateway.metadata.modified': 1_800_000_000_000, 'gateway.metadata.file.hash': sha256(v2) });
+    expect((await download(first.body['gateway.metadata.id'])).toString()).toBe('version two');
+  });
+
+  it('leave the previous version readable when they fail', async () => {
+    const first = await uploadNew(idOf('up/'), 'keep.txt', Buffer.from('the good version')).expect(200);
+    const big = randomBytes(12 * MiB);
+    await c
+      .put(`/v2/gateway_metadata_file/${first.body['gateway.metadata.id']}`)
+      .set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.file.size': big.length, 'gateway.metadata.file.sha256': 'c'.repeat(64) }))
+      .send(big)
+      .expect(400);
+    expect((await download(first.body['gateway.metadata.id'])).toString()).toBe('the good version');
+  });
+
+  it('of a missing file answer 404, of a folder 400', async () => {
+    await c.put(`/v2/gateway_metadata_file/${idOf('up/missing.txt')}`).set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.file.size': 1 })).send(Buffer.from('x')).expect(404);
+    await c.put(`/v2/gateway_metadata_file/${idOf('up/')}`).set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.file.size': 1 })).send(Buffer.from('x')).expect(400);
+  });
+});
+
+describe('downloads', () => {
+  let id: string;
+  let body: Buffer;
+  beforeAll(async () => {
+    body = randomBytes(100_000);
+    id = (await uploadNew(c.rootId, 'dl.bin', body).expect(200)).body['gateway.metadata.id'];
+  });
+
+  it('send Content-Length, Content-Type, ETag and Last-Modified', async () => {
+    const res = await c.get(`/v2/gateway_file/${id}`).buffer(true).expect(200);
+    expect(res.headers['content-length']).toBe('100000');
+    expect(res.headers['content-type']).toBe('application/octet-stream');
+    expect(res.headers.etag).toMatch(/^"/);
+    expect(new Date(res.headers['last-modified']!).getTime()).toBeGreaterThan(0);
+  });
+
+  it('answer a single range with 206', async () => {
+    const res = await c.get(`/v2/gateway_file/${id}`).set('Range', 'bytes=100-199').buffer(true).parse(binary).expect(206);
+    expect(res.headers['content-range']).toBe('bytes 100-199/100000');
+    expect(Buffer.compare(res.body as Buffer, body.subarray(100, 200))).toBe(0);
+    const tail = await c.get(`/v2/gateway_file/${id}`).set('Range', 'bytes=-10').buffer(true).parse(binary).expect(206);
+    expect(Buffer.compare(tail.body as Buffer, body.subarray(-10))).toBe(0);
+    await c.get(`/v2/gateway_file/${id}`).set('Range', 'bytes=200000-').expect(416);
+  });
+
+  it('answer If-None-Match with 304, and HEAD without a body', async () => {
+    const etag = (await c.get(`/v2/gateway_file/${id}`).buffer(true).expect(200)).headers.etag!;
+    await c.get(`/v2/gateway_file/${id}`).set('If-None-Match', etag).expect(304);
+    const head = await request(gw.runtime.app).head(`/v2/gateway_file/${id}`).set('Authorization', `Bearer ${c.token}`).expect(200);
+    expect(head.headers['content-length']).toBe('100000');
+    expect(head.headers.etag).toBe(etag);
+  });
+
+  it('refuse folders with 400 and missing files with 404', async () => {
+    await c.get(`/v2/gateway_file/${idOf('up/')}`).expect(400);
+    await c.get(`/v2/gateway_file/${idOf('nothing.bin')}`).expect(404);
+  });
+
+  it('redirect to a presigned URL that serves the file, in redirect mode', async () => {
+    const redirecting = await startTestGateway({
+      store: 'memory',
+      users: [{ name: 'tester', root }],
+      env: { DOWNLOAD_MODE: 'redirect', ...(gw.runtime.embeddedS3 ? { S3_ENDPOINT: gw.runtime.embeddedS3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER' } : {}) },
+    });
+    try {
+      const rc = await signIn(redirecting.runtime.app, 'tester');
+      const res = await rc.get(`/v2/gateway_file/${id}`).expect(302);
+      const direct = await fetch(res.headers.location!);
+      expect(direct.status).toBe(200);
+      expect(sha256(Buffer.from(await direct.arrayBuffer()))).toBe(sha256(body));
+    } finally {
+      await redirecting.close();
+    }
+  });
+});
+
+describe('segmented uploads', () => {
+  const plan = (buf: Buffer) => {
+    const segs: Array<{ n: number; data: Buffer }> = [];
+    for (let off = 0, n = 1; off < buf.length; off += SEGMENT, n++) segs.push({ n, data: buf.subarray(off, off + SEGMENT) });
+    return segs;
+  };
+  const segmentJson = (s: { n: number; data: Buffer }) => ({
+    'gateway.upload.segment.number': s.n,
+    'gateway.upload.segment.size': s.data.length,
+    'gateway.upload.segment.sha256': sha256(s.data),
+  });
+  const sendSegment = (uploadId: string, cookie: string, s: { n: number; data: Buffer }, data = s.data) =>
+    c
+      .post(`/v2/gateway_upload_segment/${uploadId}`)
+      .set('X-Gateway-Upload-Segment', JSON.stringify({ ...segmentJson(s), 'gateway.upload.cookie': cookie }))
+      .send(data);
+
+  it('take segments in any order, retried, refusing a wrong one, and finish into the file', async () => {
+    const body = randomBytes(3 * SEGMENT + 12345);
+    const segs = plan(body);
+    const started = await c
+      .post('/v2/gateway_upload', {
+        'gateway.metadata.parent.id': idOf('up/'),
+        'gateway.metadata.name': 'segmented.bin',
+        'gateway.metadata.file.size': body.length,
+        'gateway.metadata.modified': 1_650_000_000_000,
+        'gateway.upload.segment': segs.map(segmentJson),
+      })
+      .expect(200);
+    const uploadId = started.body['gateway.upload.id'];
+    const cookie = started.body['gateway.upload.cookie'];
+    expect(started.body['gateway.upload.expiration']).toBeGreaterThan(Date.now());
+    expect(started.body['gateway.upload.segment']).toHaveLength(4);
+    expect(started.body['gateway.upload.segment'][0]['gateway.upload.segment.cookie']).toEqual(expect.any(String));
+
+    const corrupted = Buffer.from(segs[2]!.data);
+    corrupted[100] = corrupted[100]! ^ 0xff;
+    const wrong = await sendSegment(uploadId, cookie, segs[2]!, corrupted).expect(400);
+    expect(wrong.body.field).toBe('gateway.upload.segment.sha256');
+    // finishing now fails: segment 3 was refused, so it is missing
+    const returned: unknown[] = [];
+    for (const s of [segs[3]!, segs[0]!, segs[2]!, segs[1]!, segs[1]!]) {
+      const r = await sendSegment(uploadId, cookie, s).expect(200);
+      returned[s.n - 1] = r.body;
+    }
+    await c.get(`/v2/gateway_metadata/${idOf('up/segmented.bin')}`).expect(404); // nothing visible before finishing
+    const finished = await c
+      .post(`/v2/gateway_metadata_upload/${idOf('up/')}`, {
+        'gateway.metadata.name': 'segmented.bin',
+        'gateway.metadata.modified': 1_650_000_000_000,
+        'gateway.metadata.file.size': body.length,
+        'gateway.upload.id': uploadId,
+        'gateway.upload.segment': returned,
+        'gateway.upload.cookie': cookie,
+      })
+      .expect(200);
+    expect(finished.body).toMatchObject({ 'gateway.metadata.name': 'segmented.bin', 'gateway.metadata.file.size': body.length, 'gateway.metadata.modified': 1_650_000_000_000 });
+    expect(sha256(await download(idOf('up/segmented.bin')))).toBe(sha256(body));
+    // the upload is over: its id is unknown now
+    await c.del(`/v2/gateway_upload/${uploadId}`).expect(404);
+  });
+
+  it('refuse to finish while a segment is missing, and cancel cleanly', async () => {
+    const body = randomBytes(SEGMENT + 10);
+    const segs = plan(body);
+    const started = await c
+      .post('/v2/gateway_upload', {
+        'gateway.metadata.parent.id': idOf('up/'),
+        'gateway.metadata.name': 'cancelled.bin',
+        'gateway.metadata.file.size': body.length,
+        'gateway.upload.segment': segs.map(segmentJson),
+      })
+      .expect(200);
+    const { 'gateway.upload.id': uploadId, 'gateway.upload.cookie': cookie } = started.body;
+    await sendSegment(uploadId, cookie, segs[0]!).expect(200);
+    const early = await c
+      .post(`/v2/gateway_metadata_upload/${idOf('up/')}`, {
+        'gateway.metadata.name': 'cancelled.bin',
+        'gateway.metadata.file.size': body.length,
+        'gateway.upload.id': uploadId,
+        'gateway.upload.cookie': cookie,
+      })
+      .expect(400);
+    expect(early.body.message).toMatch(/segment\(s\) 2 have not been uploaded/);
+    await sendSegment(uploadId, 'not-the-cookie', segs[1]!).expect(403);
+    await c.del(`/v2/gateway_upload/${uploadId}`).expect(200);
+    await sendSegment(uploadId, cookie, segs[1]!).expect(404);
+    expect(await keys('up/')).not.toContain('up/cancelled.bin');
+  });
+
+  it('refuse a plan whose non-final segments are not the segment size, up front', async () => {
+    const res = await c
+      .post('/v2/gateway_upload', {
+        'gateway.metadata.parent.id': idOf('up/'),
+        'gateway.metadata.name': 'uneven.bin',
+        'gateway.metadata.file.size': 2 * SEGMENT,
+        'gateway.upload.segment': [
+          { 'gateway.upload.segment.number': 1, 'gateway.upload.segment.size': SEGMENT - 1, 'gateway.upload.segment.sha256': 'a'.repeat(64) },
+          { 'gateway.upload.segment.number': 2, 'gateway.upload.segment.size': SEGMENT + 1, 'gateway.upload.segment.sha256': 'a'.repeat(64) },
+        ],
+      })
+      .expect(400);
+    expect(res.body.message).toMatch(new RegExp(`must be ${SEGMENT} \\(gateway.upload.segment.size\\)`));
+  });
+
+  it('update an existing file', async () => {
+    const first = await uploadNew(idOf('up/'), 'seg-update.bin', Buffer.from('old')).expect(200);
+    const body = randomBytes(SEGMENT + 1);
+    const segs = plan(body);
+    const started = await c
+      .post('/v2/gateway_upload', {
+        'gateway.metadata.id': first.body['gateway.metadata.id'],
+        'gateway.metadata.file.size': body.length,
+        'gateway.upload.segment': segs.map(segmentJson),
+      })
+      .expect(200);
+    const { 'gateway.upload.id': uploadId, 'gateway.upload.cookie': cookie } = started.body;
+    for (const s of segs) await sendSegment(uploadId, cookie, s).expect(200);
+    await c
+      .put(`/v2/gateway_metadata_upload/${first.body['gateway.metadata.id']}`, {
+        'gateway.metadata.file.size': body.length,
+        'gateway.upload.id': uploadId,
+        'gateway.upload.cookie': cookie,
+      })
+      .expect(200);
+    expect(sha256(await download(first.body['gateway.metadata.id']))).toBe(sha256(body));
+  });
+});
+
+describe('thumbnails', () => {
+  it('resize PNG and JPEG images to the configured longest side', async () => {
+    const png = await sharp({ create: { width: 800, height: 400, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } }).png().toBuffer();
+    const jpeg = await sharp({ create: { width: 300, height: 600, channels: 3, background: { r: 0, g: 0, b: 255 } } }).jpeg().toBuffer();
+    for (const [name, data, type, w, h] of [
+      ['pic.png', png, 'image/png', 256, 128],
+      ['photo.jpg', jpeg, 'image/jpeg', 128, 256],
+    ] as const) {
+      const id = (await uploadNew(c.rootId, name, data).expect(200)).body['gateway.metadata.id'];
+      const res = await c.get(`/v2/gateway_file_thumbnail/${id}`).buffer(true).parse(binary).expect(200);
+      expect(res.headers['content-type']).toBe(type);
+      const meta = await sharp(res.body as Buffer).metadata();
+      expect([meta.width, meta.height]).toEqual([w, h]);
+      // the second time comes from the cache, identical
+      const again = await c.get(`/v2/gateway_file_thumbnail/${id}`).buffer(true).parse(binary).expect(200);
+      expect(Buffer.compare(again.body as Buffer, res.body as Buffer)).toBe(0);
+    }
+  });
+
+  it('are "not available" (403) for anything that is not an image', async () => {
+    const id = (await uploadNew(c.rootId, 'notes.txt', Buffer.from('plain text')).expect(200)).body['gateway.metadata.id'];
+    const res = await c.get(`/v2/gateway_file_thumbnail/${id}`).expect(403);
+    expect(res.body.message).toMatch(/not available/);
+    const fake = (await uploadNew(c.rootId, 'fake.png', Buffer.from('not really a png')).expect(200)).body['gateway.metadata.id'];
+    await c.get(`/v2/gateway_file_thumbnail/${fake}`).expect(403);
+  });
+});
+
+// supertest's parser hook, collecting a binary body
+function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
+  const stream = res as unknown as http.IncomingMessage;
+  const chunks: Buffer[] = [];
+  stream.on('data', (d: Buffer) => chunks.push(d));
+  stream.on('end', () => done(null, Buffer.concat(chunks)));
+}
+
+async function listen(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = createHttpServer(gw.runtime.app, { maxHeaderBytes: 16384 });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
