@@ -1,28 +1,35 @@
 /**
  * `npm run bench`: the gateway against direct SDK calls to the same S3, in the same run, as ratios.
  *
- * Cases (median of several rounds, direct and gateway interleaved):
+ * The gateway runs as its own process (the built `dist/main.js`, as `npm start` runs it) so that its
+ * peak RSS is its own. Cases (median of several rounds, direct and gateway interleaved):
  * - listing: every page of a 10,000-object folder, metadata cache warm, vs ListObjectsV2 page by page;
- * - folder rename: a 1,000-object folder, vs CopyObject of each at the same concurrency + DeleteObjects.
+ * - folder rename: a 1,000-object folder, vs CopyObject of each at the same concurrency + DeleteObjects;
+ * - upload and download of a 1 GiB file, vs lib-storage Upload and GetObject with the same part size.
  *
- * S3 is the embedded server unless S3_ENDPOINT (and keys, bucket) are set; sessions in-process unless
- * REDIS_URL is set. BENCH_ROUNDS, BENCH_LIST_OBJECTS and BENCH_RENAME_OBJECTS scale it.
+ * S3 is an embedded server in this process unless S3_ENDPOINT (and keys, bucket) are set; sessions are
+ * in the gateway's process unless REDIS_URL is set. BENCH_ROUNDS, BENCH_LIST_OBJECTS,
+ * BENCH_RENAME_OBJECTS and BENCH_TRANSFER_MIB scale it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CopyObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import { CopyObjectCommand, CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import pLimit from 'p-limit';
 import { loadConfig } from '../src/config.js';
-import { createHttpServer } from '../src/http/server.js';
-import { createLogger } from '../src/log.js';
-import { buildRuntime } from '../src/runtime.js';
-import { copySource, type S3Bucket } from '../src/storage/s3/bucket.js';
+import { S3Bucket, copySource } from '../src/storage/s3/bucket.js';
+import { createS3Client } from '../src/storage/s3/client.js';
+import { EMBEDDED_CREDENTIALS, startEmbeddedS3 } from '../src/storage/s3/embedded.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const LIST_OBJECTS = Number(process.env.BENCH_LIST_OBJECTS ?? 10_000);
 const RENAME_OBJECTS = Number(process.env.BENCH_RENAME_OBJECTS ?? 1_000);
+const TRANSFER_BYTES = Number(process.env.BENCH_TRANSFER_MIB ?? 1024) * 1024 * 1024;
+const TRANSFER_ROUNDS = Number(process.env.BENCH_TRANSFER_ROUNDS ?? 3);
 const PASSWORD = 'bench-password-1';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -39,6 +46,23 @@ async function seed(bucket: S3Bucket, keys: string[]): Promise<void> {
   await Promise.all(
     keys.map((Key) => limit(() => bucket.client.send(new PutObjectCommand({ Bucket: bucket.name, Key, Body: Buffer.from(`bench ${Key}`) })))),
   );
+}
+
+/** A body generated while it is read, the same bytes every time (no file, no copy in memory). */
+function generated(size: number): Readable {
+  const block = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < block.length; i++) block[i] = (i * 31) & 0xff;
+  return Readable.from(
+    (function* () {
+      for (let sent = 0; sent < size; sent += block.length) yield block.subarray(0, Math.min(block.length, size - sent));
+    })(),
+  );
+}
+
+async function drain(body: AsyncIterable<Uint8Array>): Promise<number> {
+  let n = 0;
+  for await (const chunk of body) n += chunk.length;
+  return n;
 }
 
 async function directListAll(bucket: S3Bucket, prefix: string): Promise<number> {
@@ -76,12 +100,39 @@ async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gw-bench-'));
   const run = `bench-${Date.now().toString(36)}/`;
-  const config = loadConfig({ ...process.env, DATA_DIR: dataDir, PORT: '0', DEMO_PASSWORD: PASSWORD, USERS_FILE: '', LOG_LEVEL: 'error' });
-  const runtime = await buildRuntime(config, createLogger({ level: 'error', format: 'json', silent: true }));
-  const server = createHttpServer(runtime.app, { maxHeaderBytes: config.limits.maxHeaderBytes });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const bucket = runtime.bucket;
+  const config = loadConfig({ ...process.env, DATA_DIR: dataDir });
+  const embedded = config.s3.endpoint ? undefined : await startEmbeddedS3(path.join(dataDir, 'bench-s3'));
+  const s3Env: Record<string, string> = embedded
+    ? { S3_ENDPOINT: embedded.endpoint, S3_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey, S3_BUCKET: config.s3.bucket }
+    : {};
+  const client = createS3Client({
+    ...config.s3,
+    endpoint: embedded?.endpoint ?? config.s3.endpoint!,
+    forcePathStyle: embedded ? true : config.s3.forcePathStyle,
+    accessKeyId: config.s3.accessKeyId ?? EMBEDDED_CREDENTIALS.accessKeyId,
+    secretAccessKey: config.s3.secretAccessKey ?? EMBEDDED_CREDENTIALS.secretAccessKey,
+  });
+  const bucket = new S3Bucket(client, config.s3.bucket);
+  if (embedded) await client.send(new CreateBucketCommand({ Bucket: config.s3.bucket }));
+
+  const gateway = spawn(process.execPath, [path.resolve('dist/main.js')], {
+    env: { ...process.env, ...s3Env, DATA_DIR: dataDir, PORT: '0', DEMO_PASSWORD: PASSWORD, USERS_FILE: '', LOG_LEVEL: 'error' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let banner = '';
+  gateway.stdout!.on('data', (d: Buffer) => (banner += d.toString()));
+  const base = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the gateway did not start')), 30_000);
+    gateway.stdout!.on('data', () => {
+      const m = /ready at (http:\/\/[^\s]+)/.exec(banner);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    gateway.once('exit', (code) => reject(new Error(`the gateway exited with ${code}`)));
+  });
+  const peakRss = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${gateway.pid}/status`, 'utf8'))![1]) * 1024;
 
   try {
     const signIn = await fetch(`${base}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify({ user: 'demo', password: PASSWORD }) });
@@ -102,8 +153,8 @@ async function main(): Promise<void> {
       return n;
     };
 
-    const s3 = runtime.embeddedS3 ? 'embedded s3rver' : config.s3.endpoint;
-    process.stdout.write(`S3: ${s3}; session store: ${runtime.store.kind}; ${ROUNDS} rounds, medians\n\n`);
+    const s3 = embedded ? 'embedded s3rver (in the benchmark process)' : config.s3.endpoint;
+    process.stdout.write(`S3: ${s3}; session store: ${config.redis.url ? 'Redis' : 'in-process'}; medians of ${ROUNDS} rounds (${TRANSFER_ROUNDS} for transfers)\n\n`);
 
     // ---- listing, warm cache
     const listFolder = `${run}list/`;
@@ -130,24 +181,81 @@ async function main(): Promise<void> {
       renameGateway.push(await timed(() => call('PUT', `/v2/gateway_metadata_name/${b64(`${g}src/`)}`, { 'new.gateway.metadata.name': 'dst' })));
     }
 
+    // ---- 1 GiB upload and download
+    const folder = `${run}transfer/`;
+    await call('POST', `/v2/gateway_metadata_folder/${b64(run)}`, { 'gateway.metadata.name': 'transfer' });
+    const sha = createHash('sha256');
+    for await (const chunk of generated(TRANSFER_BYTES)) sha.update(chunk as Buffer);
+    const digest = sha.digest('hex');
+    const upDirect: number[] = [];
+    const upGateway: number[] = [];
+    const upGatewayNoSha: number[] = [];
+    const downDirect: number[] = [];
+    const downGateway: number[] = [];
+    const gatewayUpload = (name: string, declareSha: boolean) =>
+      fetch(`${base}/v2/gateway_metadata_file/${b64(folder)}`, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'X-Gateway-Upload': JSON.stringify({
+            'gateway.metadata.name': name,
+            'gateway.metadata.file.size': TRANSFER_BYTES,
+            ...(declareSha ? { 'gateway.metadata.file.sha256': digest } : {}),
+          }),
+          'Content-Length': String(TRANSFER_BYTES),
+        },
+        body: Readable.toWeb(generated(TRANSFER_BYTES)) as ReadableStream,
+        duplex: 'half',
+      } as RequestInit).then(async (res) => {
+        if (!res.ok) throw new Error(`upload: ${res.status} ${await res.text()}`);
+      });
+    for (let i = 0; i < TRANSFER_ROUNDS; i++) {
+      upDirect.push(
+        await timed(() =>
+          new Upload({
+            client,
+            partSize: config.transfers.partSize,
+            queueSize: config.transfers.queueSize,
+            params: { Bucket: bucket.name, Key: `${folder}direct-${i}.bin`, Body: generated(TRANSFER_BYTES) },
+          }).done(),
+        ),
+      );
+      upGateway.push(await timed(() => gatewayUpload(`gateway-${i}.bin`, true)));
+      upGatewayNoSha.push(await timed(() => gatewayUpload(`gateway-nosha-${i}.bin`, false)));
+      downDirect.push(
+        await timed(async () => drain((await client.send(new GetObjectCommand({ Bucket: bucket.name, Key: `${folder}direct-${i}.bin` }))).Body as Readable)),
+      );
+      downGateway.push(await timed(async () => drain((await call('GET', `/v2/gateway_file/${b64(`${folder}gateway-${i}.bin`)}`)).body!)));
+    }
+    const rss = await peakRss();
+
+    const mibPerSec = (ms: number) => TRANSFER_BYTES / 1024 / 1024 / (ms / 1000);
     const rows = [
-      ['listing, warm cache', `${LIST_OBJECTS} objects, all pages`, median(listDirect), median(listGateway), 1.3],
-      ['folder rename', `${RENAME_OBJECTS} objects, concurrency ${concurrency}`, median(renameDirect), median(renameGateway), 1.2],
+      ['listing, warm cache', `${LIST_OBJECTS} objects, all pages`, median(listDirect), median(listGateway), '≤ 1.3 (time)'],
+      ['folder rename', `${RENAME_OBJECTS} objects, concurrency ${concurrency}`, median(renameDirect), median(renameGateway), '≤ 1.2 (time)'],
+      ['upload, sha256 given', `${TRANSFER_BYTES / 1024 ** 2} MiB`, median(upDirect), median(upGateway), '≥ 0.85 (speed)'],
+      ['upload, no sha256', `${TRANSFER_BYTES / 1024 ** 2} MiB, + metadata copy`, median(upDirect), median(upGatewayNoSha), '≥ 0.85 (speed)'],
+      ['download', `${TRANSFER_BYTES / 1024 ** 2} MiB`, median(downDirect), median(downGateway), '≥ 0.9 (speed)'],
     ] as const;
-    process.stdout.write('case                 | work                              | direct ms | gateway ms | ratio | target\n');
-    process.stdout.write('---------------------|-----------------------------------|-----------|------------|-------|-------\n');
+    process.stdout.write('case                 | work                              | direct ms | gateway ms | time ratio | speed ratio | target\n');
+    process.stdout.write('---------------------|-----------------------------------|-----------|------------|------------|-------------|---------------\n');
     for (const [name, work, direct, gw, target] of rows) {
-      const ratio = gw / direct;
       process.stdout.write(
-        `${name.padEnd(20)} | ${work.padEnd(33)} | ${direct.toFixed(0).padStart(9)} | ${gw.toFixed(0).padStart(10)} | ${ratio.toFixed(2).padStart(5)} | ≤ ${target}${ratio > target ? '  (over)' : ''}\n`,
+        `${name.padEnd(20)} | ${work.padEnd(33)} | ${direct.toFixed(0).padStart(9)} | ${gw.toFixed(0).padStart(10)} | ${(gw / direct).toFixed(2).padStart(10)} | ${(direct / gw).toFixed(2).padStart(11)} | ${target}\n`,
       );
     }
+    process.stdout.write(
+      `\nthroughput (MiB/s): upload direct ${mibPerSec(median(upDirect)).toFixed(0)}, gateway ${mibPerSec(median(upGateway)).toFixed(0)}; ` +
+        `download direct ${mibPerSec(median(downDirect)).toFixed(0)}, gateway ${mibPerSec(median(downGateway)).toFixed(0)}\n`,
+    );
+    process.stdout.write(`gateway peak RSS: ${(rss / 1024 / 1024).toFixed(0)} MiB (target < 200 MB)\n`);
   } finally {
     // Leave the bucket as it was: remove everything this run wrote.
     for await (const page of bucket.listAll(run)) await bucket.deleteMany(page.map((o) => o.key));
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-    await runtime.close();
+    gateway.kill('SIGTERM');
+    await new Promise((r) => gateway.once('exit', r));
+    client.destroy();
+    await embedded?.close();
     await rm(dataDir, { recursive: true, force: true });
   }
 }
