@@ -82,9 +82,13 @@ describe('memory per transfer', () => {
           ).pipe(req);
         });
       expect((await upload('warm-up.bin', 2 * partSize + 1)).status).toBe(200);
-      const baseline = liveBuffers();
+      const baseline = Math.min(liveBuffers(), liveBuffers(), liveBuffers());
       let peak = 0;
-      const sampler = setInterval(() => (peak = Math.max(peak, liveBuffers() - baseline)), 50);
+      let samples = 0;
+      const sampler = setInterval(() => {
+        samples++;
+        peak = Math.max(peak, liveBuffers() - baseline);
+      }, 10);
       try {
         const res = await upload('big.bin', 64 * MiB);
         expect(res.status).toBe(200);
@@ -92,7 +96,7 @@ describe('memory per transfer', () => {
       } finally {
         clearInterval(sampler);
       }
-      expect(peak).toBeGreaterThan(0);
+      expect(samples).toBeGreaterThanOrEqual(3); // the upload was watched, not missed
       expect(peak).toBeLessThan(3 * partSize);
     } finally {
       await closeServer?.();
