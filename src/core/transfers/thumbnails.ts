@@ -1,5 +1,4 @@
 import { LRUCache } from 'lru-cache';
-import sharp from 'sharp';
 import type { S3Bucket } from '../../storage/s3/bucket.js';
 import type { Account } from '../auth/accounts.js';
 import { GatewayError } from '../errors.js';
@@ -51,6 +50,8 @@ export class ThumbnailService {
     const object = await this.bucket.get(key);
     if (!object || object === 'not-modified') throw new GatewayError('not_found', 'No such file.');
     const keepAlpha = type !== 'image/jpeg';
+    // Loaded on first use: libvips adds tens of MiB to a process that may never make a thumbnail.
+    const { default: sharp } = await import('sharp');
     const resize = sharp({ limitInputPixels: 100_000_000, failOn: 'error' })
       .rotate()
       .resize(this.opts.size, this.opts.size, { fit: 'inside', withoutEnlargement: true });
