@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { idOf, signIn, uniqueRoot } from '../support/api.js';
 import { startTestGateway } from '../support/gateway.js';
 import { describeWithRealS3 } from '../support/targets.js';
@@ -43,6 +43,45 @@ describeWithRealS3('large objects (real S3 only)', () => {
       const open = await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: root }));
       expect(open.Uploads ?? []).toEqual([]);
     } finally {
+      await gw.close();
+    }
+  });
+});
+
+describeWithRealS3('the orphaned-upload sweep (real S3 only)', () => {
+  it('aborts the gateway\'s multipart uploads that nothing owns, and leaves other tools\' uploads alone', async () => {
+    const root = uniqueRoot('sweep');
+    const gw = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }], env: { UPLOAD_SWEEP_INTERVAL: '0' } });
+    const { client, name: Bucket } = gw.runtime.bucket;
+    const open = async () =>
+      ((await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: root }))).Uploads ?? []).map((u) => u.Key!.slice(root.length)).sort();
+    let foreignId: string | undefined;
+    try {
+      const c = await signIn(gw.runtime.app, 'tester');
+      const start = (name: string) =>
+        c
+          .post('/v2/gateway_upload', {
+            'gateway.metadata.parent.id': c.rootId,
+            'gateway.metadata.name': name,
+            'gateway.metadata.file.size': 10,
+            'gateway.upload.segment': [{ 'gateway.upload.segment.number': 1, 'gateway.upload.segment.size': 10, 'gateway.upload.segment.sha256': 'a'.repeat(64) }],
+          })
+          .expect(200);
+      const live = await start('live.bin');
+      const lost = await start('lost.bin');
+      // another tool's upload in the same bucket
+      foreignId = (await client.send(new CreateMultipartUploadCommand({ Bucket, Key: `${root}foreign.bin` }))).UploadId;
+      expect(await open()).toEqual(['foreign.bin', 'live.bin', 'lost.bin']);
+
+      // The session of one upload ends (as when it expires): the sweep aborts its multipart upload only.
+      await gw.runtime.store.delete(`up:${lost.body['gateway.upload.id']}`);
+      expect(await gw.runtime.services.uploads.sweep()).toBe(1);
+      expect(await open()).toEqual(['foreign.bin', 'live.bin']);
+
+      await c.del(`/v2/gateway_upload/${live.body['gateway.upload.id']}`).expect(200);
+      expect(await open()).toEqual(['foreign.bin']);
+    } finally {
+      if (foreignId) await client.send(new AbortMultipartUploadCommand({ Bucket, Key: `${root}foreign.bin`, UploadId: foreignId }));
       await gw.close();
     }
   });
