@@ -7,7 +7,7 @@
  * - folder rename: a 1,000-object folder, vs CopyObject of each at the same concurrency + DeleteObjects;
  * - upload and download of a 1 GiB file, vs lib-storage Upload and GetObject with the same part size.
  *
- * S3 is an embedded server in this process unless S3_ENDPOINT (and keys, bucket) are set; sessions are
+ * S3 is the embedded server in a process of its own unless S3_ENDPOINT (and keys, bucket) are set; sessions are
  * in the gateway's process unless REDIS_URL is set. BENCH_ROUNDS, BENCH_LIST_OBJECTS,
  * BENCH_RENAME_OBJECTS and BENCH_TRANSFER_MIB scale it.
  */
@@ -24,7 +24,7 @@ import pLimit from 'p-limit';
 import { loadConfig } from '../src/config.js';
 import { S3Bucket, copySource } from '../src/storage/s3/bucket.js';
 import { createS3Client } from '../src/storage/s3/client.js';
-import { EMBEDDED_CREDENTIALS, startEmbeddedS3 } from '../src/storage/s3/embedded.js';
+import { EMBEDDED_CREDENTIALS } from '../src/storage/s3/embedded.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const LIST_OBJECTS = Number(process.env.BENCH_LIST_OBJECTS ?? 10_000);
@@ -66,6 +66,34 @@ async function drain(body: AsyncIterable<Uint8Array>): Promise<number> {
   return n;
 }
 
+/** A node script as a child process, ready once its output matches `ready` (whose group is its URL). */
+async function startProcess(script: string, env: Record<string, string>, ready: RegExp) {
+  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  child.stdout!.resume();
+  return {
+    child,
+    url,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
 async function directListAll(bucket: S3Bucket, prefix: string): Promise<number> {
   let token: string | undefined;
   let n = 0;
@@ -102,13 +130,14 @@ async function main(): Promise<void> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gw-bench-'));
   const run = `bench-${Date.now().toString(36)}/`;
   const config = loadConfig({ ...process.env, DATA_DIR: dataDir });
-  const embedded = config.s3.endpoint ? undefined : await startEmbeddedS3(path.join(dataDir, 'bench-s3'));
+  // The embedded S3 runs in a process of its own, as any S3 would: not in the client's, not in the gateway's.
+  const embedded = config.s3.endpoint ? undefined : await startProcess(path.resolve('scripts/embedded-s3.mjs'), {}, /^(http:\/\/\S+)/m);
   const s3Env: Record<string, string> = embedded
-    ? { S3_ENDPOINT: embedded.endpoint, S3_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey, S3_BUCKET: config.s3.bucket }
+    ? { S3_ENDPOINT: embedded.url, S3_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey, S3_BUCKET: config.s3.bucket }
     : {};
   const client = createS3Client({
     ...config.s3,
-    endpoint: embedded?.endpoint ?? config.s3.endpoint!,
+    endpoint: embedded?.url ?? config.s3.endpoint!,
     forcePathStyle: embedded ? true : config.s3.forcePathStyle,
     accessKeyId: config.s3.accessKeyId ?? EMBEDDED_CREDENTIALS.accessKeyId,
     secretAccessKey: config.s3.secretAccessKey ?? EMBEDDED_CREDENTIALS.secretAccessKey,
@@ -116,24 +145,13 @@ async function main(): Promise<void> {
   const bucket = new S3Bucket(client, config.s3.bucket);
   if (embedded) await client.send(new CreateBucketCommand({ Bucket: config.s3.bucket }));
 
-  const gateway = spawn(process.execPath, [path.resolve('dist/main.js')], {
-    env: { ...process.env, ...s3Env, DATA_DIR: dataDir, PORT: '0', DEMO_PASSWORD: PASSWORD, USERS_FILE: '', LOG_LEVEL: 'error' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let banner = '';
-  gateway.stdout!.on('data', (d: Buffer) => (banner += d.toString()));
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the gateway did not start')), 30_000);
-    gateway.stdout!.on('data', () => {
-      const m = /ready at (http:\/\/[^\s]+)/.exec(banner);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    gateway.once('exit', (code) => reject(new Error(`the gateway exited with ${code}`)));
-  });
-  const peakRss = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${gateway.pid}/status`, 'utf8'))![1]) * 1024;
+  const gateway = await startProcess(
+    path.resolve('dist/main.js'),
+    { ...s3Env, DATA_DIR: dataDir, PORT: '0', DEMO_PASSWORD: PASSWORD, USERS_FILE: '', LOG_LEVEL: 'error' },
+    /ready at (http:\/\/\S+)/,
+  );
+  const base = gateway.url;
+  const peakRss = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${gateway.child.pid}/status`, 'utf8'))![1]) * 1024;
 
   try {
     const signIn = await fetch(`${base}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify({ user: 'demo', password: PASSWORD }) });
@@ -154,7 +172,7 @@ async function main(): Promise<void> {
       return n;
     };
 
-    const s3 = embedded ? 'embedded s3rver (in the benchmark process)' : config.s3.endpoint;
+    const s3 = embedded ? 'embedded s3rver (its own process)' : config.s3.endpoint;
     process.stdout.write(`S3: ${s3}; session store: ${config.redis.url ? 'Redis' : 'in-process'}; medians of ${ROUNDS} rounds (${TRANSFER_ROUNDS} for transfers)\n\n`);
 
     // ---- listing, warm cache
@@ -270,10 +288,9 @@ async function main(): Promise<void> {
   } finally {
     // Leave the bucket as it was: remove everything this run wrote.
     for await (const page of bucket.listAll(run)) await bucket.deleteMany(page.map((o) => o.key));
-    gateway.kill('SIGTERM');
-    await new Promise((r) => gateway.once('exit', r));
+    await gateway.stop();
     client.destroy();
-    await embedded?.close();
+    await embedded?.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
 }

@@ -20,7 +20,7 @@ function liveBuffers(): number {
 
 async function s3Elsewhere(): Promise<{ env: Record<string, string>; stop(): void }> {
   if (realS3) return { env: {}, stop: () => undefined };
-  const child = spawn(process.execPath, [fileURLToPath(new URL('../support/s3-process.mjs', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../../scripts/embedded-s3.mjs', import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
   const endpoint = await new Promise<string>((resolve, reject) => {
     child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()));
     child.once('exit', (code) => reject(new Error(`S3 process exited with ${code}`)));

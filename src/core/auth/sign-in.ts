@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pLimit from 'p-limit';
 import { GatewayError, invalid } from '../errors.js';
 import type { Account, AccountDirectory } from './accounts.js';
 import { hashPassword, verifyPassword } from './passwords.js';
@@ -23,6 +24,8 @@ const MAX_FIELD_LENGTH = 1024;
 /** Sign-in with the accounts of the users file: throttled, constant-time, no hint whether a name exists. */
 export class SignInService {
   readonly form = USERS_FORM;
+  // Each check takes 32 MiB for a moment: a burst of sign-ins must not take the memory of transfers.
+  private readonly checks = pLimit(2);
 
   private constructor(
     private readonly accounts: AccountDirectory,
@@ -48,7 +51,7 @@ export class SignInService {
     const name = values.user!;
     await this.throttle.admit(name, clientAddress);
     const account = this.accounts.find(name);
-    const ok = await verifyPassword(values.password!, account?.passwordHash ?? this.decoyHash);
+    const ok = await this.checks(() => verifyPassword(values.password!, account?.passwordHash ?? this.decoyHash));
     if (!account || !ok) {
       await this.throttle.failed(name);
       throw new GatewayError('forbidden', 'Invalid credential: the user name or password is wrong.');

@@ -1,7 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import S3rver from 's3rver';
 
 /** Credentials of the embedded server: it checks no signatures, so these are placeholders, not secrets. */
 export const EMBEDDED_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -12,14 +11,23 @@ export interface EmbeddedS3 {
   close(): Promise<void>;
 }
 
-// s3rver's internals the corrections below build on (stable in 3.7.1, the last release).
+// s3rver and the internals the corrections below build on (stable in 3.7.1, the last release), loaded
+// only when the embedded server starts: a gateway on a real S3 never pays for them.
 const require = createRequire(import.meta.url);
-const FilesystemStore = require('s3rver/lib/stores/filesystem.js') as {
-  encodeKeyPath(key: string): string;
-  decodeKeyPath(path: string): string;
-};
-const { walk } = require('s3rver/lib/utils.js') as { walk(dir: string, filter: (dir: string) => boolean): Iterable<string> };
-const S3Error = require('s3rver/lib/models/error.js') as new (code: string, message: string, detail?: object) => Error;
+interface S3rverInternals {
+  FilesystemStore: { encodeKeyPath(key: string): string; decodeKeyPath(path: string): string };
+  walk(dir: string, filter: (dir: string) => boolean): Iterable<string>;
+  S3Error: new (code: string, message: string, detail?: object) => Error;
+}
+let internalsCache: S3rverInternals | undefined;
+function s3rver(): S3rverInternals {
+  internalsCache ??= {
+    FilesystemStore: require('s3rver/lib/stores/filesystem.js') as S3rverInternals['FilesystemStore'],
+    walk: (require('s3rver/lib/utils.js') as Pick<S3rverInternals, 'walk'>).walk,
+    S3Error: require('s3rver/lib/models/error.js') as S3rverInternals['S3Error'],
+  };
+  return internalsCache;
+}
 
 interface FsStore {
   getBucket(name: string): Promise<unknown>;
@@ -47,6 +55,7 @@ const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
  * prefixes counted against max-keys, and a page token that needs no legacy cipher.
  */
 function listObjectsV2(store: FsStore): Middleware {
+  const { FilesystemStore, walk, S3Error } = s3rver();
   return async (ctx, next) => {
     const bucketMatch = /^\/([^/]+)\/?$/.exec(ctx.path);
     if (ctx.method !== 'GET' || one(ctx.query['list-type']) !== '2' || !bucketMatch) return next();
@@ -155,6 +164,7 @@ function suffixRanges(store: FsStore): Middleware {
 
 /** AbortMultipartUpload, which s3rver lacks: drop the upload's stored parts. */
 function abortMultipart(store: FsStore): Middleware {
+  const { S3Error } = s3rver();
   return async (ctx, next) => {
     const uploadId = one(ctx.query.uploadId);
     const target = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
@@ -189,6 +199,7 @@ function serializeDeletes(store: FsStore): void {
 export async function startEmbeddedS3(dataDir: string): Promise<EmbeddedS3> {
   const directory = path.join(dataDir, 's3');
   await mkdir(directory, { recursive: true });
+  const { default: S3rver } = await import('s3rver');
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, vhostBuckets: false });
   const internals = server as unknown as { middleware: Middleware[]; store: FsStore };
   serializeDeletes(internals.store);
