@@ -283,10 +283,17 @@ export class UploadService {
     return plan;
   }
 
-  private async session(account: Account, id: string, cookie: unknown): Promise<UploadSession> {
+  /** An upload of this account that is still open; 404 otherwise (whoever else's it may be). */
+  private async load(account: Account, id: string): Promise<UploadSession> {
     const raw = /^[A-Za-z0-9_-]{22}$/.test(id) ? await this.store.get(key.session(id)) : null;
     const s = raw ? (JSON.parse(raw) as UploadSession) : undefined;
     if (!s || s.account !== account.name || s.expiresAt <= Date.now()) throw new GatewayError('not_found', 'No such upload (unknown, finished, cancelled or expired).');
+    return s;
+  }
+
+  /** As load, and the client must hold the upload's cookie. */
+  private async session(account: Account, id: string, cookie: unknown): Promise<UploadSession> {
+    const s = await this.load(account, id);
     const given = typeof cookie === 'string' ? Buffer.from(sha(cookie)) : Buffer.alloc(0);
     const expected = Buffer.from(s.cookieHash);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
@@ -348,9 +355,7 @@ export class UploadService {
   }
 
   async cancel(account: Account, uploadId: string): Promise<void> {
-    const raw = /^[A-Za-z0-9_-]{22}$/.test(uploadId) ? await this.store.get(key.session(uploadId)) : null;
-    const s = raw ? (JSON.parse(raw) as UploadSession) : undefined;
-    if (!s || s.account !== account.name) throw new GatewayError('not_found', 'No such upload.');
+    const s = await this.load(account, uploadId);
     await this.bucket.abortMultipart(s.key, s.s3UploadId);
     await this.forget(uploadId, s);
   }
