@@ -137,10 +137,10 @@ export class BucketFileSystem {
 
   // ---------------------------------------------------------------- writing
 
-  async createFolder(account: Account, parentId: string, name: unknown, modified: number | undefined): Promise<Entry> {
+  /** `field` names the name in the caller's dialect, for error messages. */
+  async createFolder(account: Account, parentId: string, name: unknown, modified: number | undefined, field = 'gateway.metadata.name'): Promise<Entry> {
     this.assertWritable(account);
     const parentRel = await this.folderKeyOf(account, parentId, 'id', true);
-    const field = 'gateway.metadata.name';
     checkName(name, field, (n) => `${account.root}${parentRel}${n}/`);
     const rel = `${parentRel}${name as string}/`;
     const full = account.root + rel;
@@ -153,18 +153,17 @@ export class BucketFileSystem {
     return this.folderEntry(rel, time);
   }
 
-  async rename(account: Account, id: string, newName: unknown): Promise<Entry> {
+  async rename(account: Account, id: string, newName: unknown, field = 'new.gateway.metadata.name'): Promise<Entry> {
     this.assertWritable(account);
     const rel = this.movableKeyOf(id);
     const folder = isFolderKey(rel);
     const parent = parentOf(rel);
-    checkName(newName, 'new.gateway.metadata.name', (n) => `${account.root}${parent}${n}${folder ? '/' : ''}`);
-    return this.relocate(account, rel, `${parent}${newName as string}${folder ? '/' : ''}`, 'new.gateway.metadata.name');
+    checkName(newName, field, (n) => `${account.root}${parent}${n}${folder ? '/' : ''}`);
+    return this.relocate(account, rel, `${parent}${newName as string}${folder ? '/' : ''}`, field);
   }
 
-  async move(account: Account, id: string, newParentId: unknown): Promise<Entry> {
+  async move(account: Account, id: string, newParentId: unknown, field = 'new.gateway.metadata.parent.id'): Promise<Entry> {
     this.assertWritable(account);
-    const field = 'new.gateway.metadata.parent.id';
     if (newParentId === undefined || newParentId === null) throw invalid(field, 'is required');
     if (typeof newParentId !== 'string') throw invalid(field, 'must be a string');
     const rel = this.movableKeyOf(id);

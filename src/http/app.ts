@@ -5,10 +5,9 @@ import type { Logger } from '../log.js';
 import { errorHandler } from './errors.js';
 import { accessLog } from './middleware/access-log.js';
 import { requestId } from './middleware/request-id.js';
-import { authRoutes } from './routes/auth.js';
+import { DIALECTS } from './dialects.js';
+import { dialectRouter } from './operations.js';
 import { healthRoutes } from './routes/health.js';
-import { fileRoutes } from './routes/files.js';
-import { metadataRoutes } from './routes/metadata.js';
 
 export interface AppOptions {
   services: GatewayServices;
@@ -27,9 +26,7 @@ export function createApp(o: AppOptions): Express {
   app.use(requestId);
   app.use(accessLog(o.logger));
   app.use(healthRoutes(o.services));
-  app.use(authRoutes(o.services, o.maxJsonBodyBytes));
-  app.use(metadataRoutes(o.services, o.maxJsonBodyBytes));
-  app.use(fileRoutes(o.services, o.maxJsonBodyBytes));
+  for (const dialect of DIALECTS) app.use(dialectRouter(o.services, dialect, o.maxJsonBodyBytes));
 
   app.use((req, _res, next) => {
     next(new GatewayError('not_found', `No such endpoint: ${req.method} ${req.path.split('/').slice(0, 3).join('/')}`));

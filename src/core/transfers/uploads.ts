@@ -26,13 +26,6 @@ export interface DeclarationFields {
   sha256: string;
 }
 
-export const FINAL_FIELDS: DeclarationFields = {
-  name: 'gateway.metadata.name',
-  modified: 'gateway.metadata.modified',
-  size: 'gateway.metadata.file.size',
-  sha256: 'gateway.metadata.file.sha256',
-};
-
 /** S3's largest object: 10,000 parts of at most 5 GiB, and 5 TiB in all. */
 const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 const MAX_PARTS = 10_000;
@@ -134,7 +127,7 @@ export class UploadService {
 
   // ---------------------------------------------------------------- one request
 
-  async uploadNew(account: Account, parentId: string, name: unknown, d: FileDeclaration, body: Readable, f = FINAL_FIELDS): Promise<Entry> {
+  async uploadNew(account: Account, parentId: string, name: unknown, d: FileDeclaration, body: Readable, f: DeclarationFields): Promise<Entry> {
     this.files.assertWritable(account);
     const parentRel = await this.files.folderKeyOf(account, parentId, 'id', true);
     checkName(name, f.name, (n) => `${account.root}${parentRel}${n}`);
@@ -143,7 +136,7 @@ export class UploadService {
     return this.store1(account, full, d, body, f, true);
   }
 
-  async update(account: Account, id: string, d: FileDeclaration, body: Readable, f = FINAL_FIELDS): Promise<Entry> {
+  async update(account: Account, id: string, d: FileDeclaration, body: Readable, f: DeclarationFields): Promise<Entry> {
     this.files.assertWritable(account);
     const rel = decodeId(id);
     if (rel === '' || isFolderKey(rel)) throw invalid('id', 'is a folder, not a file');

@@ -1,0 +1,293 @@
+import { pipeline } from 'node:stream';
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import { GatewayError, invalid } from '../core/errors.js';
+import type { GatewayServices } from '../core/services.js';
+import { readDeclaration } from '../core/transfers/uploads.js';
+import type { Dialect, Operation } from './dialects.js';
+import { authenticate, sessionOf } from './middleware/authenticate.js';
+import { jsonBody } from './middleware/json-body.js';
+
+type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
+
+const idOf = (req: Request) => (typeof req.params.id === 'string' ? req.params.id : '');
+const bodyOf = (req: Request) => req.body as Record<string, unknown>;
+
+/** A JSON header (the upload headers): 400 naming it when absent or malformed. */
+export function jsonHeader(req: Request, name: string): Record<string, unknown> {
+  const raw = req.get(name);
+  if (!raw) throw invalid(name, 'header is required');
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw invalid(name, 'header is not valid JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(name, 'header must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
+function percentDecoded(value: unknown, field: string): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw invalid(field, 'is not valid percent-encoding');
+  }
+}
+
+/** A declared size that Content-Length already contradicts is refused before a byte is read. */
+function checkContentLength(req: Request, declared: number, field: string): void {
+  const length = req.get('content-length');
+  if (length !== undefined && Number(length) !== declared) throw invalid(field, `is ${declared} but the request's Content-Length is ${length}`);
+}
+
+function modifiedOf(body: Record<string, unknown>, field: string): number | undefined {
+  const v = body[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw invalid(field, 'must be a positive integer (epoch milliseconds)');
+  return v;
+}
+
+function pageOf(req: Request): string | undefined {
+  const page = req.query.page;
+  if (page === undefined || page === '') return undefined;
+  if (typeof page !== 'string' || page.length > 2048) throw invalid('page', 'is not a page token of this listing');
+  return page;
+}
+
+interface Spec {
+  /** Needs a session (everything but the sign-in calls). */
+  auth: boolean;
+  /** Reads a JSON body (uploads stream theirs instead). */
+  json: boolean;
+  handle(d: Dialect): Handler;
+}
+
+/**
+ * Every operation once, written against a dialect's names. The core does the work; these only translate
+ * between a dialect's fields and the core's values.
+ */
+function operations(s: GatewayServices): Record<Operation, Spec> {
+  const refresh = async (d: Dialect, token: unknown, res: Response) => {
+    const field = d.fields.refreshToken;
+    if (token === undefined || token === null || token === '') throw invalid(field, 'is required');
+    if (typeof token !== 'string') throw invalid(field, 'must be a string');
+    const { tokens, account } = await s.sessions.refresh(token);
+    res.locals.account = account.name;
+    res.json(d.tokens(tokens, account, s.uploadSegmentSize));
+  };
+
+  const upload = (isNew: boolean) => (d: Dialect) => async (req: Request, res: Response) => {
+    const header = jsonHeader(req, d.uploadHeader);
+    const decl = readDeclaration(header, d.fields.upload);
+    checkContentLength(req, decl.size, d.fields.upload.size);
+    const account = sessionOf(res).account;
+    const entry = isNew
+      ? await s.uploads.uploadNew(
+          account,
+          idOf(req),
+          d.percentEncodedNames ? percentDecoded(header[d.fields.upload.name], d.fields.upload.name) : header[d.fields.upload.name],
+          decl,
+          req,
+          d.fields.upload,
+        )
+      : await s.uploads.update(account, idOf(req), decl, req, d.fields.upload);
+    res.json(d.entry(entry));
+  };
+
+  const finish = (isNew: boolean) => (d: Dialect) => async (req: Request, res: Response) => {
+    const b = bodyOf(req);
+    const decl = readDeclaration(b, d.fields.upload);
+    const target = isNew ? { parentId: idOf(req), name: b[d.fields.upload.name] } : { id: idOf(req) };
+    res.json(d.entry(await s.uploads.finish(sessionOf(res).account, target, decl, b['gateway.upload.id'], b['gateway.upload.cookie'])));
+  };
+
+  return {
+    signInMethod: {
+      auth: false,
+      json: false,
+      handle: () => (_req, res) => {
+        res.json({
+          'gateway.auth.method': 'form',
+          'gateway.auth.form': s.signIn.form.map((f) => ({
+            'gateway.auth.form.input.field.name': f.name,
+            'gateway.auth.form.input.field.prompt': f.prompt,
+            'gateway.auth.form.input.field.required': f.required,
+            'gateway.auth.form.input.field.order': f.order,
+          })),
+        });
+      },
+    },
+    signIn: {
+      auth: false,
+      json: true,
+      handle: (d) => async (req, res) => {
+        const b = bodyOf(req);
+        if (d.refreshOnSignIn && b[d.fields.refreshToken] !== undefined) return refresh(d, b[d.fields.refreshToken], res);
+        const { tokens, account } = await s.signIn.signIn(b, req.ip ?? 'unknown');
+        res.locals.account = account.name;
+        res.json(d.tokens(tokens, account, s.uploadSegmentSize));
+      },
+    },
+    refresh: { auth: false, json: true, handle: (d) => (req, res) => refresh(d, bodyOf(req)[d.fields.refreshToken], res) },
+    signOut: {
+      auth: false,
+      json: false,
+      handle: () => async (req, res) => {
+        if (!(await s.sessions.end(String(req.params.token)))) throw new GatewayError('not_found', 'No session has this access token.');
+        res.json({});
+      },
+    },
+    download: {
+      auth: true,
+      json: false,
+      handle: () => async (req, res) => {
+        const account = sessionOf(res).account;
+        if (req.method === 'HEAD') {
+          const head = await s.downloads.head(account, idOf(req));
+          res
+            .status(200)
+            .set({
+              'Content-Length': String(head.size),
+              'Content-Type': head.contentType ?? 'application/octet-stream',
+              ETag: head.etag,
+              'Last-Modified': head.lastModified.toUTCString(),
+              'Accept-Ranges': 'bytes',
+            })
+            .end();
+          return;
+        }
+        const got = await s.downloads.open(account, idOf(req), { range: req.get('range'), ifNoneMatch: req.get('if-none-match') });
+        if (got.kind === 'redirect') return res.redirect(302, got.url);
+        if (got.kind === 'not-modified') return res.status(304).set('ETag', got.etag).end();
+        const o = got.object;
+        res.status(o.status).set({
+          'Content-Length': String(o.contentLength),
+          'Content-Type': o.contentType ?? 'application/octet-stream',
+          ETag: o.etag,
+          'Last-Modified': o.lastModified.toUTCString(),
+          'Accept-Ranges': 'bytes',
+          ...(o.contentRange ? { 'Content-Range': o.contentRange } : {}),
+        });
+        // pipeline keeps S3's pace to the client's (backpressure) and ends both sides if either fails.
+        pipeline(o.body, res, () => undefined);
+      },
+    },
+    thumbnail: {
+      auth: true,
+      json: false,
+      handle: () => async (req, res) => {
+        const t = await s.thumbnails.render(sessionOf(res).account, idOf(req));
+        res.status(200).set({ 'Content-Type': t.contentType, 'Content-Length': String(t.body.length), ETag: t.etag }).end(t.body);
+      },
+    },
+    list: {
+      auth: true,
+      json: false,
+      handle: (d) => async (req, res) => {
+        const { entries, nextPage } = await s.files.list(sessionOf(res).account, idOf(req), pageOf(req));
+        if (nextPage) res.setHeader(d.pageHeader, nextPage);
+        res.json(entries.map(d.entry));
+      },
+    },
+    entry: { auth: true, json: false, handle: (d) => async (req, res) => res.json(d.entry(await s.files.entry(sessionOf(res).account, idOf(req)))) },
+    newFolder: {
+      auth: true,
+      json: true,
+      handle: (d) => async (req, res) => {
+        const b = bodyOf(req);
+        const f = d.fields;
+        res.json(d.entry(await s.files.createFolder(sessionOf(res).account, idOf(req), b[f.folderName], modifiedOf(b, f.folderModified), f.folderName)));
+      },
+    },
+    remove: {
+      auth: true,
+      json: false,
+      handle: () => async (req, res) => {
+        await s.files.remove(sessionOf(res).account, idOf(req));
+        res.json({});
+      },
+    },
+    move: {
+      auth: true,
+      json: true,
+      handle: (d) => async (req, res) =>
+        res.json(d.entry(await s.files.move(sessionOf(res).account, idOf(req), bodyOf(req)[d.fields.newParent], d.fields.newParent))),
+    },
+    rename: {
+      auth: true,
+      json: true,
+      handle: (d) => async (req, res) =>
+        res.json(d.entry(await s.files.rename(sessionOf(res).account, idOf(req), bodyOf(req)[d.fields.newName], d.fields.newName))),
+    },
+    uploadNew: { auth: true, json: false, handle: upload(true) },
+    update: { auth: true, json: false, handle: upload(false) },
+    startUpload: {
+      auth: true,
+      json: true,
+      handle: (d) => async (req, res) => {
+        const b = bodyOf(req);
+        const started = await s.uploads.start(
+          sessionOf(res).account,
+          { id: b['gateway.metadata.id'], parentId: b['gateway.metadata.parent.id'], name: b[d.fields.upload.name] },
+          readDeclaration(b, d.fields.upload),
+          b['gateway.upload.segment'],
+          { ...d.fields.upload, segments: 'gateway.upload.segment' },
+        );
+        res.json({
+          'gateway.upload.id': started.id,
+          'gateway.upload.cookie': started.cookie,
+          'gateway.upload.expiration': started.expiresAt,
+          'gateway.upload.segment': started.segments.map((seg) => ({
+            'gateway.upload.segment.number': seg.number,
+            'gateway.upload.segment.size': seg.size,
+            'gateway.upload.segment.sha256': seg.sha256,
+            'gateway.upload.segment.cookie': seg.cookie,
+          })),
+        });
+      },
+    },
+    uploadSegment: {
+      auth: true,
+      json: false,
+      handle: () => async (req, res) => {
+        const header = jsonHeader(req, 'X-Gateway-Upload-Segment');
+        const size = header['gateway.upload.segment.size'];
+        if (typeof size === 'number') checkContentLength(req, size, 'gateway.upload.segment.size');
+        const seg = await s.uploads.uploadSegment(sessionOf(res).account, idOf(req), header, req);
+        res.json({
+          'gateway.upload.segment.number': seg.number,
+          'gateway.upload.segment.size': seg.size,
+          'gateway.upload.segment.sha256': seg.sha256,
+          'gateway.upload.segment.cookie': seg.cookie,
+          'gateway.upload.cookie': header['gateway.upload.cookie'],
+        });
+      },
+    },
+    finishNewUpload: { auth: true, json: true, handle: finish(true) },
+    finishUpdateUpload: { auth: true, json: true, handle: finish(false) },
+    cancelUpload: {
+      auth: true,
+      json: false,
+      handle: () => async (req, res) => {
+        await s.uploads.cancel(sessionOf(res).account, idOf(req));
+        res.json({});
+      },
+    },
+  };
+}
+
+/** The routes of one dialect: its table, joined to the shared operations. */
+export function dialectRouter(services: GatewayServices, dialect: Dialect, maxJsonBodyBytes: number): Router {
+  const r = Router();
+  const specs = operations(services);
+  const auth = authenticate(services.sessions);
+  const body = jsonBody(maxJsonBodyBytes);
+  for (const [op, route] of Object.entries(dialect.routes) as Array<[Operation, NonNullable<Dialect['routes'][Operation]>]>) {
+    const spec = specs[op];
+    const chain: Handler[] = [...(spec.auth ? [auth] : []), ...(spec.json ? body : []), spec.handle(dialect)];
+    // (Express routes HEAD to GET handlers; the download handler answers it from HeadObject.)
+    r[route.method](route.path, ...chain);
+  }
+  return r;
+}
