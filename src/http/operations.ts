@@ -55,6 +55,14 @@ function pageOf(req: Request): string | undefined {
   return page;
 }
 
+/** A segment of a large upload, as the final dialect writes it. */
+const segmentJson = (seg: { number: number; size: number; sha256: string; cookie: string }) => ({
+  'gateway.upload.segment.number': seg.number,
+  'gateway.upload.segment.size': seg.size,
+  'gateway.upload.segment.sha256': seg.sha256,
+  'gateway.upload.segment.cookie': seg.cookie,
+});
+
 interface Spec {
   /** Needs a session (everything but the sign-in calls). */
   auth: boolean;
@@ -238,12 +246,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
           'gateway.upload.id': started.id,
           'gateway.upload.cookie': started.cookie,
           'gateway.upload.expiration': started.expiresAt,
-          'gateway.upload.segment': started.segments.map((seg) => ({
-            'gateway.upload.segment.number': seg.number,
-            'gateway.upload.segment.size': seg.size,
-            'gateway.upload.segment.sha256': seg.sha256,
-            'gateway.upload.segment.cookie': seg.cookie,
-          })),
+          'gateway.upload.segment': started.segments.map(segmentJson),
         });
       },
     },
@@ -255,13 +258,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
         const size = header['gateway.upload.segment.size'];
         if (typeof size === 'number') checkContentLength(req, size, 'gateway.upload.segment.size');
         const seg = await s.uploads.uploadSegment(sessionOf(res).account, idOf(req), header, req);
-        res.json({
-          'gateway.upload.segment.number': seg.number,
-          'gateway.upload.segment.size': seg.size,
-          'gateway.upload.segment.sha256': seg.sha256,
-          'gateway.upload.segment.cookie': seg.cookie,
-          'gateway.upload.cookie': header['gateway.upload.cookie'],
-        });
+        res.json({ ...segmentJson(seg), 'gateway.upload.cookie': header['gateway.upload.cookie'] });
       },
     },
     finishNewUpload: { auth: true, json: true, handle: finish(true) },
