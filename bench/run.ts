@@ -14,6 +14,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,6 +33,8 @@ const RENAME_OBJECTS = Number(process.env.BENCH_RENAME_OBJECTS ?? 1_000);
 const TRANSFER_BYTES = Number(process.env.BENCH_TRANSFER_MIB ?? 1024) * 1024 * 1024;
 const TRANSFER_ROUNDS = Number(process.env.BENCH_TRANSFER_ROUNDS ?? 3);
 const PASSWORD = 'bench-password-1';
+/** The Node flags `npm start` runs the gateway with (package.json), so the benchmark measures the same process. */
+const START_FLAGS = [...(JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start.matchAll(/ (--[\w-]+=?\S*)/g)].map((m) => m[1]!);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
@@ -67,8 +70,8 @@ async function drain(body: AsyncIterable<Uint8Array>): Promise<number> {
 }
 
 /** A node script as a child process, ready once its output matches `ready` (whose group is its URL). */
-async function startProcess(script: string, env: Record<string, string>, ready: RegExp) {
-  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+async function startProcess(script: string, env: Record<string, string>, ready: RegExp, nodeFlags: string[] = []) {
+  const child = spawn(process.execPath, [...nodeFlags, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 30_000);
@@ -149,6 +152,7 @@ async function main(): Promise<void> {
     path.resolve('dist/main.js'),
     { ...s3Env, DATA_DIR: dataDir, PORT: '0', DEMO_PASSWORD: PASSWORD, USERS_FILE: '', LOG_LEVEL: 'error' },
     /ready at (http:\/\/\S+)/,
+    START_FLAGS,
   );
   const base = gateway.url;
   const peakRss = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${gateway.child.pid}/status`, 'utf8'))![1]) * 1024;
