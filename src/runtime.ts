@@ -135,6 +135,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     });
     const sweeper = startUploadSweeper(uploads, t.sweepIntervalSec, logger);
     opened.push(async () => sweeper.stop());
+    await sweeper.firstRun;
 
     const readiness = async (): Promise<ReadinessReport> => {
       const checks: Record<string, string> = {};

@@ -4,8 +4,9 @@ import type { UploadService } from './uploads.js';
 /**
  * Aborts the gateway's orphaned multipart uploads at start-up and then every interval (0: start-up only).
  * A server without multipart listing (the embedded one) is reported once and not asked again.
+ * `firstRun` settles when the start-up sweep is over, so it is done (and logged) before the gateway serves.
  */
-export function startUploadSweeper(uploads: UploadService, intervalSec: number, logger: Logger): { stop(): void } {
+export function startUploadSweeper(uploads: UploadService, intervalSec: number, logger: Logger): { firstRun: Promise<void>; stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const run = async () => {
@@ -25,8 +26,9 @@ export function startUploadSweeper(uploads: UploadService, intervalSec: number, 
       timer.unref();
     }
   };
-  void run();
+  const firstRun = run();
   return {
+    firstRun,
     stop() {
       stopped = true;
       clearTimeout(timer);
