@@ -144,9 +144,9 @@ export class BucketFileSystem {
     checkName(name, field, (n) => `${account.root}${parentRel}${n}/`);
     const rel = `${parentRel}${name as string}/`;
     const full = account.root + rel;
-    const [file, folder] = await Promise.all([this.bucket.head(full.slice(0, -1)), this.folderExists(full)]);
-    if (file) throw new GatewayError('conflict', `${field}: a file with this name already exists here`, { field });
-    if (folder) return this.entry(account, encodeId(rel));
+    const taken = await this.nameTaken(full.slice(0, -1));
+    if (taken === 'file') throw new GatewayError('conflict', `${field}: a file with this name already exists here`, { field });
+    if (taken === 'folder') return this.entry(account, encodeId(rel));
     const time = modified ?? Date.now();
     await this.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(time) } });
     await this.cache.putFolder(full, time);
@@ -205,13 +205,9 @@ export class BucketFileSystem {
   private async relocateFile(account: Account, rel: string, targetRel: string, field: string): Promise<Entry> {
     const from = account.root + rel;
     const to = account.root + targetRel;
-    const [source, existingFile, existingFolder] = await Promise.all([
-      this.bucket.head(from),
-      this.bucket.head(to),
-      this.folderExists(`${to}/`),
-    ]);
+    const [source, taken] = await Promise.all([this.bucket.head(from), this.nameTaken(to)]);
     if (!source) throw notFound();
-    if (existingFile || existingFolder) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
+    if (taken) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
     const facts = factsFromHead(source);
     const copied = await this.bucket.copy(source, to);
     if (copied.etag) await this.cache.put({ key: to, etag: copied.etag, size: source.size }, facts);
@@ -235,8 +231,7 @@ export class BucketFileSystem {
       throw notFound();
     }
     if (job === null) {
-      const [targetFolder, targetFile] = await Promise.all([this.folderExists(to), this.bucket.head(to.slice(0, -1))]);
-      if (targetFolder || targetFile) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
+      if (await this.nameTaken(to.slice(0, -1))) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
     }
     await this.store.set(jobKey, 'copying', JOB_TTL_MS);
 

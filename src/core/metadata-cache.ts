@@ -42,12 +42,7 @@ export class MetadataCache {
     await this.store.set(MetadataCache.objectKey(v), JSON.stringify(facts), this.ttlMs);
   }
 
-  /** A folder's modified time (its marker's, or the stable value for folders without one). */
-  async getFolder(key: string): Promise<number | undefined> {
-    const raw = await this.store.get(MetadataCache.folderKey(key));
-    return raw === null ? undefined : Number(raw);
-  }
-
+  /** Folders' modified times (the marker's, or the stable value for folders without one). */
   async getFolders(keys: string[]): Promise<Array<number | undefined>> {
     if (keys.length === 0) return [];
     const raw = await this.store.getMany(keys.map(MetadataCache.folderKey));

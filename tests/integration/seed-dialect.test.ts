@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import http from 'node:http';
 import sharp from 'sharp';
 import request from 'supertest';
 import { DIALECTS, FINAL, SEED, type Operation } from '../../src/http/dialects.js';
-import { idOf, keysUnder, seed as seedObjects, uniqueRoot } from '../support/api.js';
+import { binary, idOf, keysUnder, seed as seedObjects, uniqueRoot } from '../support/api.js';
 import { startTestGateway, TEST_PASSWORD, type TestGateway } from '../support/gateway.js';
 
 let gw: TestGateway;
@@ -25,12 +24,6 @@ const auth = (t = token) => ({ AUTHORIZATION: t }); // the seed's header, withou
 const keys = async (rel: string) => (await keysUnder(gw.runtime.bucket, root + rel)).map((k) => k.slice(root.length));
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const stream = res as unknown as http.IncomingMessage;
-  const chunks: Buffer[] = [];
-  stream.on('data', (d: Buffer) => chunks.push(d));
-  stream.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 describe('the seed dialect', () => {
   it('signs in with /v2/auth and answers with seed names', async () => {

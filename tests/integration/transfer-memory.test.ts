@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHttpServer } from '../../src/http/server.js';
+import { EMBEDDED_CREDENTIALS } from '../../src/storage/s3/embedded.js';
 import { idOf, signIn, uniqueRoot } from '../support/api.js';
 import { startTestGateway } from '../support/gateway.js';
 import { realS3 } from '../support/targets.js';
@@ -25,11 +26,11 @@ async function s3Elsewhere(): Promise<{ env: Record<string, string>; stop(): voi
     child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()));
     child.once('exit', (code) => reject(new Error(`S3 process exited with ${code}`)));
   });
-  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: EMBEDDED_CREDENTIALS });
   await client.send(new CreateBucketCommand({ Bucket: 'memory-test' }));
   client.destroy();
   return {
-    env: { S3_ENDPOINT: endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', S3_BUCKET: 'memory-test' },
+    env: { S3_ENDPOINT: endpoint, S3_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey, S3_BUCKET: 'memory-test' },
     stop: () => child.kill('SIGTERM'),
   };
 }

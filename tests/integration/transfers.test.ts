@@ -5,8 +5,8 @@ import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-
 import sharp from 'sharp';
 import request from 'supertest';
 import { createHttpServer } from '../../src/http/server.js';
-import { byName, idOf, keysUnder, listAll, seed, signIn, uniqueRoot, type Client } from '../support/api.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { binary, byName, idOf, keysUnder, listAll, seed, signIn, uniqueRoot, type Client } from '../support/api.js';
+import { sameS3, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { realS3 } from '../support/targets.js';
 
 const MiB = 1024 * 1024;
@@ -54,15 +54,7 @@ function uploadNew(parentId: string, name: string, body: Buffer, extra: Record<s
 }
 
 async function download(id: string): Promise<Buffer> {
-  const res = await c
-    .get(`/v2/gateway_file/${id}`)
-    .buffer(true)
-    .parse((r, done) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (d: Buffer) => chunks.push(d));
-      r.on('end', () => done(null, Buffer.concat(chunks)));
-    })
-    .expect(200);
+  const res = await c.get(`/v2/gateway_file/${id}`).buffer(true).parse(binary).expect(200);
   return res.body as Buffer;
 }
 
@@ -287,7 +279,7 @@ describe('downloads', () => {
     const redirecting = await startTestGateway({
       store: 'memory',
       users: [{ name: 'tester', root }],
-      env: { DOWNLOAD_MODE: 'redirect', ...(gw.runtime.embeddedS3 ? { S3_ENDPOINT: gw.runtime.embeddedS3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER' } : {}) },
+      env: { ...sameS3(gw), DOWNLOAD_MODE: 'redirect' },
     });
     try {
       const rc = await signIn(redirecting.runtime.app, 'tester');
@@ -458,13 +450,6 @@ describe('thumbnails', () => {
   });
 });
 
-// supertest's parser hook, collecting a binary body
-function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void) {
-  const stream = res as unknown as http.IncomingMessage;
-  const chunks: Buffer[] = [];
-  stream.on('data', (d: Buffer) => chunks.push(d));
-  stream.on('end', () => done(null, Buffer.concat(chunks)));
-}
 
 async function listen(): Promise<{ port: number; close: () => Promise<void> }> {
   const server = createHttpServer(gw.runtime.app, { maxHeaderBytes: 16384 });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { IncomingMessage } from 'node:http';
 import type { Express } from 'express';
 import pLimit from 'p-limit';
 import request from 'supertest';
@@ -71,3 +72,11 @@ export async function keysUnder(bucket: S3Bucket, prefix: string): Promise<strin
 
 export const uniqueRoot = (label: string) => `t-${label}-${randomBytes(4).toString('hex')}/`;
 export const idOf = (relativeKey: string) => Buffer.from(relativeKey, 'utf8').toString('base64url');
+
+/** supertest's parser hook for a binary body: `.buffer(true).parse(binary)`. */
+export function binary(res: request.Response, done: (err: Error | null, body: Buffer) => void): void {
+  const stream = res as unknown as IncomingMessage;
+  const chunks: Buffer[] = [];
+  stream.on('data', (d: Buffer) => chunks.push(d));
+  stream.on('end', () => done(null, Buffer.concat(chunks)));
+}

@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { hashPassword } from '../../src/core/auth/passwords.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { buildRuntime, type Runtime } from '../../src/runtime.js';
+import { EMBEDDED_CREDENTIALS } from '../../src/storage/s3/embedded.js';
 import { realS3, testRedisUrl, uniquePrefix } from './targets.js';
 
 export interface TestGateway {
@@ -90,5 +91,7 @@ export async function startTestGateway(opts: {
 /** Settings for a second gateway on the same S3 as `gw` (the embedded server of `gw`, or the real S3). */
 export function sameS3(gw: TestGateway): Record<string, string> {
   const embedded = gw.runtime.embeddedS3;
-  return embedded ? { S3_ENDPOINT: embedded.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER' } : {};
+  return embedded
+    ? { S3_ENDPOINT: embedded.endpoint, S3_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey }
+    : {};
 }

@@ -48,6 +48,11 @@ export function readSha256(value: unknown, field: string): string | undefined {
   return value.toLowerCase();
 }
 
+/** The object metadata the gateway writes with a file: the client's modified time, and the sha256 when known. */
+function objectMetadata(d: { modified: number; sha256: string | undefined }): Record<string, string> {
+  return { [META_MODIFIED]: String(d.modified), ...(d.sha256 ? { [META_SHA256]: d.sha256 } : {}) };
+}
+
 export const contentTypeOf = (name: string) => mimeLookup(name) || 'application/octet-stream';
 
 export interface UploadOptions {
@@ -129,27 +134,40 @@ export class UploadService {
 
   async uploadNew(account: Account, parentId: string, name: unknown, d: FileDeclaration, body: Readable, f: DeclarationFields): Promise<Entry> {
     this.files.assertWritable(account);
-    const parentRel = await this.files.folderKeyOf(account, parentId, 'id', true);
-    checkName(name, f.name, (n) => `${account.root}${parentRel}${n}`);
-    const full = `${account.root}${parentRel}${name as string}`;
-    if (await this.files.nameTaken(full)) throw new GatewayError('conflict', `${f.name}: a file or folder with this name already exists`, { field: f.name });
+    const { full } = await this.newFileKey(account, parentId, 'id', name, f.name);
     return this.store1(account, full, d, body, f, true);
   }
 
   async update(account: Account, id: string, d: FileDeclaration, body: Readable, f: DeclarationFields): Promise<Entry> {
     this.files.assertWritable(account);
-    const rel = decodeId(id);
-    if (rel === '' || isFolderKey(rel)) throw invalid('id', 'is a folder, not a file');
+    return this.store1(account, await this.existingFileKey(account, id, 'id'), d, body, f, false);
+  }
+
+  /** The key of a new file: the parent folder exists, the name is valid and free (else 404, 400, 409). */
+  private async newFileKey(account: Account, parentId: string, parentField: string, name: unknown, nameField: string) {
+    const parentRel = await this.files.folderKeyOf(account, parentId, parentField, true);
+    checkName(name, nameField, (n) => `${account.root}${parentRel}${n}`);
+    const full = `${account.root}${parentRel}${name as string}`;
+    if (await this.files.nameTaken(full)) {
+      throw new GatewayError('conflict', `${nameField}: a file or folder with this name already exists`, { field: nameField });
+    }
+    return { full, parentRel };
+  }
+
+  /** The key of a file that must exist (400 for a folder, 404 when missing). */
+  private async existingFileKey(account: Account, id: string, field: string): Promise<string> {
+    const rel = decodeId(id, field);
+    if (rel === '' || isFolderKey(rel)) throw invalid(field, 'is a folder, not a file');
     const full = account.root + rel;
     if (!(await this.bucket.head(full))) throw new GatewayError('not_found', 'No such file.');
-    return this.store1(account, full, d, body, f, false);
+    return full;
   }
 
   private async store1(account: Account, full: string, d: FileDeclaration, body: Readable, f: DeclarationFields, isNew: boolean) {
     const verified = new VerifiedStream({ size: d.size, sha256: d.sha256, sizeField: f.size, sha256Field: f.sha256 });
     // The request's failure (client gone) reaches the upload through the verifying stream.
     pipeline(body, verified, () => undefined);
-    const metadata: Record<string, string> = { [META_MODIFIED]: String(d.modified), ...(d.sha256 ? { [META_SHA256]: d.sha256 } : {}) };
+    const metadata = objectMetadata(d);
     let multipart: string | undefined;
     let renew: NodeJS.Timeout | undefined;
     const lease = () => this.register(multipart!, { key: full, leaseUntil: Date.now() + STREAM_LEASE_MS }).catch(() => undefined);
@@ -214,23 +232,17 @@ export class UploadService {
     let targetRef: string;
     if (target.id !== undefined && target.id !== null) {
       if (typeof target.id !== 'string') throw invalid('gateway.metadata.id', 'must be a string');
-      const rel = decodeId(target.id, 'gateway.metadata.id');
-      if (rel === '' || isFolderKey(rel)) throw invalid('gateway.metadata.id', 'is a folder, not a file');
-      full = account.root + rel;
-      if (!(await this.bucket.head(full))) throw new GatewayError('not_found', 'No such file.');
+      full = await this.existingFileKey(account, target.id, 'gateway.metadata.id');
       isNew = false;
       targetRef = target.id;
     } else {
       if (typeof target.parentId !== 'string') throw invalid('gateway.metadata.parent.id', 'is required (or gateway.metadata.id to update a file)');
-      const parentRel = await this.files.folderKeyOf(account, target.parentId, 'gateway.metadata.parent.id', true);
-      checkName(target.name, fields.name, (n) => `${account.root}${parentRel}${n}`);
-      full = `${account.root}${parentRel}${target.name as string}`;
-      if (await this.files.nameTaken(full)) throw new GatewayError('conflict', `${fields.name}: a file or folder with this name already exists`, { field: fields.name });
+      const made = await this.newFileKey(account, target.parentId, 'gateway.metadata.parent.id', target.name, fields.name);
+      full = made.full;
       isNew = true;
-      targetRef = `${parentRel}\0${target.name as string}`;
+      targetRef = `${made.parentRel}\0${target.name as string}`;
     }
-    const metadata = { [META_MODIFIED]: String(d.modified), ...(d.sha256 ? { [META_SHA256]: d.sha256 } : {}) };
-    const s3UploadId = await this.bucket.createMultipart(full, { contentType: contentTypeOf(full), metadata });
+    const s3UploadId = await this.bucket.createMultipart(full, { contentType: contentTypeOf(full), metadata: objectMetadata(d) });
     const id = randomBytes(16).toString('base64url');
     const cookie = randomBytes(32).toString('base64url');
     const expiresAt = Date.now() + this.opts.sessionTtlMs;
@@ -343,8 +355,8 @@ export class UploadService {
       s.isNew,
     );
     await this.forget(uploadId, s);
-    const metadata = { [META_MODIFIED]: String(s.modified), ...(s.sha256 ? { [META_SHA256]: s.sha256 } : {}) };
-    return this.finishObject(account, s.key, s.size, { modified: s.modified, size: s.size, sha256: s.sha256 }, metadata);
+    const stored = { modified: s.modified, size: s.size, sha256: s.sha256 };
+    return this.finishObject(account, s.key, s.size, stored, objectMetadata(stored));
   }
 
   async cancel(account: Account, uploadId: string): Promise<void> {
