@@ -141,7 +141,8 @@ async function main(): Promise<void> {
   const client = createS3Client({
     ...config.s3,
     endpoint: embedded?.url ?? config.s3.endpoint!,
-    forcePathStyle: embedded ? true : config.s3.forcePathStyle,
+    forcePathStyle: embedded ? true : config.s3.profile.forcePathStyle,
+    checksums: config.s3.profile.checksums,
     accessKeyId: config.s3.accessKeyId ?? EMBEDDED_CREDENTIALS.accessKeyId,
     secretAccessKey: config.s3.secretAccessKey ?? EMBEDDED_CREDENTIALS.secretAccessKey,
   });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { PROVIDERS, resolveProfile, type Provider, type S3Profile } from './storage/s3/profiles.js';
 
 const MiB = 1024 * 1024;
 
@@ -25,6 +26,28 @@ const bool = (fallback: boolean) =>
       .transform((v) => v === 'true' || v === '1' || v === 'yes')
       .default(fallback),
   );
+
+const optionalBool = () =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], 'must be true or false')
+      .transform((v) => v === 'true' || v === '1' || v === 'yes')
+      .optional(),
+  );
+
+const optionalInt = (min: number, max: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^\d+$/, 'must be a whole number')
+      .transform(Number)
+      .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+      .optional(),
+  );
+
+const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 of a-z 0-9 . -)');
 
 const text = (fallback: string) => z.preprocess(blankToUndefined, z.string().default(fallback));
 const optionalText = () => z.preprocess(blankToUndefined, z.string().optional());
@@ -63,25 +86,57 @@ export const configSchema = z.object({
 
   S3_ENDPOINT: url,
   S3_REGION: text('us-east-1'),
-  S3_BUCKET: z.preprocess(
+  S3_BUCKET: z.preprocess(blankToUndefined, bucketName.optional()),
+  S3_BUCKETS: z.preprocess(
     blankToUndefined,
     z
       .string()
-      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 of a-z 0-9 . -)')
-      .default('gateway'),
+      .transform((v) => v.split(',').map((b) => b.trim()).filter((b) => b !== ''))
+      .pipe(z.array(bucketName, 'must be a comma-separated list of bucket names').min(1).max(100))
+      .optional(),
   ),
   S3_ACCESS_KEY_ID: optionalText(),
   S3_SECRET_ACCESS_KEY: optionalText(),
-  S3_FORCE_PATH_STYLE: bool(true),
+  S3_PROVIDER: z.preprocess(
+    blankToUndefined,
+    z.enum(PROVIDERS, `must be one of ${PROVIDERS.join(', ')}`).default('other'),
+  ),
+  S3_FORCE_PATH_STYLE: optionalBool(),
+  S3_CHECKSUMS: z.preprocess(
+    blankToUndefined,
+    z
+      .enum(['when_required', 'when_supported'], 'must be when_required or when_supported')
+      .transform((v) => v.toUpperCase() as S3Profile['checksums'])
+      .optional(),
+  ),
+  S3_BULK_DELETE: optionalBool(),
+  S3_COPY_TO_SELF: optionalBool(),
+  S3_CONDITIONAL_WRITES: optionalBool(),
+  S3_EQUAL_PARTS: optionalBool(),
+  S3_MAX_PARTS: optionalInt(1, 10000),
+  S3_PAGINATES: optionalBool(),
+  S3_READ_AFTER_WRITE: optionalBool(),
+  S3_HEAD_FOLDERS: optionalBool(),
   S3_MAX_SOCKETS: int(1, 10000, 256),
   S3_CONNECT_TIMEOUT_MS: int(100, 600000, 5000),
   S3_REQUEST_TIMEOUT_MS: int(100, 3600000, 60000),
+  S3_MAX_ATTEMPTS: int(1, 10, 3),
+  S3_CLIENT_CACHE_SIZE: int(1, 100000, 256),
 
   REDIS_URL: redisUrl,
   REDIS_KEY_PREFIX: text('s3gw:'),
   REDIS_COMMAND_TIMEOUT_MS: int(50, 60000, 2000),
 
-  AUTH_MODE: z.preprocess(blankToUndefined, z.enum(['users'], 'must be users').default('users')),
+  AUTH_MODE: z.preprocess(blankToUndefined, z.enum(['users', 's3', 'pydio'], 'must be users, s3 or pydio').default('users')),
+  CREDENTIALS_KEY: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .refine((v) => /^[A-Za-z0-9+/_-]{43}=?$/.test(v) && Buffer.from(v, 'base64').length === 32, 'must be 32 random bytes in base64 (openssl rand -base64 32)')
+      .optional(),
+  ),
+  PYDIO_S3_SECRET: text('gatewaysecret'),
+  PYDIO_TOKEN_MARGIN: int(0, 3600, 60),
   USERS_FILE: optionalText(),
   DEMO_PASSWORD: z.preprocess(
     blankToUndefined,
@@ -108,7 +163,7 @@ export const configSchema = z.object({
   METADATA_CACHE_TTL: int(60, 365 * 24 * 3600, 30 * 24 * 3600),
   S3_HEAD_CONCURRENCY: int(1, 1000, 16),
   COPY_CONCURRENCY: int(1, 1000, 16),
-  MULTIPART_COPY_THRESHOLD: int(5 * MiB, 5 * 1024 * MiB, 5 * 1024 * MiB),
+  MULTIPART_COPY_THRESHOLD: optionalInt(5 * MiB, 5 * 1024 * MiB),
   MULTIPART_COPY_PART_SIZE: int(5 * MiB, 5 * 1024 * MiB, 512 * MiB),
 
   MAX_JSON_BODY_BYTES: int(1024, 10 * MiB, 64 * 1024),
@@ -134,17 +189,29 @@ export interface Config {
     /** Absent: the gateway runs its embedded S3 server. */
     endpoint: string | undefined;
     region: string;
+    /** The bucket served (users mode; the default one in the other modes). */
     bucket: string;
+    /** Buckets a person may choose at sign-in (s3 mode); undefined: only `bucket`. */
+    buckets: string[] | undefined;
+    /** The operator's key pair; in the s3 and pydio modes people sign in with their own. */
     accessKeyId: string | undefined;
     secretAccessKey: string | undefined;
-    forcePathStyle: boolean;
+    provider: Provider;
+    profile: S3Profile;
     maxSockets: number;
     connectTimeoutMs: number;
     requestTimeoutMs: number;
+    maxAttempts: number;
+    clientCacheSize: number;
   };
   redis: { url: string | undefined; keyPrefix: string; commandTimeoutMs: number };
   auth: {
-    mode: 'users';
+    mode: 'users' | 's3' | 'pydio';
+    /** Seals the S3 credentials kept in the session store; undefined: a random key for this process. */
+    credentialsKey: Buffer | undefined;
+    pydioSecret: string;
+    /** A Cells token must stay valid this long past the start of a request. */
+    pydioTokenMarginSec: number;
     usersFile: string | undefined;
     demoPassword: string | undefined;
     accessTokenTtlSec: number;
@@ -173,7 +240,6 @@ export interface Config {
     metadataCacheTtlSec: number;
     headConcurrency: number;
     copyConcurrency: number;
-    multipartCopyThreshold: number;
     multipartCopyPartSize: number;
   };
   limits: { maxJsonBodyBytes: number; maxHeaderBytes: number };
@@ -198,14 +264,41 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? 'configuration');
     const raw = source[name];
-    const shown = name.includes('SECRET') || name.includes('PASSWORD') ? '' : raw !== undefined ? ` (got "${raw}")` : '';
+    const shown = /SECRET|PASSWORD|CREDENTIALS_KEY/.test(name) ? '' : raw !== undefined ? ` (got "${raw}")` : '';
     throw new ConfigError(`Invalid configuration: ${name} ${issue.message}${shown}`);
   }
   const e = parsed.data;
-  if (e.S3_ENDPOINT && (!e.S3_ACCESS_KEY_ID || !e.S3_SECRET_ACCESS_KEY)) {
-    const missing = e.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID';
-    throw new ConfigError(`Invalid configuration: ${missing} is required when S3_ENDPOINT is set`);
+  const fail = (line: string) => {
+    throw new ConfigError(`Invalid configuration: ${line}`);
+  };
+  const ownKeys = e.AUTH_MODE !== 'users';
+  if (e.S3_ENDPOINT && !ownKeys && (!e.S3_ACCESS_KEY_ID || !e.S3_SECRET_ACCESS_KEY)) {
+    fail(`${e.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID'} is required when S3_ENDPOINT is set`);
   }
+  if (Boolean(e.S3_ACCESS_KEY_ID) !== Boolean(e.S3_SECRET_ACCESS_KEY)) {
+    fail(`${e.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID'} must be set with ${e.S3_ACCESS_KEY_ID ? 'S3_ACCESS_KEY_ID' : 'S3_SECRET_ACCESS_KEY'}`);
+  }
+  if (ownKeys && e.REDIS_URL && !e.CREDENTIALS_KEY) {
+    // Every instance must open what another sealed, and sessions outlive a restart.
+    fail(`CREDENTIALS_KEY is required with AUTH_MODE=${e.AUTH_MODE} and REDIS_URL (openssl rand -base64 32)`);
+  }
+  if (e.AUTH_MODE === 'pydio' && !e.S3_ENDPOINT) fail('S3_ENDPOINT is required with AUTH_MODE=pydio (the URL of Pydio Cells)');
+  if (e.S3_BUCKETS && e.AUTH_MODE !== 's3') fail('S3_BUCKETS is only used with AUTH_MODE=s3');
+  if (e.S3_BUCKETS && e.S3_BUCKET && !e.S3_BUCKETS.includes(e.S3_BUCKET)) fail(`S3_BUCKET must be one of S3_BUCKETS`);
+  const provider = e.S3_PROVIDER;
+  const profile = resolveProfile(provider, {
+    forcePathStyle: e.S3_FORCE_PATH_STYLE,
+    checksums: e.S3_CHECKSUMS,
+    bulkDelete: e.S3_BULK_DELETE,
+    copyToSelf: e.S3_COPY_TO_SELF,
+    conditionalWrites: e.S3_CONDITIONAL_WRITES,
+    equalParts: e.S3_EQUAL_PARTS,
+    multipartCopyCutoff: e.MULTIPART_COPY_THRESHOLD,
+    maxParts: e.S3_MAX_PARTS,
+    paginates: e.S3_PAGINATES,
+    readAfterWrite: e.S3_READ_AFTER_WRITE,
+    headFolders: e.S3_HEAD_FOLDERS,
+  });
   if (e.REFRESH_TOKEN_TTL <= e.ACCESS_TOKEN_TTL) {
     throw new ConfigError('Invalid configuration: REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL');
   }
@@ -217,17 +310,24 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     s3: {
       endpoint: e.S3_ENDPOINT,
       region: e.S3_REGION,
-      bucket: e.S3_BUCKET,
+      bucket: e.S3_BUCKET ?? e.S3_BUCKETS?.[0] ?? (e.AUTH_MODE === 'pydio' ? 'io' : 'gateway'),
+      buckets: e.S3_BUCKETS,
       accessKeyId: e.S3_ACCESS_KEY_ID,
       secretAccessKey: e.S3_SECRET_ACCESS_KEY,
-      forcePathStyle: e.S3_FORCE_PATH_STYLE,
+      provider,
+      profile,
       maxSockets: e.S3_MAX_SOCKETS,
       connectTimeoutMs: e.S3_CONNECT_TIMEOUT_MS,
       requestTimeoutMs: e.S3_REQUEST_TIMEOUT_MS,
+      maxAttempts: e.S3_MAX_ATTEMPTS,
+      clientCacheSize: e.S3_CLIENT_CACHE_SIZE,
     },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
     auth: {
       mode: e.AUTH_MODE,
+      credentialsKey: e.CREDENTIALS_KEY ? Buffer.from(e.CREDENTIALS_KEY, 'base64') : undefined,
+      pydioSecret: e.PYDIO_S3_SECRET,
+      pydioTokenMarginSec: e.PYDIO_TOKEN_MARGIN,
       usersFile: e.USERS_FILE,
       demoPassword: e.DEMO_PASSWORD,
       accessTokenTtlSec: e.ACCESS_TOKEN_TTL,
@@ -256,7 +356,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       metadataCacheTtlSec: e.METADATA_CACHE_TTL,
       headConcurrency: e.S3_HEAD_CONCURRENCY,
       copyConcurrency: e.COPY_CONCURRENCY,
-      multipartCopyThreshold: e.MULTIPART_COPY_THRESHOLD,
       multipartCopyPartSize: e.MULTIPART_COPY_PART_SIZE,
     },
     limits: { maxJsonBodyBytes: e.MAX_JSON_BODY_BYTES, maxHeaderBytes: e.MAX_HEADER_BYTES },

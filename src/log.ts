@@ -15,8 +15,11 @@ export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 4) knownSecrets.add(value);
 }
 
+/** A JWT (a Cells token is an S3 access key in pydio mode), wherever it appears. */
+const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+/g;
+
 function scrubString(s: string): string {
-  let out = s;
+  let out = s.replace(JWT, REDACTED);
   for (const secret of knownSecrets) {
     if (out.includes(secret)) out = out.split(secret).join(REDACTED);
   }

@@ -2,10 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { Express } from 'express';
 import type { Config } from './config.js';
-import { AccountDirectory, buildAccount, loadAccountsFile, type Account } from './core/auth/accounts.js';
+import { AccountDirectory, loadAccountsFile, userRecord, type UserRecord } from './core/auth/accounts.js';
+import { CellsSignIn } from './core/auth/cells-sign-in.js';
+import { CredentialSeal } from './core/auth/credential-seal.js';
 import { hashPassword } from './core/auth/passwords.js';
+import { PasswordSignIn } from './core/auth/password-sign-in.js';
+import { S3KeySignIn } from './core/auth/s3-key-sign-in.js';
 import { SessionService } from './core/auth/sessions.js';
-import { SignInService } from './core/auth/sign-in.js';
+import { SignInService, type SignInMethod } from './core/auth/sign-in.js';
 import { SignInThrottle } from './core/auth/throttle.js';
 import { BucketFileSystem } from './core/file-system.js';
 import { MetadataCache } from './core/metadata-cache.js';
@@ -16,7 +20,8 @@ import { UploadService } from './core/transfers/uploads.js';
 import type { GatewayServices, ReadinessReport } from './core/services.js';
 import { createApp } from './http/app.js';
 import { registerSecret, type Logger } from './log.js';
-import { S3Bucket } from './storage/s3/bucket.js';
+import { S3Bucket, type BucketOptions } from './storage/s3/bucket.js';
+import { BucketPool } from './storage/s3/bucket-pool.js';
 import { createS3Client } from './storage/s3/client.js';
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from './storage/s3/embedded.js';
 import { MemorySessionStore } from './storage/session-store/memory.js';
@@ -35,7 +40,8 @@ export interface Runtime {
   app: Express;
   services: GatewayServices;
   store: SessionStore;
-  bucket: S3Bucket;
+  /** The bucket with the operator's keys: always in users mode; in the other modes only when S3_ACCESS_KEY_ID is set. */
+  bucket: S3Bucket | undefined;
   embeddedS3: EmbeddedS3 | undefined;
   demo: DemoAccount | undefined;
   close(): Promise<void>;
@@ -53,11 +59,21 @@ async function openStore(config: Config): Promise<SessionStore> {
   return store;
 }
 
-async function demoAccount(config: Config): Promise<{ account: Account; demo: DemoAccount }> {
+async function demoAccount(config: Config): Promise<{ record: UserRecord; demo: DemoAccount }> {
   const generated = config.auth.demoPassword === undefined;
   const password = config.auth.demoPassword ?? randomBytes(12).toString('base64url');
-  const account = buildAccount({ name: 'demo', passwordHash: await hashPassword(password), root: '', readOnly: false });
-  return { account, demo: { name: 'demo', password, generated } };
+  const record = userRecord({ name: 'demo', passwordHash: await hashPassword(password), root: '', readOnly: false });
+  return { record, demo: { name: 'demo', password, generated } };
+}
+
+/** Any HTTP answer from the endpoint: whether S3 is reachable when the gateway holds no keys of its own. */
+async function reachable(endpoint: string, timeoutMs: number): Promise<void> {
+  try {
+    const res = await fetch(endpoint, { method: 'HEAD', signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel();
+  } catch (err) {
+    throw new Error(`S3 endpoint does not answer (${(err as Error).name})`);
+  }
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -72,6 +88,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export async function buildRuntime(config: Config, logger: Logger): Promise<Runtime> {
   registerSecret(config.s3.secretAccessKey);
   registerSecret(config.auth.demoPassword);
+  registerSecret(config.auth.pydioSecret);
+  registerSecret(config.auth.credentialsKey?.toString('base64'));
   await mkdir(config.dataDir, { recursive: true });
 
   const opened: Array<() => Promise<void>> = [];
@@ -80,55 +98,95 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   };
 
   try {
+    const ownKeys = config.auth.mode !== 'users';
     let embeddedS3: EmbeddedS3 | undefined;
     if (!config.s3.endpoint) {
-      embeddedS3 = await startEmbeddedS3(config.dataDir);
+      // With people's own keys the embedded server checks signatures, so a wrong key is refused as S3 would.
+      const { accessKeyId, secretAccessKey } = EMBEDDED_CREDENTIALS;
+      const keys = ownKeys ? (id: string) => (id === accessKeyId ? { secret: secretAccessKey, readOnly: false } : undefined) : undefined;
+      embeddedS3 = await startEmbeddedS3(config.dataDir, { keys });
       opened.push(() => embeddedS3!.close());
     }
-    const client = createS3Client({
-      ...config.s3,
-      endpoint: config.s3.endpoint ?? embeddedS3!.endpoint,
-      forcePathStyle: embeddedS3 ? true : config.s3.forcePathStyle,
-      accessKeyId: config.s3.accessKeyId ?? EMBEDDED_CREDENTIALS.accessKeyId,
-      secretAccessKey: config.s3.secretAccessKey ?? EMBEDDED_CREDENTIALS.secretAccessKey,
+    const endpoint = config.s3.endpoint ?? embeddedS3!.endpoint;
+    const profile = embeddedS3 ? { ...config.s3.profile, forcePathStyle: true } : config.s3.profile;
+    const clientOptions = {
+      endpoint,
+      region: config.s3.region,
+      forcePathStyle: profile.forcePathStyle,
+      checksums: profile.checksums,
+      maxAttempts: config.s3.maxAttempts,
+      maxSockets: config.s3.maxSockets,
+      connectTimeoutMs: config.s3.connectTimeoutMs,
+      requestTimeoutMs: config.s3.requestTimeoutMs,
       logger,
-    });
-    const bucket = new S3Bucket(client, config.s3.bucket, config.files);
-    opened.push(async () => bucket.destroy());
-    if (embeddedS3) await bucket.ensureExists();
+    };
+    const bucketOptions: BucketOptions = {
+      profile,
+      multipartCopyPartSize: config.files.multipartCopyPartSize,
+      deleteConcurrency: config.files.copyConcurrency,
+    };
+    const operatorKeys = config.s3.accessKeyId
+      ? { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey! }
+      : embeddedS3
+        ? EMBEDDED_CREDENTIALS
+        : undefined;
+    const bucket = operatorKeys ? new S3Bucket(createS3Client({ ...clientOptions, ...operatorKeys }), config.s3.bucket, bucketOptions) : undefined;
+    if (bucket) opened.push(async () => bucket.destroy());
+    if (embeddedS3) {
+      for (const name of config.s3.buckets ?? [config.s3.bucket]) {
+        await new S3Bucket(bucket!.client, name, bucketOptions).ensureExists();
+      }
+    }
 
     const store = await openStore(config);
     opened.push(() => store.close());
 
-    let accounts: Account[];
+    const throttle = new SignInThrottle(store, config.auth.signInThrottle);
+    let method: SignInMethod;
     let demo: DemoAccount | undefined;
-    if (config.auth.usersFile) {
-      accounts = await loadAccountsFile(config.auth.usersFile);
+    if (ownKeys) {
+      const pool = new BucketPool(clientOptions, bucketOptions, config.s3.clientCacheSize);
+      opened.push(async () => pool.close());
+      // Without Redis, sessions end with the process, so a key made now is enough (config asks for one with Redis).
+      const seal = new CredentialSeal(config.auth.credentialsKey ?? randomBytes(32));
+      method =
+        config.auth.mode === 's3'
+          ? new S3KeySignIn(pool, seal, throttle, { endpoint, bucket: config.s3.bucket, buckets: config.s3.buckets })
+          : new CellsSignIn(pool, seal, throttle, {
+              endpoint,
+              bucket: config.s3.bucket,
+              secret: config.auth.pydioSecret,
+              marginSec: config.auth.pydioTokenMarginSec,
+            });
     } else {
-      const d = await demoAccount(config);
-      accounts = [d.account];
-      demo = d.demo;
+      let records: UserRecord[];
+      if (config.auth.usersFile) {
+        records = await loadAccountsFile(config.auth.usersFile);
+      } else {
+        const d = await demoAccount(config);
+        records = [d.record];
+        demo = d.demo;
+      }
+      method = await PasswordSignIn.create(new AccountDirectory(records, bucket!), throttle);
     }
-    const directory = new AccountDirectory(accounts);
-    const sessions = new SessionService(store, directory, {
+    const sessions = new SessionService(store, method, {
       accessSec: config.auth.accessTokenTtlSec,
       refreshSec: config.auth.refreshTokenTtlSec,
     });
-    const throttle = new SignInThrottle(store, config.auth.signInThrottle);
-    const signIn = await SignInService.create(directory, sessions, throttle);
+    const signIn = new SignInService(method, sessions);
     const cache = new MetadataCache(store, config.files.metadataCacheTtlSec * 1000);
-    const files = new BucketFileSystem(bucket, cache, store, config.files);
+    const files = new BucketFileSystem(cache, store, config.files);
     const t = config.transfers;
     const uploads = new UploadService(
-      bucket,
+      method,
       files,
       cache,
       store,
       { partSize: t.partSize, queueSize: t.queueSize, segmentSize: config.uploadSegmentSize, sessionTtlMs: t.sessionTtlSec * 1000 },
       logger,
     );
-    const downloads = new DownloadService(bucket, { mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec });
-    const thumbnails = new ThumbnailService(bucket, {
+    const downloads = new DownloadService({ mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec });
+    const thumbnails = new ThumbnailService({
       size: t.thumbnailSize,
       maxSourceBytes: t.thumbnailMaxSourceBytes,
       cacheBytes: t.thumbnailCacheBytes,
@@ -147,12 +205,12 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
           checks[name] = err instanceof Error ? err.message : String(err);
         }
       };
-      await Promise.all([probe('s3', () => bucket.check()), probe('sessionStore', () => store.ping())]);
+      const s3Check = bucket ? () => bucket.check() : () => reachable(endpoint, config.readyTimeoutMs);
+      await Promise.all([probe('s3', s3Check), probe('sessionStore', () => store.ping())]);
       return { ready: Object.values(checks).every((c) => c === 'ok'), checks };
     };
 
     const services: GatewayServices = {
-      accounts: directory,
       signIn,
       sessions,
       files,

@@ -82,7 +82,6 @@ export class BucketFileSystem {
   private readonly heads: ReturnType<typeof pLimit>;
 
   constructor(
-    private readonly bucket: S3Bucket,
     private readonly cache: MetadataCache,
     private readonly store: SessionStore,
     private readonly opts: FileSystemOptions,
@@ -99,7 +98,7 @@ export class BucketFileSystem {
     let token = page === undefined ? undefined : openPageToken(prefix, page);
     let first = page === undefined;
     for (;;) {
-      const listed = await this.bucket.list(prefix, { delimiter: '/', token, maxKeys: this.opts.pageSize }).catch((err: unknown) => {
+      const listed = await account.bucket.list(prefix, { delimiter: '/', token, maxKeys: this.opts.pageSize }).catch((err: unknown) => {
         if (token !== undefined && err instanceof GatewayError && err.kind === 'bad_gateway') {
           throw invalid('page', 'is not a page token of this listing');
         }
@@ -107,7 +106,7 @@ export class BucketFileSystem {
       });
       if (first && rel !== '' && listed.objects.length === 0 && listed.prefixes.length === 0) {
         // Nothing under the prefix: the folder exists only as a Hadoop-style marker, if at all.
-        if (!(await this.bucket.head(`${prefix.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`))) throw notFound();
+        if (!(await account.bucket.head(`${prefix.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`))) throw notFound();
       }
       first = false;
       const entries = await this.entriesOf(account, prefix, listed.objects, listed.prefixes);
@@ -124,14 +123,14 @@ export class BucketFileSystem {
     if (rel === '') return this.rootEntry(account);
     const full = account.root + rel;
     if (isFolderKey(rel)) {
-      if (!(await this.folderExists(full))) throw notFound();
-      const [modified] = await this.folderTimes([full]);
+      if (!(await this.folderExists(account.bucket, full))) throw notFound();
+      const [modified] = await this.folderTimes(account.bucket, [full]);
       return this.folderEntry(rel, modified!);
     }
-    const head = await this.bucket.head(full);
+    const head = await account.bucket.head(full);
     if (!head) throw notFound();
     const facts = factsFromHead(head);
-    await this.cache.put(head, facts);
+    await this.cache.put(account.bucket.name, head, facts);
     return this.fileEntry(account, head, facts);
   }
 
@@ -144,12 +143,12 @@ export class BucketFileSystem {
     checkName(name, field, (n) => `${account.root}${parentRel}${n}/`);
     const rel = `${parentRel}${name as string}/`;
     const full = account.root + rel;
-    const taken = await this.nameTaken(full.slice(0, -1));
+    const taken = await this.nameTaken(account.bucket, full.slice(0, -1));
     if (taken === 'file') throw new GatewayError('conflict', `${field}: a file with this name already exists here`, { field });
     if (taken === 'folder') return this.entry(account, encodeId(rel));
     const time = modified ?? Date.now();
-    await this.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(time) } });
-    await this.cache.putFolder(full, time);
+    await account.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(time) } });
+    await this.cache.putFolder(account.bucket.name, full, time);
     return this.folderEntry(rel, time);
   }
 
@@ -182,15 +181,15 @@ export class BucketFileSystem {
     const full = account.root + rel;
     if (isFolderKey(rel)) {
       const legacy = `${full.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
-      const [any, legacyMarker] = await Promise.all([this.bucket.hasAny(full), this.bucket.head(legacy)]);
+      const [any, legacyMarker] = await Promise.all([account.bucket.hasAny(full), account.bucket.head(legacy)]);
       if (!any && !legacyMarker) throw notFound();
       // Page by page: a folder of any size is deleted without holding its key list.
-      for await (const page of this.bucket.listAll(full)) await this.bucket.deleteMany(page.map((o) => o.key));
-      if (legacyMarker) await this.bucket.deleteOne(legacy);
-      await this.cache.forgetFolder(full);
+      for await (const page of account.bucket.listAll(full)) await account.bucket.deleteMany(page.map((o) => o.key));
+      if (legacyMarker) await account.bucket.deleteOne(legacy);
+      await this.cache.forgetFolder(account.bucket.name, full);
     } else {
-      if (!(await this.bucket.head(full))) throw notFound();
-      await this.bucket.deleteOne(full);
+      if (!(await account.bucket.head(full))) throw notFound();
+      await account.bucket.deleteOne(full);
     }
     await this.keepFolder(account, parentOf(rel));
   }
@@ -205,13 +204,13 @@ export class BucketFileSystem {
   private async relocateFile(account: Account, rel: string, targetRel: string, field: string): Promise<Entry> {
     const from = account.root + rel;
     const to = account.root + targetRel;
-    const [source, taken] = await Promise.all([this.bucket.head(from), this.nameTaken(to)]);
+    const [source, taken] = await Promise.all([account.bucket.head(from), this.nameTaken(account.bucket, to)]);
     if (!source) throw notFound();
     if (taken) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
     const facts = factsFromHead(source);
-    const copied = await this.bucket.copy(source, to);
-    if (copied.etag) await this.cache.put({ key: to, etag: copied.etag, size: source.size }, facts);
-    await this.bucket.deleteOne(from);
+    const copied = await account.bucket.copy(source, to);
+    if (copied.etag) await this.cache.put(account.bucket.name, { key: to, etag: copied.etag, size: source.size }, facts);
+    await account.bucket.deleteOne(from);
     await this.keepFolder(account, parentOf(rel));
     return this.fileEntry(account, { ...source, key: to, etag: copied.etag ?? source.etag }, facts);
   }
@@ -224,38 +223,38 @@ export class BucketFileSystem {
   private async relocateFolder(account: Account, rel: string, targetRel: string, field: string): Promise<Entry> {
     const from = account.root + rel;
     const to = account.root + targetRel;
-    const jobKey = `job:${createHash('sha256').update(`${from}\0${to}`).digest('base64url')}`;
-    const [job, sourceExists] = await Promise.all([this.store.get(jobKey), this.folderExists(from)]);
+    const jobKey = `job:${createHash('sha256').update(`${account.bucket.name}\0${from}\0${to}`).digest('base64url')}`;
+    const [job, sourceExists] = await Promise.all([this.store.get(jobKey), this.folderExists(account.bucket, from)]);
     if (!sourceExists) {
       if (job === 'done') return this.entry(account, encodeId(targetRel));
       throw notFound();
     }
     if (job === null) {
-      if (await this.nameTaken(to.slice(0, -1))) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
+      if (await this.nameTaken(account.bucket, to.slice(0, -1))) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
     }
     await this.store.set(jobKey, 'copying', JOB_TTL_MS);
 
-    const [folderModified] = await this.folderTimes([from]);
+    const [folderModified] = await this.folderTimes(account.bucket, [from]);
     const copy = pLimit(this.opts.copyConcurrency);
     const copiedSources: string[] = [];
-    for await (const page of this.bucket.listAll(from)) {
-      const known = await this.cache.getMany(page);
+    for await (const page of account.bucket.listAll(from)) {
+      const known = await this.cache.getMany(account.bucket.name, page);
       await Promise.all(
         page.map((object, i) =>
           copy(async () => {
             const dest = to + object.key.slice(from.length);
-            const copied = await this.bucket.copy(object, dest);
+            const copied = await account.bucket.copy(object, dest);
             const facts = known[i];
-            if (facts && copied.etag) await this.cache.put({ key: dest, etag: copied.etag, size: object.size }, facts);
+            if (facts && copied.etag) await this.cache.put(account.bucket.name, { key: dest, etag: copied.etag, size: object.size }, facts);
             copiedSources.push(object.key);
           }),
         ),
       );
     }
     const legacy = `${from.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
-    await this.bucket.deleteMany(copiedSources);
-    if (await this.bucket.head(legacy)) await this.bucket.deleteOne(legacy);
-    await Promise.all([this.cache.forgetFolder(from), this.cache.putFolder(to, folderModified!)]);
+    await account.bucket.deleteMany(copiedSources);
+    if (await account.bucket.head(legacy)) await account.bucket.deleteOne(legacy);
+    await Promise.all([this.cache.forgetFolder(account.bucket.name, from), this.cache.putFolder(account.bucket.name, to, folderModified!)]);
     await this.keepFolder(account, parentOf(rel));
     await this.store.set(jobKey, 'done', JOB_DONE_TTL_MS);
     return this.folderEntry(targetRel, folderModified!);
@@ -265,9 +264,9 @@ export class BucketFileSystem {
   private async keepFolder(account: Account, rel: string): Promise<void> {
     if (rel === '') return;
     const full = account.root + rel;
-    if (await this.bucket.hasAny(full)) return;
-    const [modified] = await this.folderTimes([full]);
-    await this.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(modified) } });
+    if (await account.bucket.hasAny(full)) return;
+    const [modified] = await this.folderTimes(account.bucket, [full]);
+    await account.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(modified) } });
   }
 
   // ---------------------------------------------------------------- helpers
@@ -292,26 +291,26 @@ export class BucketFileSystem {
     if (rel === '') return rel;
     const full = account.root + rel;
     if (!isFolderKey(rel)) {
-      if (await this.bucket.head(full)) throw notAFolder(field);
+      if (await account.bucket.head(full)) throw notAFolder(field);
       throw notFound();
     }
-    if (mustExist && !(await this.folderExists(full))) throw notFound();
+    if (mustExist && !(await this.folderExists(account.bucket, full))) throw notFound();
     return rel;
   }
 
   /** True when a file or a folder already has this name (full key of the file form). */
-  async nameTaken(fullFileKey: string): Promise<'file' | 'folder' | undefined> {
-    const [file, folder] = await Promise.all([this.bucket.head(fullFileKey), this.folderExists(`${fullFileKey}/`)]);
+  async nameTaken(bucket: S3Bucket, fullFileKey: string): Promise<'file' | 'folder' | undefined> {
+    const [file, folder] = await Promise.all([bucket.head(fullFileKey), this.folderExists(bucket, `${fullFileKey}/`)]);
     return file ? 'file' : folder ? 'folder' : undefined;
   }
 
-  private async folderExists(full: string): Promise<boolean> {
-    if (await this.bucket.hasAny(full)) return true;
-    return (await this.bucket.head(`${full.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`)) !== undefined;
+  private async folderExists(bucket: S3Bucket, full: string): Promise<boolean> {
+    if (await bucket.hasAny(full)) return true;
+    return (await bucket.head(`${full.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`)) !== undefined;
   }
 
   private rootEntry(account: Account): Entry {
-    const name = account.root === '' ? this.bucket.name : nameOf(account.root);
+    const name = account.root === '' ? account.bucket.name : nameOf(account.root);
     return { id: ROOT_ID, parentId: ROOT_ID, type: 'folder', name, modified: IMPLICIT_FOLDER_MODIFIED };
   }
 
@@ -352,38 +351,38 @@ export class BucketFileSystem {
       const rel = p.slice(account.root.length);
       if (isCleanRelativeKey(rel)) folders.set(rel, p);
     }
-    const [facts, times] = await Promise.all([this.factsFor(files), this.folderTimes([...folders.values()])]);
+    const [facts, times] = await Promise.all([this.factsFor(account.bucket, files), this.folderTimes(account.bucket, [...folders.values()])]);
     const entries: Entry[] = [...folders.keys()].map((rel, i) => this.folderEntry(rel, times[i]!));
     files.forEach((f, i) => entries.push(this.fileEntry(account, f, facts[i]!)));
     return entries;
   }
 
   /** Facts for listed objects: from the cache, else one HEAD each (bounded), remembered for next time. */
-  private async factsFor(objects: ObjectSummary[]): Promise<ObjectFacts[]> {
-    const cached = await this.cache.getMany(objects);
+  private async factsFor(bucket: S3Bucket, objects: ObjectSummary[]): Promise<ObjectFacts[]> {
+    const cached = await this.cache.getMany(bucket.name, objects);
     return Promise.all(
       objects.map(async (o, i) => {
         const hit = cached[i];
         if (hit) return hit;
-        const head = await this.heads(() => this.bucket.head(o.key));
+        const head = await this.heads(() => bucket.head(o.key));
         // Gone between listing and HEAD: report what the listing said.
         const facts = head ? factsFromHead(head) : { modified: o.lastModified.getTime(), sha256: undefined };
-        if (head) await this.cache.put(head, facts);
+        if (head) await this.cache.put(bucket.name, head, facts);
         return facts;
       }),
     );
   }
 
   /** Folder modified times: the marker's stored time, else the stable value for marker-less folders. */
-  private async folderTimes(fullKeys: string[]): Promise<number[]> {
-    const cached = await this.cache.getFolders(fullKeys);
+  private async folderTimes(bucket: S3Bucket, fullKeys: string[]): Promise<number[]> {
+    const cached = await this.cache.getFolders(bucket.name, fullKeys);
     return Promise.all(
       fullKeys.map(async (full, i) => {
         const hit = cached[i];
         if (hit !== undefined) return hit;
-        const marker = await this.heads(() => this.bucket.head(full));
+        const marker = await this.heads(() => bucket.head(full));
         const modified = marker ? (parseModified(marker.metadata[META_MODIFIED]) ?? marker.lastModified.getTime()) : IMPLICIT_FOLDER_MODIFIED;
-        await this.cache.putFolder(full, modified);
+        await this.cache.putFolder(bucket.name, full, modified);
         return modified;
       }),
     );

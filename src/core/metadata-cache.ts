@@ -15,7 +15,7 @@ export interface ObjectVersion {
 
 /**
  * Facts about object versions, in the session store so every instance shares them. An entry is keyed by
- * the full key, ETag and size: once an object changes, its old entry can never be found for it again.
+ * the bucket, full key, ETag and size: once an object changes, its old entry can never be found for it again.
  */
 export class MetadataCache {
   constructor(
@@ -23,37 +23,37 @@ export class MetadataCache {
     private readonly ttlMs: number,
   ) {}
 
-  private static objectKey(v: ObjectVersion): string {
-    return `meta:${createHash('sha256').update(`${v.key}\0${v.etag}\0${v.size}`).digest('base64url')}`;
+  private static objectKey(bucket: string, v: ObjectVersion): string {
+    return `meta:${createHash('sha256').update(`${bucket}\0${v.key}\0${v.etag}\0${v.size}`).digest('base64url')}`;
   }
 
-  private static folderKey(key: string): string {
-    return `fmeta:${createHash('sha256').update(key).digest('base64url')}`;
+  private static folderKey(bucket: string, key: string): string {
+    return `fmeta:${createHash('sha256').update(`${bucket}\0${key}`).digest('base64url')}`;
   }
 
-  async getMany(versions: ObjectVersion[]): Promise<Array<ObjectFacts | undefined>> {
+  async getMany(bucket: string, versions: ObjectVersion[]): Promise<Array<ObjectFacts | undefined>> {
     if (versions.length === 0) return [];
-    const raw = await this.store.getMany(versions.map(MetadataCache.objectKey));
+    const raw = await this.store.getMany(versions.map((v) => MetadataCache.objectKey(bucket, v)));
     return raw.map((r) => (r ? (JSON.parse(r) as ObjectFacts) : undefined));
   }
 
-  async put(v: ObjectVersion, facts: ObjectFacts): Promise<void> {
+  async put(bucket: string, v: ObjectVersion, facts: ObjectFacts): Promise<void> {
     if (!v.etag) return; // without an ETag the entry could be mistaken for another version
-    await this.store.set(MetadataCache.objectKey(v), JSON.stringify(facts), this.ttlMs);
+    await this.store.set(MetadataCache.objectKey(bucket, v), JSON.stringify(facts), this.ttlMs);
   }
 
   /** Folders' modified times (the marker's, or the stable value for folders without one). */
-  async getFolders(keys: string[]): Promise<Array<number | undefined>> {
+  async getFolders(bucket: string, keys: string[]): Promise<Array<number | undefined>> {
     if (keys.length === 0) return [];
-    const raw = await this.store.getMany(keys.map(MetadataCache.folderKey));
+    const raw = await this.store.getMany(keys.map((k) => MetadataCache.folderKey(bucket, k)));
     return raw.map((r) => (r === null ? undefined : Number(r)));
   }
 
-  async putFolder(key: string, modified: number): Promise<void> {
-    await this.store.set(MetadataCache.folderKey(key), String(modified), this.ttlMs);
+  async putFolder(bucket: string, key: string, modified: number): Promise<void> {
+    await this.store.set(MetadataCache.folderKey(bucket, key), String(modified), this.ttlMs);
   }
 
-  async forgetFolder(key: string): Promise<void> {
-    await this.store.delete(MetadataCache.folderKey(key));
+  async forgetFolder(bucket: string, key: string): Promise<void> {
+    await this.store.delete(MetadataCache.folderKey(bucket, key));
   }
 }

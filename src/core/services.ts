@@ -1,4 +1,3 @@
-import type { AccountDirectory } from './auth/accounts.js';
 import type { SessionService } from './auth/sessions.js';
 import type { SignInService } from './auth/sign-in.js';
 import type { BucketFileSystem } from './file-system.js';
@@ -13,7 +12,6 @@ export interface ReadinessReport {
 
 /** The gateway's own operations, as the HTTP layer sees them. */
 export interface GatewayServices {
-  accounts: AccountDirectory;
   signIn: SignInService;
   sessions: SessionService;
   files: BucketFileSystem;

@@ -1,4 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
+import { expiredCredential } from '../core/auth/cells-sign-in.js';
+import type { Session } from '../core/auth/sessions.js';
 import { GatewayError, type ErrorKind } from '../core/errors.js';
 import type { Logger } from '../log.js';
 
@@ -50,7 +52,8 @@ export function sendError(res: Response, err: GatewayError): void {
 /** The one place a failure becomes a response: a JSON error body, never a stack trace. */
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const known = err instanceof GatewayError ? err : fromBodyParser(err as { type?: string; status?: number });
+    const session = res.locals.session as Session | undefined;
+    const known = err instanceof GatewayError ? expiredCredential(err, session?.account) : fromBodyParser(err as { type?: string; status?: number });
     if (res.headersSent) {
       // A stream broke after the status went out: all that is left is to cut the connection.
       logger.warn('response failed after headers were sent', { requestId: res.locals.requestId, error: String(err) });

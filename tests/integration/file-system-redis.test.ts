@@ -9,14 +9,14 @@ describeWithRedis('browsing with Redis as the session store', () => {
     const prefix = a.runtime.config.redis.keyPrefix;
     const b = await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env: { ...sameS3(a), REDIS_KEY_PREFIX: prefix } });
     try {
-      await seed(a.runtime.bucket, [`${root}docs/one.txt`, `${root}docs/two.txt`], { metadata: { 'gw-modified': '1357924680000' } });
+      await seed(a.bucket, [`${root}docs/one.txt`, `${root}docs/two.txt`], { metadata: { 'gw-modified': '1357924680000' } });
       const ca = await signIn(a.runtime.app, 'tester');
       const first = await listAll(ca, idOf('docs/'));
       expect(byName(first.entries, 'one.txt')!['gateway.metadata.modified']).toBe(1357924680000);
 
       // The second instance finds the cached facts: it never needs a HEAD for these versions.
       let heads = 0;
-      b.runtime.bucket.client.middlewareStack.add(
+      b.bucket.client.middlewareStack.add(
         (next, context) => async (args) => {
           if (context.commandName === 'HeadObjectCommand') heads++;
           return next(args);

@@ -22,7 +22,7 @@ beforeAll(async () => {
 });
 afterAll(() => gw.close());
 
-const bucket = () => gw.runtime.bucket;
+const bucket = () => gw.bucket;
 /** Seeds keys relative to the account root. */
 const put = (keys: string[], opts?: { body?: string; metadata?: Record<string, string> }) =>
   seed(

@@ -16,7 +16,7 @@ describeWithRealS3('large objects (real S3 only)', () => {
       env: { MULTIPART_COPY_THRESHOLD: String(5 * MiB), MULTIPART_COPY_PART_SIZE: String(5 * MiB) },
     });
     try {
-      const { client, name: Bucket } = gw.runtime.bucket;
+      const { client, name: Bucket } = gw.bucket;
       const body = Buffer.alloc(12 * MiB + 123);
       for (let i = 0; i < body.length; i += 4096) body.writeUInt32BE(i, i);
       await client.send(
@@ -52,7 +52,7 @@ describeWithRealS3('the orphaned-upload sweep (real S3 only)', () => {
   it('aborts the gateway\'s multipart uploads that nothing owns, and leaves other tools\' uploads alone', async () => {
     const root = uniqueRoot('sweep');
     const gw = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }], env: { UPLOAD_SWEEP_INTERVAL: '0' } });
-    const { client, name: Bucket } = gw.runtime.bucket;
+    const { client, name: Bucket } = gw.bucket;
     const open = async () =>
       ((await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: root }))).Uploads ?? []).map((u) => u.Key!.slice(root.length)).sort();
     let foreignId: string | undefined;

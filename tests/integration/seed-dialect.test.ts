@@ -21,7 +21,7 @@ afterAll(() => gw.close());
 
 const app = () => gw.runtime.app;
 const auth = (t = token) => ({ AUTHORIZATION: t }); // the seed's header, without "Bearer "
-const keys = async (rel: string) => (await keysUnder(gw.runtime.bucket, root + rel)).map((k) => k.slice(root.length));
+const keys = async (rel: string) => (await keysUnder(gw.bucket, root + rel)).map((k) => k.slice(root.length));
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 
@@ -89,7 +89,7 @@ describe('the seed dialect', () => {
       .expect(200);
     expect(updated.body).toMatchObject({ 'file.modified': 1_700_000_000_000, 'file.etag': sha256(v2) });
 
-    await seedObjects(gw.runtime.bucket, [`${root}docs/a.txt`, `${root}docs/b.txt`, `${root}docs/c.txt`]);
+    await seedObjects(gw.bucket, [`${root}docs/a.txt`, `${root}docs/b.txt`, `${root}docs/c.txt`]);
     const names: string[] = [];
     let page: string | undefined;
     let pages = 0;
@@ -137,7 +137,7 @@ describe('the seed dialect', () => {
       .expect(200);
     const thumb = await request(app()).get(`/v2/file_thumbnail/${idOf('pic.png')}`).set(auth()).buffer(true).parse(binary).expect(200);
     expect((await sharp(thumb.body as Buffer).metadata()).width).toBe(256);
-    await seedObjects(gw.runtime.bucket, [`${root}plain.txt`]);
+    await seedObjects(gw.bucket, [`${root}plain.txt`]);
     await request(app()).get(`/v2/file_thumbnail/${idOf('plain.txt')}`).set(auth()).expect(403);
   });
 

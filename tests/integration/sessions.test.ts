@@ -1,13 +1,17 @@
-import { AccountDirectory, buildAccount } from '../../src/core/auth/accounts.js';
+import { S3Client } from '@aws-sdk/client-s3';
+import { AccountDirectory, userRecord } from '../../src/core/auth/accounts.js';
 import { SessionService } from '../../src/core/auth/sessions.js';
 import { GatewayError } from '../../src/core/errors.js';
 import { MemorySessionStore } from '../../src/storage/session-store/memory.js';
 import { RedisSessionStore } from '../../src/storage/session-store/redis.js';
 import type { SessionStore } from '../../src/storage/session-store/types.js';
+import { S3Bucket } from '../../src/storage/s3/bucket.js';
 import { describeWithRedis, testRedisUrl, uniquePrefix } from '../support/targets.js';
 
-const alice = buildAccount({ name: 'alice', passwordHash: 'unused', root: 'alice', readOnly: false });
-const accounts = new AccountDirectory([alice]);
+// Sessions never reach S3: the bucket only has to exist as a value.
+const bucket = new S3Bucket(new S3Client({ region: 'us-east-1' }), 'unused');
+const accounts = new AccountDirectory([userRecord({ name: 'alice', passwordHash: 'unused', root: 'alice', readOnly: false })], bucket);
+const alice = accounts.find('alice')!;
 
 async function kindOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -120,7 +124,8 @@ function sessionRules(makeStore: () => Promise<SessionStore>) {
   });
 
   it('ends sessions of an account that was removed', async () => {
-    const t = await sessions.start(buildAccount({ name: 'ghost', passwordHash: 'x', root: '', readOnly: false }));
+    const ghost = new AccountDirectory([userRecord({ name: 'ghost', passwordHash: 'x', root: '', readOnly: false })], bucket).find('ghost')!;
+    const t = await sessions.start(ghost);
     expect(await kindOf(sessions.authenticate(t.accessToken))).toBe('unauthorized');
   });
 }

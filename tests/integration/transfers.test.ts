@@ -33,7 +33,7 @@ beforeAll(async () => {
 });
 afterAll(() => gw.close());
 
-const bucket = () => gw.runtime.bucket;
+const bucket = () => gw.bucket;
 const keys = async (rel: string) => (await keysUnder(bucket(), root + rel)).map((k) => k.slice(root.length));
 const uploadHeader = (fields: Record<string, unknown>) => JSON.stringify(fields);
 

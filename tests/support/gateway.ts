@@ -7,11 +7,14 @@ import { loadConfig } from '../../src/config.js';
 import { hashPassword } from '../../src/core/auth/passwords.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { buildRuntime, type Runtime } from '../../src/runtime.js';
+import type { S3Bucket } from '../../src/storage/s3/bucket.js';
 import { EMBEDDED_CREDENTIALS } from '../../src/storage/s3/embedded.js';
 import { realS3, testRedisUrl, uniquePrefix } from './targets.js';
 
 export interface TestGateway {
   runtime: Runtime;
+  /** The bucket with the operator's keys (users mode): what tests seed and inspect directly. */
+  bucket: S3Bucket;
   logger: Logger;
   /** Every line the gateway logged, for assertions (and for the no-secrets check). */
   logLines: string[];
@@ -78,6 +81,10 @@ export async function startTestGateway(opts: {
   const runtime = await buildRuntime(config, logger);
   return {
     runtime,
+    get bucket() {
+      if (!runtime.bucket) throw new Error('this gateway holds no S3 keys of its own');
+      return runtime.bucket;
+    },
     logger,
     logLines,
     async close() {

@@ -1,8 +1,10 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import { AccountDirectory, authIdFor, loadAccountsFile, normalizeRoot } from '../../src/core/auth/accounts.js';
 import { hashPassword } from '../../src/core/auth/passwords.js';
+import { S3Bucket } from '../../src/storage/s3/bucket.js';
 
 let dir: string;
 let hash: string;
@@ -36,7 +38,11 @@ describe('users file', () => {
       ['alice', 'alice/', false],
       ['bob', '', true],
     ]);
-    expect(new AccountDirectory(accounts).find('alice')?.authId).toBe(authIdFor('users', 'alice'));
+    const bucket = new S3Bucket(new S3Client({ region: 'us-east-1' }), 'gateway');
+    const alice = new AccountDirectory(accounts, bucket).find('alice');
+    expect(alice).toMatchObject({ authId: authIdFor('users', 'alice'), principal: 'alice', root: 'alice/' });
+    expect(alice?.bucket).toBe(bucket);
+    expect(alice).not.toHaveProperty('passwordHash');
   });
 
   it('reads JSON, as a list too', async () => {

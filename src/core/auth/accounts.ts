@@ -2,15 +2,32 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import type { S3Bucket } from '../../storage/s3/bucket.js';
 import { parsePasswordHash } from './passwords.js';
 
+/** Who a request acts for, and the part of S3 that is theirs. */
 export interface Account {
+  /** For logs and for owning uploads: a user name, or the auth id when people sign in with S3 keys. */
   name: string;
+  /** What a session keeps to find this account again (a user name, or sealed S3 credentials). */
+  principal: string;
+  /** The bucket, reached with the credentials this account acts with. */
+  bucket: S3Bucket;
   /** Key prefix in the bucket that is this account's whole world: '' (the bucket) or ending in '/'. */
   root: string;
   readOnly: boolean;
-  passwordHash: string;
   /** `gateway.auth.id`: the same for every sign-in of this account, revealing nothing. */
+  authId: string;
+  /** Epoch ms after which S3 refuses this account's credential (a Cells token); absent: it does not expire. */
+  credentialExpiresAt?: number;
+}
+
+/** An account of the users file. */
+export interface UserRecord {
+  name: string;
+  root: string;
+  readOnly: boolean;
+  passwordHash: string;
   authId: string;
 }
 
@@ -23,8 +40,8 @@ export function normalizeRoot(raw: string): string | undefined {
   return `${trimmed}/`;
 }
 
-export function authIdFor(mode: string, name: string): string {
-  return createHash('sha256').update(`${mode}\0${name}`).digest('base64url').slice(0, 32);
+export function authIdFor(mode: string, ...parts: string[]): string {
+  return createHash('sha256').update([mode, ...parts].join('\0')).digest('base64url').slice(0, 32);
 }
 
 const userSchema = z.object({
@@ -47,7 +64,7 @@ const usersFileSchema = z.union([z.object({ users: z.array(userSchema) }), z.arr
 
 export class AccountsFileError extends Error {}
 
-export function buildAccount(u: { name: string; passwordHash: string; root: string; readOnly: boolean }): Account {
+export function userRecord(u: { name: string; passwordHash: string; root: string; readOnly: boolean }): UserRecord {
   return {
     name: u.name,
     passwordHash: u.passwordHash,
@@ -58,7 +75,7 @@ export function buildAccount(u: { name: string; passwordHash: string; root: stri
 }
 
 /** Reads the operator's users file (YAML or JSON: YAML parses both). */
-export async function loadAccountsFile(file: string): Promise<Account[]> {
+export async function loadAccountsFile(file: string): Promise<UserRecord[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -77,7 +94,7 @@ export async function loadAccountsFile(file: string): Promise<Account[]> {
     const where = issue.path.length ? issue.path.join('.') : 'top level';
     throw new AccountsFileError(`USERS_FILE ${file}: ${where} ${issue.message}`);
   }
-  const accounts = parsed.data.users.map(buildAccount);
+  const accounts = parsed.data.users.map(userRecord);
   const seen = new Set<string>();
   for (const a of accounts) {
     if (seen.has(a.name)) throw new AccountsFileError(`USERS_FILE ${file}: user "${a.name}" is listed twice`);
@@ -87,15 +104,26 @@ export async function loadAccountsFile(file: string): Promise<Account[]> {
   return accounts;
 }
 
+/** The accounts of the users file, all on the operator's bucket; a session's principal is the user name. */
 export class AccountDirectory {
-  private readonly byName: Map<string, Account>;
+  private readonly byName: Map<string, { record: UserRecord; account: Account }>;
 
-  constructor(accounts: Account[]) {
-    this.byName = new Map(accounts.map((a) => [a.name, a]));
+  constructor(records: UserRecord[], bucket: S3Bucket) {
+    this.byName = new Map(
+      records.map(({ passwordHash: _, ...r }, i) => [r.name, { record: records[i]!, account: { ...r, principal: r.name, bucket } }]),
+    );
   }
 
   find(name: string): Account | undefined {
-    return this.byName.get(name);
+    return this.byName.get(name)?.account;
+  }
+
+  passwordHashOf(name: string): string | undefined {
+    return this.byName.get(name)?.record.passwordHash;
+  }
+
+  async resolve(principal: string): Promise<Account | undefined> {
+    return this.find(principal);
   }
 
   get size(): number {

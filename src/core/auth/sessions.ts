@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SessionStore } from '../../storage/session-store/types.js';
 import { GatewayError } from '../errors.js';
-import type { Account, AccountDirectory } from './accounts.js';
+import type { Account } from './accounts.js';
 import { looksLikeToken, newToken, tokenHash } from './tokens.js';
 
 /**
@@ -9,7 +9,8 @@ import { looksLikeToken, newToken, tokenHash } from './tokens.js';
  * access token and the one refresh token that are current; anything older is dead.
  */
 interface Family {
-  account: string;
+  /** Finds the account again (see SignInMethod.resolve). */
+  principal: string;
   access: string;
   refresh: string;
   createdAt: number;
@@ -37,13 +38,17 @@ const key = {
 
 const UNUSABLE_ACCESS = 'The access token is missing, unknown, expired or signed out; refresh it or sign in again.';
 
+export interface AccountResolver {
+  resolve(principal: string): Promise<Account | undefined>;
+}
+
 export class SessionService {
   private readonly accessTtlMs: number;
   private readonly refreshTtlMs: number;
 
   constructor(
     private readonly store: SessionStore,
-    private readonly accounts: AccountDirectory,
+    private readonly accounts: AccountResolver,
     ttl: { accessSec: number; refreshSec: number },
   ) {
     this.accessTtlMs = ttl.accessSec * 1000;
@@ -53,7 +58,7 @@ export class SessionService {
   async start(account: Account): Promise<TokenPair> {
     const familyId = randomBytes(16).toString('base64url');
     const { pair, access, refresh } = await this.issue(familyId);
-    const family: Family = { account: account.name, access, refresh, createdAt: Date.now() };
+    const family: Family = { principal: account.principal, access, refresh, createdAt: Date.now() };
     await this.store.set(key.family(familyId), JSON.stringify(family), this.refreshTtlMs);
     return pair;
   }
@@ -66,7 +71,7 @@ export class SessionService {
     const family = await this.readFamily(familyId);
     // The family is the authority: a token it no longer names (rotated, signed out) is dead.
     if (!family || family.value.access !== hash) throw new GatewayError('unauthorized', UNUSABLE_ACCESS);
-    const account = this.accounts.find(family.value.account);
+    const account = await this.accounts.resolve(family.value.principal);
     if (!account) throw new GatewayError('unauthorized', 'This account no longer exists; sign in again.');
     return { familyId, account };
   }
@@ -87,7 +92,14 @@ export class SessionService {
       throw refused('This refresh token was already used, so the session has been ended for safety.');
     }
 
-    const account = this.accounts.find(family.value.account);
+    let account: Account | undefined;
+    try {
+      account = await this.accounts.resolve(family.value.principal);
+    } catch (err) {
+      // The account's credential can no longer act (an expired Cells token): refreshing cannot help.
+      await this.revoke(familyId, family.value);
+      throw err;
+    }
     if (!account) {
       await this.revoke(familyId, family.value);
       throw refused('This account no longer exists.');

@@ -1,10 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import pLimit from 'p-limit';
-import { GatewayError, invalid } from '../errors.js';
-import type { Account, AccountDirectory } from './accounts.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import { invalid } from '../errors.js';
+import type { Account } from './accounts.js';
 import type { SessionService, TokenPair } from './sessions.js';
-import type { SignInThrottle } from './throttle.js';
 
 export interface FormField {
   name: string;
@@ -13,50 +9,49 @@ export interface FormField {
   order: number;
 }
 
-/** The form of the `users` sign-in mode. */
-export const USERS_FORM: FormField[] = [
-  { name: 'user', prompt: 'User name', required: true, order: 1 },
-  { name: 'password', prompt: 'Password', required: true, order: 2 },
-];
+/**
+ * One way of signing in (AUTH_MODE): what the form asks, how answers become an account, and how a
+ * session's principal becomes that account again on each request.
+ */
+export interface SignInMethod {
+  readonly form: FormField[];
+  /** Checks the answers (throttled by the method); throws `forbidden` for a wrong credential. */
+  verify(fields: Record<string, string>, clientAddress: string): Promise<Account>;
+  /** The account a session stands for; undefined when it is gone. Throws `unauthorized` when it can no longer act. */
+  resolve(principal: string): Promise<Account | undefined>;
+}
 
-const MAX_FIELD_LENGTH = 1024;
+const MAX_FIELD_LENGTH = 8192;
 
-/** Sign-in with the accounts of the users file: throttled, constant-time, no hint whether a name exists. */
+/** The form's answers as strings: 400 naming a required field that is missing or one that is not a string. */
+export function readForm(form: FormField[], fields: Record<string, unknown>): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const f of form) {
+    const v = fields[f.name];
+    if (v === undefined || v === null || v === '') {
+      if (f.required) throw invalid(f.name, 'is required');
+      continue;
+    }
+    if (typeof v !== 'string') throw invalid(f.name, 'must be a string');
+    if (v.length > MAX_FIELD_LENGTH) throw invalid(f.name, `must be at most ${MAX_FIELD_LENGTH} characters`);
+    values[f.name] = v;
+  }
+  return values;
+}
+
+/** Sign-in whatever the method: read the form, let the method check it, start a session. */
 export class SignInService {
-  readonly form = USERS_FORM;
-  // Each check takes 32 MiB for a moment: a burst of sign-ins must not take the memory of transfers.
-  private readonly checks = pLimit(2);
-
-  private constructor(
-    private readonly accounts: AccountDirectory,
+  constructor(
+    private readonly method: SignInMethod,
     private readonly sessions: SessionService,
-    private readonly throttle: SignInThrottle,
-    // Checked for unknown names so that a miss costs as much time as a wrong password.
-    private readonly decoyHash: string,
   ) {}
 
-  static async create(accounts: AccountDirectory, sessions: SessionService, throttle: SignInThrottle) {
-    return new SignInService(accounts, sessions, throttle, await hashPassword(randomBytes(16).toString('hex')));
+  get form(): FormField[] {
+    return this.method.form;
   }
 
   async signIn(fields: Record<string, unknown>, clientAddress: string): Promise<{ tokens: TokenPair; account: Account }> {
-    const values: Record<string, string> = {};
-    for (const f of this.form) {
-      const v = fields[f.name];
-      if (v === undefined || v === null || v === '') throw invalid(f.name, 'is required');
-      if (typeof v !== 'string') throw invalid(f.name, 'must be a string');
-      if (v.length > MAX_FIELD_LENGTH) throw invalid(f.name, `must be at most ${MAX_FIELD_LENGTH} characters`);
-      values[f.name] = v;
-    }
-    const name = values.user!;
-    await this.throttle.admit(name, clientAddress);
-    const account = this.accounts.find(name);
-    const ok = await this.checks(() => verifyPassword(values.password!, account?.passwordHash ?? this.decoyHash));
-    if (!account || !ok) {
-      await this.throttle.failed(name);
-      throw new GatewayError('forbidden', 'Invalid credential: the user name or password is wrong.');
-    }
-    await this.throttle.succeeded(name);
+    const account = await this.method.verify(readForm(this.method.form, fields), clientAddress);
     return { tokens: await this.sessions.start(account), account };
   }
 }

@@ -1,4 +1,4 @@
-import type { ObjectHead, ObjectStream, S3Bucket } from '../../storage/s3/bucket.js';
+import type { ObjectHead, ObjectStream } from '../../storage/s3/bucket.js';
 import type { Account } from '../auth/accounts.js';
 import { GatewayError, invalid } from '../errors.js';
 import { decodeId, isFolderKey } from '../ids.js';
@@ -27,10 +27,7 @@ export function singleRange(header: string | undefined): string | undefined {
 
 /** Downloads stream from S3 through the gateway, or redirect to a short-lived presigned URL. */
 export class DownloadService {
-  constructor(
-    private readonly bucket: S3Bucket,
-    private readonly opts: DownloadOptions,
-  ) {}
+  constructor(private readonly opts: DownloadOptions) {}
 
   private fileKey(account: Account, id: string): string {
     const rel = decodeId(id);
@@ -41,17 +38,17 @@ export class DownloadService {
   async open(account: Account, id: string, request: { range?: string; ifNoneMatch?: string }): Promise<Download> {
     const key = this.fileKey(account, id);
     if (this.opts.mode === 'redirect') {
-      if (!(await this.bucket.head(key))) throw new GatewayError('not_found', 'No such file.');
-      return { kind: 'redirect', url: await this.bucket.presignGet(key, this.opts.urlTtlSec) };
+      if (!(await account.bucket.head(key))) throw new GatewayError('not_found', 'No such file.');
+      return { kind: 'redirect', url: await account.bucket.presignGet(key, this.opts.urlTtlSec) };
     }
-    const got = await this.bucket.get(key, { range: singleRange(request.range), ifNoneMatch: request.ifNoneMatch });
+    const got = await account.bucket.get(key, { range: singleRange(request.range), ifNoneMatch: request.ifNoneMatch });
     if (got === undefined) throw new GatewayError('not_found', 'No such file.');
     if (got === 'not-modified') return { kind: 'not-modified', etag: request.ifNoneMatch ?? '' };
     return { kind: 'stream', object: got };
   }
 
   async head(account: Account, id: string): Promise<ObjectHead> {
-    const head = await this.bucket.head(this.fileKey(account, id));
+    const head = await account.bucket.head(this.fileKey(account, id));
     if (!head) throw new GatewayError('not_found', 'No such file.');
     return head;
   }

@@ -1,5 +1,4 @@
 import { LRUCache } from 'lru-cache';
-import type { S3Bucket } from '../../storage/s3/bucket.js';
 import type { Account } from '../auth/accounts.js';
 import { GatewayError } from '../errors.js';
 import { decodeId, isFolderKey } from '../ids.js';
@@ -27,10 +26,7 @@ export interface Thumbnail {
 export class ThumbnailService {
   private readonly cache: LRUCache<string, Thumbnail>;
 
-  constructor(
-    private readonly bucket: S3Bucket,
-    private readonly opts: ThumbnailOptions,
-  ) {
+  constructor(private readonly opts: ThumbnailOptions) {
     this.cache = new LRUCache<string, Thumbnail>({ maxSize: Math.max(1, opts.cacheBytes), sizeCalculation: (t) => Math.max(1, t.body.length) });
   }
 
@@ -38,16 +34,16 @@ export class ThumbnailService {
     const rel = decodeId(id);
     if (isFolderKey(rel)) throw notAvailable('folders have none');
     const key = account.root + rel;
-    const head = await this.bucket.head(key);
+    const head = await account.bucket.head(key);
     if (!head) throw new GatewayError('not_found', 'No such file.');
     const type = IMAGE_TYPES.has(head.contentType ?? '') ? head.contentType! : contentTypeOf(key);
     if (!IMAGE_TYPES.has(type)) throw notAvailable('not an image');
     if (head.size > this.opts.maxSourceBytes) throw notAvailable(`the image is larger than ${this.opts.maxSourceBytes} bytes`);
-    const cacheKey = `${key}\0${head.etag}\0${head.size}\0${this.opts.size}`;
+    const cacheKey = `${account.bucket.name}\0${key}\0${head.etag}\0${head.size}\0${this.opts.size}`;
     const cached = this.cache.get(cacheKey);
     if (cached) return cached;
 
-    const object = await this.bucket.get(key);
+    const object = await account.bucket.get(key);
     if (!object || object === 'not-modified') throw new GatewayError('not_found', 'No such file.');
     const keepAlpha = type !== 'image/jpeg';
     // Loaded on first use: libvips adds tens of MiB to a process that may never make a thumbnail.

@@ -1,10 +1,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import { lookup as mimeLookup } from 'mime-types';
-import type { ObjectHead, S3Bucket } from '../../storage/s3/bucket.js';
+import type { ObjectHead } from '../../storage/s3/bucket.js';
 import type { SessionStore } from '../../storage/session-store/types.js';
 import type { Logger } from '../../log.js';
 import type { Account } from '../auth/accounts.js';
+import type { AccountResolver } from '../auth/sessions.js';
 import { GatewayError, invalid } from '../errors.js';
 import { META_MODIFIED, META_SHA256, type BucketFileSystem, type Entry } from '../file-system.js';
 import { checkName, decodeId, isFolderKey } from '../ids.js';
@@ -28,7 +29,8 @@ export interface DeclarationFields {
 
 /** S3's largest object: 10,000 parts of at most 5 GiB, and 5 TiB in all. */
 const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
-const MAX_PARTS = 10_000;
+/** S3's smallest part but the last. */
+const MIN_PART_BYTES = 5 * 1024 * 1024;
 
 export function readDeclaration(raw: Record<string, unknown>, f: DeclarationFields): FileDeclaration {
   const size = raw[f.size];
@@ -84,9 +86,14 @@ interface UploadSession {
   expiresAt: number;
 }
 
-/** Multipart uploads the gateway started, so that sweeps abort only its own orphans. */
+/**
+ * Multipart uploads the gateway started, so that sweeps abort only its own orphans, with the credentials
+ * of the account that started them (in the s3 and pydio modes there are no others).
+ */
 interface MultipartRecord {
   key: string;
+  uploadId: string;
+  principal: string;
   /** A segmented upload session that owns it, or a streamed upload's lease end (epoch ms). */
   session?: string;
   leaseUntil?: number;
@@ -101,6 +108,8 @@ const key = {
   session: (id: string) => `up:${id}`,
   part: (id: string, n: number) => `up:${id}:p:${n}`,
   multipart: (uploadId: string) => `mpu:${sha(uploadId)}`,
+  /** Every registered multipart upload: what the sweep walks. */
+  registry: 'mpu-index',
 };
 
 export interface SegmentInput {
@@ -122,7 +131,7 @@ export interface StartedUpload {
  */
 export class UploadService {
   constructor(
-    private readonly bucket: S3Bucket,
+    private readonly accounts: AccountResolver,
     private readonly files: BucketFileSystem,
     private readonly cache: MetadataCache,
     private readonly store: SessionStore,
@@ -148,7 +157,7 @@ export class UploadService {
     const parentRel = await this.files.folderKeyOf(account, parentId, parentField, true);
     checkName(name, nameField, (n) => `${account.root}${parentRel}${n}`);
     const full = `${account.root}${parentRel}${name as string}`;
-    if (await this.files.nameTaken(full)) {
+    if (await this.files.nameTaken(account.bucket, full)) {
       throw new GatewayError('conflict', `${nameField}: a file or folder with this name already exists`, { field: nameField });
     }
     return { full, parentRel };
@@ -159,7 +168,7 @@ export class UploadService {
     const rel = decodeId(id, field);
     if (rel === '' || isFolderKey(rel)) throw invalid(field, 'is a folder, not a file');
     const full = account.root + rel;
-    if (!(await this.bucket.head(full))) throw new GatewayError('not_found', 'No such file.');
+    if (!(await account.bucket.head(full))) throw new GatewayError('not_found', 'No such file.');
     return full;
   }
 
@@ -170,9 +179,11 @@ export class UploadService {
     const metadata = objectMetadata(d);
     let multipart: string | undefined;
     let renew: NodeJS.Timeout | undefined;
-    const lease = () => this.register(multipart!, { key: full, leaseUntil: Date.now() + STREAM_LEASE_MS }).catch(() => undefined);
+    const lease = () =>
+      this.register({ key: full, uploadId: multipart!, principal: account.principal, leaseUntil: Date.now() + STREAM_LEASE_MS }).catch(() => undefined);
+    let stored: { etag: string | undefined };
     try {
-      await this.bucket.upload(
+      stored = await account.bucket.upload(
         full,
         verified,
         { contentType: contentTypeOf(full), metadata, mustNotExist: isNew },
@@ -190,29 +201,44 @@ export class UploadService {
       );
     } finally {
       clearInterval(renew);
-      if (multipart) void this.store.delete(key.multipart(multipart)).catch(() => undefined);
+      if (multipart) void this.unregister(multipart).catch(() => undefined);
     }
-    return this.finishObject(account, full, verified.bytes, { ...d, sha256: verified.sha256 }, metadata);
+    return this.finishObject(account, full, verified.bytes, { ...d, sha256: verified.sha256 }, metadata, stored.etag);
   }
 
   /**
    * After the bytes are stored: trust nothing unchecked (the stored length must be what we counted), then
    * record the content's sha256 in the object's metadata if the client had not declared it.
    */
-  private async finishObject(account: Account, full: string, counted: number, d: FileDeclaration, metadata: Record<string, string>) {
-    let head: ObjectHead | undefined = await this.bucket.head(full);
+  private async finishObject(
+    account: Account,
+    full: string,
+    counted: number,
+    d: FileDeclaration,
+    metadata: Record<string, string>,
+    etag: string | undefined,
+  ) {
+    const profile = account.bucket.profile;
+    let head: ObjectHead | undefined;
+    if (profile.readAfterWrite) {
+      head = await account.bucket.head(full);
+    } else {
+      // The server indexes after answering (Cells): a HEAD now may miss the object, so answer from what was written.
+      head = { key: full, size: counted, etag: etag ?? '', lastModified: new Date(), contentType: contentTypeOf(full), metadata };
+    }
     if (!head || head.size !== counted || head.size !== d.size) {
       this.logger.error('stored object length differs from the bytes received', { size: head?.size, counted, declared: d.size });
       throw new GatewayError('bad_gateway', 'S3 stored a different number of bytes than the gateway sent; try the upload again.');
     }
-    if (d.sha256 && metadata[META_SHA256] !== d.sha256) {
+    // Without copy-to-self the sha256 stays in the metadata cache only: the entry then shows the ETag once that expires.
+    if (d.sha256 && metadata[META_SHA256] !== d.sha256 && profile.copyToSelf) {
       // Known only now: keep it with the object (a copy onto itself, inside S3).
-      const copied = await this.bucket.replaceMetadata(head, { ...metadata, [META_SHA256]: d.sha256 });
-      head = copied.etag ? { ...head, etag: copied.etag } : await this.bucket.head(full);
+      const copied = await account.bucket.replaceMetadata(head, { ...metadata, [META_SHA256]: d.sha256 });
+      head = copied.etag ? { ...head, etag: copied.etag } : await account.bucket.head(full);
       if (!head) throw new GatewayError('conflict', 'The file was deleted while it was being stored.');
     }
     const facts = { modified: d.modified, sha256: d.sha256 };
-    await this.cache.put(head, facts);
+    await this.cache.put(account.bucket.name, head, facts);
     return this.files.fileEntry(account, head, facts);
   }
 
@@ -226,7 +252,7 @@ export class UploadService {
     fields: { segments: string } & DeclarationFields,
   ): Promise<StartedUpload> {
     this.files.assertWritable(account);
-    const plan = this.planSegments(segments, d.size, fields.segments);
+    const plan = this.planSegments(account, segments, d.size, fields.segments);
     let full: string;
     let isNew: boolean;
     let targetRef: string;
@@ -242,7 +268,7 @@ export class UploadService {
       isNew = true;
       targetRef = `${made.parentRel}\0${target.name as string}`;
     }
-    const s3UploadId = await this.bucket.createMultipart(full, { contentType: contentTypeOf(full), metadata: objectMetadata(d) });
+    const s3UploadId = await account.bucket.createMultipart(full, { contentType: contentTypeOf(full), metadata: objectMetadata(d) });
     const id = randomBytes(16).toString('base64url');
     const cookie = randomBytes(32).toString('base64url');
     const expiresAt = Date.now() + this.opts.sessionTtlMs;
@@ -260,14 +286,18 @@ export class UploadService {
       expiresAt,
     };
     await this.store.set(key.session(id), JSON.stringify(session), this.opts.sessionTtlMs);
-    await this.register(s3UploadId, { key: full, session: id });
+    await this.register({ key: full, uploadId: s3UploadId, principal: account.principal, session: id });
     return { id, cookie, expiresAt, segments: plan.map((s) => ({ ...s, cookie: segmentCookie(s.number, undefined) })) };
   }
 
-  /** Every non-final segment has the one segment size; sizes add up; numbers run 1..N. */
-  private planSegments(raw: unknown, total: number, field: string): SegmentPlan[] {
+  /**
+   * Every non-final segment has the one segment size (or, where the server takes unequal parts, at least
+   * S3's minimum and at most the segment size); sizes add up; numbers run 1..N.
+   */
+  private planSegments(account: Account, raw: unknown, total: number, field: string): SegmentPlan[] {
+    const { maxParts, equalParts } = account.bucket.profile;
     if (!Array.isArray(raw) || raw.length === 0) throw invalid(field, 'must be a non-empty list of segments');
-    if (raw.length > MAX_PARTS) throw invalid(field, `has ${raw.length} segments; S3 allows ${MAX_PARTS}`);
+    if (raw.length > maxParts) throw invalid(field, `has ${raw.length} segments; this S3 allows ${maxParts}`);
     const size = this.opts.segmentSize;
     const plan = raw.map((s: unknown, i) => {
       const seg = (s ?? {}) as Record<string, unknown>;
@@ -277,7 +307,12 @@ export class UploadService {
       if (n !== i + 1) throw invalid(`${where}.gateway.upload.segment.number`, `must be ${i + 1} (segments are numbered from 1, in order)`);
       if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) throw invalid(`${where}.gateway.upload.segment.size`, 'must be a whole number of bytes');
       const last = i === raw.length - 1;
-      if (!last && bytes !== size) throw invalid(`${where}.gateway.upload.segment.size`, `must be ${size} (gateway.upload.segment.size) for every segment but the last`);
+      if (!last && equalParts && bytes !== size) {
+        throw invalid(`${where}.gateway.upload.segment.size`, `must be ${size} (gateway.upload.segment.size) for every segment but the last`);
+      }
+      if (!last && !equalParts && (bytes < MIN_PART_BYTES || bytes > size)) {
+        throw invalid(`${where}.gateway.upload.segment.size`, `must be between ${MIN_PART_BYTES} and ${size} for every segment but the last`);
+      }
       if (last && (bytes > size || (bytes === 0 && raw.length > 1))) throw invalid(`${where}.gateway.upload.segment.size`, `must be between 1 and ${size} for the last segment`);
       const sum = readSha256(seg['gateway.upload.segment.sha256'], `${where}.gateway.upload.segment.sha256`);
       if (!sum) throw invalid(`${where}.gateway.upload.segment.sha256`, 'is required');
@@ -328,7 +363,7 @@ export class UploadService {
       sha256Field: 'gateway.upload.segment.sha256',
     });
     pipeline(body, verified, () => undefined);
-    const etag = await this.bucket.uploadPart(s.key, s.s3UploadId, plan.number, verified, plan.size);
+    const etag = await account.bucket.uploadPart(s.key, s.s3UploadId, plan.number, verified, plan.size);
     await this.store.set(key.part(uploadId, plan.number), etag, Math.max(1, s.expiresAt - Date.now()));
     return { ...plan, cookie: segmentCookie(plan.number, etag) };
   }
@@ -348,7 +383,7 @@ export class UploadService {
     const etags = await this.store.getMany(s.segments.map((p) => key.part(uploadId, p.number)));
     const missing = s.segments.filter((_, i) => !etags[i]).map((p) => p.number);
     if (missing.length) throw invalid('gateway.upload.segment', `segment(s) ${missing.slice(0, 10).join(', ')} have not been uploaded`);
-    await this.bucket.completeMultipart(
+    const completed = await account.bucket.completeMultipart(
       s.key,
       s.s3UploadId,
       s.segments.map((p, i) => ({ partNumber: p.number, etag: etags[i]! })),
@@ -356,41 +391,56 @@ export class UploadService {
     );
     await this.forget(uploadId, s);
     const stored = { modified: s.modified, size: s.size, sha256: s.sha256 };
-    return this.finishObject(account, s.key, s.size, stored, objectMetadata(stored));
+    return this.finishObject(account, s.key, s.size, stored, objectMetadata(stored), completed.etag);
   }
 
   async cancel(account: Account, uploadId: string): Promise<void> {
     const s = await this.load(account, uploadId);
-    await this.bucket.abortMultipart(s.key, s.s3UploadId);
+    await account.bucket.abortMultipart(s.key, s.s3UploadId);
     await this.forget(uploadId, s);
   }
 
   private async forget(uploadId: string, s: UploadSession): Promise<void> {
-    await this.store.delete(key.session(uploadId), key.multipart(s.s3UploadId), ...s.segments.map((p) => key.part(uploadId, p.number)));
+    await this.store.delete(key.session(uploadId), ...s.segments.map((p) => key.part(uploadId, p.number)));
+    await this.unregister(s.s3UploadId);
   }
 
-  private async register(s3UploadId: string, record: MultipartRecord): Promise<void> {
-    await this.store.set(key.multipart(s3UploadId), JSON.stringify(record), REGISTRY_TTL_MS);
+  private async register(record: MultipartRecord): Promise<void> {
+    await this.store.set(key.multipart(record.uploadId), JSON.stringify(record), REGISTRY_TTL_MS);
+    await this.store.addToSet(key.registry, sha(record.uploadId), REGISTRY_TTL_MS);
+  }
+
+  private async unregister(s3UploadId: string): Promise<void> {
+    await this.store.delete(key.multipart(s3UploadId));
+    await this.store.removeFromSet(key.registry, sha(s3UploadId));
   }
 
   /**
    * Aborts the gateway's own multipart uploads that nothing owns any more: segmented uploads whose session
    * ended (expired or lost) and streamed uploads whose request died with its process. Uploads other tools
-   * started are not in the registry and are left alone.
+   * started are not in the registry and are left alone. Each is aborted with its own account's
+   * credentials; one whose credentials no longer work (an expired Cells token) waits for the next sweep,
+   * until its record expires.
    */
   async sweep(): Promise<number> {
     let aborted = 0;
-    for await (const page of this.bucket.listMultipartUploads()) {
-      const records = await this.store.getMany(page.map((u) => key.multipart(u.uploadId)));
-      for (const [i, upload] of page.entries()) {
-        const raw = records[i];
-        if (!raw) continue;
-        const rec = JSON.parse(raw) as MultipartRecord;
-        const live = rec.session ? (await this.store.get(key.session(rec.session))) !== null : (rec.leaseUntil ?? 0) > Date.now();
-        if (live) continue;
-        await this.bucket.abortMultipart(upload.key, upload.uploadId);
-        await this.store.delete(key.multipart(upload.uploadId));
+    for (const id of await this.store.setMembers(key.registry)) {
+      const raw = await this.store.get(`mpu:${id}`);
+      if (!raw) {
+        await this.store.removeFromSet(key.registry, id);
+        continue;
+      }
+      const rec = JSON.parse(raw) as MultipartRecord;
+      const live = rec.session ? (await this.store.get(key.session(rec.session))) !== null : (rec.leaseUntil ?? 0) > Date.now();
+      if (live) continue;
+      try {
+        const account = await this.accounts.resolve(rec.principal);
+        if (!account) throw new Error('its account no longer exists');
+        await account.bucket.abortMultipart(rec.key, rec.uploadId);
+        await this.unregister(rec.uploadId);
         aborted++;
+      } catch (err) {
+        this.logger.warn('could not abort an orphaned multipart upload yet', { error: err instanceof Error ? err.message : String(err) });
       }
     }
     return aborted;

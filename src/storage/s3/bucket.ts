@@ -19,7 +19,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import pLimit from 'p-limit';
 import { fromS3Error, isNotFound, s3ErrorName, s3Status } from './errors.js';
+import { PROFILES, type S3Profile } from './profiles.js';
 
 export interface ObjectSummary {
   key: string;
@@ -67,12 +69,16 @@ export interface MultipartUpload {
 }
 
 export interface BucketOptions {
-  /** Objects above this size are copied part by part (S3 refuses CopyObject above 5 GiB). */
-  multipartCopyThreshold: number;
+  /** What this server can do. */
+  profile: S3Profile;
   multipartCopyPartSize: number;
+  /** Requests at once when keys must be deleted one by one. */
+  deleteConcurrency: number;
 }
 
 const MAX_DELETE_BATCH = 1000;
+/** Asked of a server that does not paginate, so that it cuts nothing off. */
+const UNPAGED_MAX_KEYS = 1_000_000;
 
 /** S3 wants the copy source URL-encoded, with the slashes between key segments kept. */
 export function copySource(bucket: string, key: string): string {
@@ -88,8 +94,12 @@ export class S3Bucket {
   constructor(
     readonly client: S3Client,
     readonly name: string,
-    private readonly options: BucketOptions = { multipartCopyThreshold: 5 * 1024 ** 3, multipartCopyPartSize: 512 * 1024 ** 2 },
+    private readonly options: BucketOptions = { profile: PROFILES.other, multipartCopyPartSize: 512 * 1024 ** 2, deleteConcurrency: 16 },
   ) {}
+
+  get profile(): S3Profile {
+    return this.options.profile;
+  }
 
   /** Resolves when the bucket answers; rejects with a GatewayError saying why not. */
   async check(): Promise<void> {
@@ -98,6 +108,15 @@ export class S3Bucket {
     } catch (err) {
       if (s3Status(err) === 404) throw fromS3Error(Object.assign(err as object, { name: 'NoSuchBucket' }), 'HeadBucket');
       throw fromS3Error(err, 'HeadBucket');
+    }
+  }
+
+  /** One cheap request that needs the right to list the bucket: how sign-in checks a person's keys. */
+  async probe(): Promise<void> {
+    try {
+      await this.client.send(new ListObjectsV2Command({ Bucket: this.name, MaxKeys: 1 }));
+    } catch (err) {
+      throw fromS3Error(err, 'ListObjectsV2');
     }
   }
 
@@ -118,6 +137,7 @@ export class S3Bucket {
   }
 
   async list(prefix: string, opts: { delimiter?: string; token?: string; maxKeys?: number } = {}): Promise<ListPage> {
+    if (!this.profile.paginates) return this.listUnpaged(prefix, opts);
     try {
       const r = await this.client.send(
         new ListObjectsV2Command({
@@ -138,6 +158,34 @@ export class S3Bucket {
     }
   }
 
+  /**
+   * For servers that cut a listing at max-keys without saying so: ask for everything, then page here.
+   * The token is the last key or prefix of the previous page.
+   */
+  private async listUnpaged(prefix: string, opts: { delimiter?: string; token?: string; maxKeys?: number }): Promise<ListPage> {
+    let r;
+    try {
+      // A first page can be cut by the server: one key more than wanted says whether there are more.
+      const maxKeys = opts.token === undefined && opts.maxKeys !== undefined ? opts.maxKeys + 1 : UNPAGED_MAX_KEYS;
+      r = await this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, Delimiter: opts.delimiter, MaxKeys: maxKeys }));
+    } catch (err) {
+      throw fromS3Error(err, 'ListObjectsV2');
+    }
+    const after = opts.token ?? '';
+    const items = [
+      ...(r.Contents ?? []).map((o) => ({ key: o.Key ?? '', object: summary(o) })),
+      ...(r.CommonPrefixes ?? []).map((p) => ({ key: p.Prefix ?? '', object: undefined })),
+    ]
+      .filter((i) => i.key !== '' && Buffer.compare(Buffer.from(i.key), Buffer.from(after)) > 0)
+      .sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+    const page = items.slice(0, opts.maxKeys ?? 1000);
+    return {
+      objects: page.flatMap((i) => (i.object ? [i.object] : [])),
+      prefixes: page.flatMap((i) => (i.object ? [] : [i.key])),
+      nextToken: items.length > page.length ? page[page.length - 1]!.key : undefined,
+    };
+  }
+
   /** Every object under a prefix, a page at a time (so that no caller holds a whole tree at once). */
   async *listAll(prefix: string): AsyncGenerator<ObjectSummary[]> {
     let token: string | undefined;
@@ -155,6 +203,11 @@ export class S3Bucket {
   }
 
   async head(key: string): Promise<ObjectHead | undefined> {
+    if (key.endsWith('/') && !this.profile.headFolders) {
+      // The marker sorts first among the keys it starts.
+      const first = (await this.list(key, { maxKeys: 1 })).objects[0];
+      return first?.key === key ? { ...first, contentType: undefined, metadata: {} } : undefined;
+    }
     try {
       const r = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
       return {
@@ -187,7 +240,7 @@ export class S3Bucket {
    * S3 gives it; above the multipart-copy threshold the copy goes part by part.
    */
   async copy(from: ObjectSummary, toKey: string): Promise<{ etag: string | undefined }> {
-    if (from.size > this.options.multipartCopyThreshold) return this.copyInParts(from, toKey);
+    if (from.size > this.profile.multipartCopyCutoff) return this.copyInParts(from, toKey);
     try {
       const r = await this.client.send(
         new CopyObjectCommand({
@@ -258,6 +311,11 @@ export class S3Bucket {
 
   /** Deletes keys in batches of up to 1000; any key S3 reports as not deleted fails the call. */
   async deleteMany(keys: string[]): Promise<void> {
+    if (!this.profile.bulkDelete) {
+      const limit = pLimit(this.options.deleteConcurrency);
+      await Promise.all(keys.map((k) => limit(() => this.deleteOne(k))));
+      return;
+    }
     for (let i = 0; i < keys.length; i += MAX_DELETE_BATCH) {
       const batch = keys.slice(i, i + MAX_DELETE_BATCH);
       let errors: Array<{ Key?: string; Code?: string }> | undefined;
@@ -288,7 +346,7 @@ export class S3Bucket {
     body: Readable,
     object: NewObject,
     transfer: { size: number; partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
-  ): Promise<void> {
+  ): Promise<{ etag: string | undefined }> {
     if (transfer.size > transfer.partSize) return this.uploadInParts(key, body, object, transfer);
     const upload = new Upload({
       client: this.client,
@@ -301,12 +359,13 @@ export class S3Bucket {
         Body: body,
         ContentType: object.contentType,
         Metadata: object.metadata,
-        ...(object.mustNotExist ? { IfNoneMatch: '*' } : {}),
+        ...(object.mustNotExist && this.profile.conditionalWrites ? { IfNoneMatch: '*' } : {}),
       },
     });
     body.once('error', () => void upload.abort().catch(() => undefined));
     try {
-      await upload.done();
+      const done = await upload.done();
+      return { etag: ('ETag' in done && done.ETag) || undefined };
     } catch (err) {
       // The body's own error (a GatewayError: mismatch, hang-up) says more than the SDK's wrapper.
       throw fromS3Error(body.errored ?? err, 'PutObject');
@@ -318,7 +377,7 @@ export class S3Bucket {
     body: Readable,
     object: NewObject,
     transfer: { partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
-  ): Promise<void> {
+  ): Promise<{ etag: string | undefined }> {
     const uploadId = await this.createMultipart(key, object);
     transfer.onMultipart?.(uploadId);
     const pool: Buffer[] = [];
@@ -358,7 +417,7 @@ export class S3Bucket {
       await Promise.all(inFlight);
       if (failure) throw failure;
       parts.sort((a, b) => a.partNumber - b.partNumber);
-      await this.completeMultipart(key, uploadId, parts, object.mustNotExist ?? false);
+      return await this.completeMultipart(key, uploadId, parts, object.mustNotExist ?? false);
     } catch (err) {
       await Promise.allSettled(inFlight);
       await this.abortMultipart(key, uploadId).catch(() => undefined);
@@ -394,7 +453,7 @@ export class S3Bucket {
   /** Rewrites an object's metadata in place (a copy onto itself); answers the new version's ETag if known. */
   async replaceMetadata(head: ObjectHead, metadata: Record<string, string>): Promise<{ etag: string | undefined }> {
     const target = { ...head, metadata };
-    if (head.size > this.options.multipartCopyThreshold) return this.copyInParts(head, head.key, target);
+    if (head.size > this.profile.multipartCopyCutoff) return this.copyInParts(head, head.key, target);
     try {
       const r = await this.client.send(
         new CopyObjectCommand({
@@ -447,17 +506,23 @@ export class S3Bucket {
     }
   }
 
-  async completeMultipart(key: string, uploadId: string, parts: Array<{ partNumber: number; etag: string }>, mustNotExist: boolean) {
+  async completeMultipart(
+    key: string,
+    uploadId: string,
+    parts: Array<{ partNumber: number; etag: string }>,
+    mustNotExist: boolean,
+  ): Promise<{ etag: string | undefined }> {
     try {
-      await this.client.send(
+      const r = await this.client.send(
         new CompleteMultipartUploadCommand({
           Bucket: this.name,
           Key: key,
           UploadId: uploadId,
           MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
-          ...(mustNotExist ? { IfNoneMatch: '*' } : {}),
+          ...(mustNotExist && this.profile.conditionalWrites ? { IfNoneMatch: '*' } : {}),
         }),
       );
+      return { etag: r.ETag || undefined };
     } catch (err) {
       throw fromS3Error(err, 'CompleteMultipartUpload');
     }

@@ -14,6 +14,8 @@ export interface S3ClientOptions {
   accessKeyId: string;
   secretAccessKey: string;
   forcePathStyle: boolean;
+  checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+  maxAttempts: number;
   maxSockets: number;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
@@ -22,8 +24,8 @@ export interface S3ClientOptions {
 
 /**
  * The one way the gateway builds an S3 client, for the embedded server and for AWS alike.
- * Checksums are computed only when an operation requires them: with the SDK's default, streamed bodies
- * go out aws-chunked with trailing checksums, which many S3 implementations reject or store verbatim.
+ * Checksums follow the provider profile: with the SDK's default (WHEN_SUPPORTED), streamed bodies go out
+ * aws-chunked with trailing checksums, which many S3 implementations reject or store verbatim.
  */
 export function createS3Client(o: S3ClientOptions): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: o.maxSockets };
@@ -32,9 +34,9 @@ export function createS3Client(o: S3ClientOptions): S3Client {
     region: o.region,
     forcePathStyle: o.forcePathStyle,
     credentials: { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 3,
+    requestChecksumCalculation: o.checksums,
+    responseChecksumValidation: o.checksums,
+    maxAttempts: o.maxAttempts,
     // The SDK warns about failed streaming requests that the gateway already reports in its own terms.
     logger: {
       trace: () => undefined,

@@ -2,8 +2,15 @@ import { mkdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-/** Credentials of the embedded server: it checks no signatures, so these are placeholders, not secrets. */
+import { verifySignature, type EmbeddedKeys } from './embedded-auth.js';
+
+/** The embedded server's key pair: local and well known, so a placeholder rather than a secret. */
 export const EMBEDDED_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export interface EmbeddedS3Options {
+  /** Check every request's signature against these key pairs; absent: signatures are not checked. */
+  keys?: EmbeddedKeys;
+}
 
 export interface EmbeddedS3 {
   endpoint: string;
@@ -39,6 +46,7 @@ interface FsStore {
 
 interface KoaContext {
   method: string;
+  originalUrl: string;
   path: string;
   query: Record<string, string | string[] | undefined>;
   headers: Record<string, string | string[] | undefined>;
@@ -177,6 +185,16 @@ function abortMultipart(store: FsStore): Middleware {
   };
 }
 
+/** Refuses requests whose signature does not check out, as S3 would (s3rver does not check SigV4). */
+function checkSignatures(keys: EmbeddedKeys): Middleware {
+  const { S3Error } = s3rver();
+  return async (ctx, next) => {
+    const verdict = verifySignature({ method: ctx.method, url: ctx.originalUrl, headers: ctx.headers }, keys);
+    if (!verdict.ok) throw new S3Error(verdict.code, verdict.message);
+    return next();
+  };
+}
+
 /**
  * s3rver removes emptied directories after each delete; concurrent deletes (DeleteObjects runs them in
  * parallel) race on the same directories and fail with 500 after deleting. Deletes go one at a time.
@@ -193,10 +211,10 @@ function serializeDeletes(store: FsStore): void {
 
 /**
  * An S3-compatible server in this process, for trying the gateway and for development: data lives in
- * `<dataDir>/s3`. It is not a production store (no signature checks, no multipart abort, ...); the
- * corrections above make the parts the gateway relies on behave as S3 does.
+ * `<dataDir>/s3`. It is not a production store; the corrections above make the parts the gateway relies
+ * on behave as S3 does, and with `keys` it checks signatures and refuses writes with read-only keys.
  */
-export async function startEmbeddedS3(dataDir: string): Promise<EmbeddedS3> {
+export async function startEmbeddedS3(dataDir: string, options: EmbeddedS3Options = {}): Promise<EmbeddedS3> {
   const directory = path.join(dataDir, 's3');
   await mkdir(directory, { recursive: true });
   const { default: S3rver } = await import('s3rver');
@@ -207,6 +225,7 @@ export async function startEmbeddedS3(dataDir: string): Promise<EmbeddedS3> {
   internals.middleware.splice(
     2,
     0,
+    ...(options.keys ? [checkSignatures(options.keys)] : []),
     copySourceEncoding,
     listObjectsV2(internals.store),
     suffixRanges(internals.store),

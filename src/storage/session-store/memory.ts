@@ -11,6 +11,7 @@ export class MemorySessionStore implements SessionStore {
   readonly kind = 'memory' as const;
   readonly durable = false;
   private readonly entries = new Map<string, Entry>();
+  private readonly sets = new Map<string, { members: Set<string>; expiresAt: number }>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(sweepIntervalMs = 60_000) {
@@ -61,6 +62,26 @@ export class MemorySessionStore implements SessionStore {
     for (const k of keys) this.entries.delete(k);
   }
 
+  async addToSet(key: string, member: string, ttlMs: number): Promise<void> {
+    const members = (await this.liveSet(key)) ?? new Set<string>();
+    members.add(member);
+    this.sets.set(key, { members, expiresAt: Date.now() + ttlMs });
+  }
+
+  async setMembers(key: string): Promise<string[]> {
+    return [...((await this.liveSet(key)) ?? [])];
+  }
+
+  async removeFromSet(key: string, member: string): Promise<void> {
+    (await this.liveSet(key))?.delete(member);
+  }
+
+  private async liveSet(key: string): Promise<Set<string> | undefined> {
+    const s = this.sets.get(key);
+    if (s && s.expiresAt <= Date.now()) this.sets.delete(key);
+    return s && s.expiresAt > Date.now() ? s.members : undefined;
+  }
+
   rateLimiter(opts: { name: string; points: number; durationSec: number }) {
     return new RateLimiterMemory({ keyPrefix: opts.name, points: opts.points, duration: opts.durationSec });
   }
@@ -70,5 +91,6 @@ export class MemorySessionStore implements SessionStore {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.entries.clear();
+    this.sets.clear();
   }
 }

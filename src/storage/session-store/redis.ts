@@ -80,6 +80,18 @@ export class RedisSessionStore implements SessionStore {
     if (keys.length) await this.run(() => this.client.del(...keys));
   }
 
+  async addToSet(key: string, member: string, ttlMs: number) {
+    await this.run(() => this.client.multi().sadd(key, member).pexpire(key, ttlMs).exec());
+  }
+
+  setMembers(key: string) {
+    return this.run(() => this.client.smembers(key));
+  }
+
+  async removeFromSet(key: string, member: string) {
+    await this.run(() => this.client.srem(key, member));
+  }
+
   rateLimiter(opts: { name: string; points: number; durationSec: number }) {
     return new RateLimiterRedis({
       storeClient: this.client,

@@ -19,6 +19,10 @@ export interface SessionStore {
   /** Writes only when the key currently holds `expected`; true when this call wrote it. Atomic. */
   compareAndSet(key: string, expected: string, value: string, ttlMs: number): Promise<boolean>;
   delete(...keys: string[]): Promise<void>;
+  /** Adds to a set of strings and gives the whole set `ttlMs` from now. */
+  addToSet(key: string, member: string, ttlMs: number): Promise<void>;
+  setMembers(key: string): Promise<string[]>;
+  removeFromSet(key: string, member: string): Promise<void>;
   /** A fixed-window counter limiter whose counts live in this store (so limits hold across instances). */
   rateLimiter(opts: { name: string; points: number; durationSec: number }): RateLimiterAbstract;
   ping(): Promise<void>;

@@ -1,0 +1,81 @@
+import type { BucketPool, S3Credentials } from '../../storage/s3/bucket-pool.js';
+import { GatewayError } from '../errors.js';
+import { authIdFor, type Account } from './accounts.js';
+import type { CredentialSeal } from './credential-seal.js';
+import type { FormField, SignInMethod } from './sign-in.js';
+import type { SignInThrottle } from './throttle.js';
+
+/** What a session of this mode keeps, sealed: the bucket and the person's key pair. */
+interface S3Principal {
+  b: string;
+  k: string;
+  s: string;
+}
+
+const INVALID = 'Invalid credential: S3 refused this access key and secret for the bucket.';
+
+/**
+ * AUTH_MODE=s3: each person signs in with their own S3 access key and secret, on the endpoint and
+ * buckets the operator configured; the gateway acts on S3 with exactly their rights.
+ */
+export class S3KeySignIn implements SignInMethod {
+  readonly form: FormField[];
+
+  constructor(
+    private readonly pool: BucketPool,
+    private readonly seal: CredentialSeal,
+    private readonly throttle: SignInThrottle,
+    private readonly opts: { endpoint: string; bucket: string; buckets: string[] | undefined },
+  ) {
+    this.form = [
+      { name: 'access_key_id', prompt: 'S3 access key', required: true, order: 1 },
+      { name: 'secret_access_key', prompt: 'S3 secret key', required: true, order: 2 },
+      ...(opts.buckets ? [{ name: 'bucket', prompt: `Bucket (${opts.buckets.join(', ')})`, required: false, order: 3 }] : []),
+    ];
+  }
+
+  async verify(fields: Record<string, string>, clientAddress: string): Promise<Account> {
+    const bucket = fields.bucket ?? this.opts.bucket;
+    if (!(this.opts.buckets ?? [this.opts.bucket]).includes(bucket)) {
+      throw new GatewayError('forbidden', 'bucket: is not one of the buckets this gateway serves.', { field: 'bucket' });
+    }
+    const credentials = { accessKeyId: fields.access_key_id!, secretAccessKey: fields.secret_access_key! };
+    await this.throttle.admit(credentials.accessKeyId, clientAddress);
+    await checkCredentials(this.pool, bucket, credentials, { throttle: this.throttle, key: credentials.accessKeyId, refusal: INVALID });
+    const p: S3Principal = { b: bucket, k: credentials.accessKeyId, s: credentials.secretAccessKey };
+    return this.account(p, await this.seal.seal(p));
+  }
+
+  async resolve(principal: string): Promise<Account | undefined> {
+    const p = await this.seal.open<S3Principal>(principal);
+    return p ? this.account(p, principal) : undefined;
+  }
+
+  private account(p: S3Principal, principal: string): Account {
+    const authId = authIdFor('s3', this.opts.endpoint, p.b, p.k);
+    return { name: authId, principal, authId, bucket: this.pool.get(p.b, { accessKeyId: p.k, secretAccessKey: p.s }), root: '', readOnly: false };
+  }
+}
+
+/**
+ * One cheap S3 call with the credentials: a refusal is a wrong credential (403, counted against the
+ * key), S3 being down is 503 and counts nothing.
+ */
+export async function checkCredentials(
+  pool: BucketPool,
+  bucket: string,
+  credentials: S3Credentials,
+  failures: { throttle: SignInThrottle; key: string; refusal: string },
+): Promise<void> {
+  try {
+    await pool.get(bucket, credentials).probe();
+  } catch (err) {
+    pool.forget(bucket, credentials);
+    if (err instanceof GatewayError && err.kind === 'forbidden') {
+      await failures.throttle.failed(failures.key);
+      throw new GatewayError('forbidden', failures.refusal, { cause: err, logDetails: err.logDetails });
+    }
+    throw err;
+  }
+  await failures.throttle.succeeded(failures.key);
+}

@@ -1,0 +1,70 @@
+/**
+ * What differs between S3 servers, as data. The gateway's code asks a profile what the server can do and
+ * never asks which server it is: a new provider is a new row, not a new branch.
+ */
+export interface S3Profile {
+  /** http://host/bucket/key rather than http://bucket.host/key. */
+  forcePathStyle: boolean;
+  /** The SDK's request and response checksums: WHEN_SUPPORTED is its default, which many servers reject. */
+  checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
+  /** DeleteObjects works; else keys are deleted one request each. */
+  bulkDelete: boolean;
+  /** CopyObject onto the same key (to rewrite metadata) works. */
+  copyToSelf: boolean;
+  /** PUT / CompleteMultipartUpload honour `If-None-Match: *`; else the gateway checks first. */
+  conditionalWrites: boolean;
+  /** Every part of a multipart upload but the last must have the same size. */
+  equalParts: boolean;
+  /** Objects above this many bytes are copied part by part (CopyObject stops at 5 GiB). */
+  multipartCopyCutoff: number;
+  /** Most parts in one multipart upload. */
+  maxParts: number;
+  /** ListObjectsV2 pages with continuation tokens; else the server cuts at max-keys and the gateway pages. */
+  paginates: boolean;
+  /** A written object is at once readable and listed; else the gateway answers from what it wrote. */
+  readAfterWrite: boolean;
+  /** HEAD of a key ending in `/` (a folder marker) answers like any object; else markers are found by listing. */
+  headFolders: boolean;
+}
+
+export const PROVIDERS = ['aws', 'minio', 'ceph', 'wasabi', 'r2', 'b2', 'cells', 'other'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+const GiB = 1024 ** 3;
+
+const s3Like: S3Profile = {
+  forcePathStyle: true,
+  checksums: 'WHEN_REQUIRED',
+  bulkDelete: true,
+  copyToSelf: true,
+  conditionalWrites: false,
+  equalParts: true,
+  multipartCopyCutoff: 5 * GiB,
+  maxParts: 10_000,
+  paginates: true,
+  readAfterWrite: true,
+  headFolders: true,
+};
+
+/**
+ * One row per provider. Where a server's behaviour is not documented the row takes the safe side
+ * (check before writing, equal parts); `other` is safe everywhere.
+ */
+export const PROFILES: Record<Provider, S3Profile> = {
+  aws: { ...s3Like, forcePathStyle: false, checksums: 'WHEN_SUPPORTED', conditionalWrites: true, equalParts: false },
+  minio: { ...s3Like, conditionalWrites: true, equalParts: false },
+  ceph: { ...s3Like, equalParts: false },
+  wasabi: { ...s3Like, forcePathStyle: false },
+  r2: { ...s3Like, conditionalWrites: true },
+  b2: { ...s3Like, forcePathStyle: false },
+  // Pydio Cells' S3 gateway (bucket `io`): no DeleteObjects, no copy onto itself, HEAD fails on folder
+  // paths, listings are cut at max-keys without a token, and objects are indexed after the write returns.
+  cells: { ...s3Like, bulkDelete: false, copyToSelf: false, paginates: false, readAfterWrite: false, headFolders: false },
+  other: s3Like,
+};
+
+/** The provider's row with the operator's per-setting overrides on top. */
+export function resolveProfile(provider: Provider, overrides: Partial<S3Profile>): S3Profile {
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return { ...PROFILES[provider], ...defined };
+}
