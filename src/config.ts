@@ -47,7 +47,8 @@ const optionalInt = (min: number, max: number) =>
       .optional(),
   );
 
-const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name (3-63 of a-z 0-9 . -)');
+// Two letters are allowed for Pydio Cells' `io`; AWS itself wants at least three.
+const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{0,61}[a-z0-9]$/, 'must be a valid S3 bucket name (2-63 of a-z 0-9 . -)');
 
 const text = (fallback: string) => z.preprocess(blankToUndefined, z.string().default(fallback));
 const optionalText = () => z.preprocess(blankToUndefined, z.string().optional());

@@ -102,6 +102,13 @@ describe('listing', () => {
     ]);
   });
 
+  it('shows a folder that holds only sub-folders, as written by other S3 tools', async () => {
+    await put(['deep/only/nested/file.txt']);
+    const { entries } = await listAll(c, c.rootId);
+    expect(entries.find((e) => e['gateway.metadata.name'] === 'deep')).toMatchObject({ 'gateway.metadata.type': 'folder' });
+    expect(names((await listAll(c, idOf('deep/'))).entries)).toEqual(['only']);
+  });
+
   it('keeps S3 byte order across pages where a file sorts beside a folder of the same stem', async () => {
     await put(['order/a.txt', 'order/a/x.txt', 'order/a-b.txt', 'order/b.txt', 'order/a0.txt']);
     const small = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }], env: { ...sameS3(gw), LIST_PAGE_SIZE: '1' } });

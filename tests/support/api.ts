@@ -20,10 +20,16 @@ export interface Client {
 }
 
 export async function signIn(app: Express, user: string, password = TEST_PASSWORD): Promise<Client> {
-  const res = await request(app).post('/v2/gateway_auth').send({ user, password }).expect(200);
+  return signInWith(app, { user, password });
+}
+
+/** Sign-in with whatever the gateway's form asks (user/password, S3 keys, a Cells token). */
+export async function signInWith(app: Express, fields: Record<string, string>): Promise<Client & { body: Json }> {
+  const res = await request(app).post('/v2/gateway_auth').send(fields).expect(200);
   const token = res.body['gateway.auth.access.token'] as string;
   const auth = { Authorization: `Bearer ${token}` };
   return {
+    body: res.body as Json,
     token,
     rootId: res.body['gateway.auth.metadata.id'] as string,
     get: (url) => request(app).get(url).set(auth),

@@ -28,6 +28,9 @@ describe('S3 failures as gateway statuses', () => {
     expect(refused.kind).toBe('unavailable');
     expect(refused.retryAfterSec).toBeGreaterThan(0);
     expect(fromS3Error(sdkError('SlowDown', 503), 'PutObject').retryAfterSec).toBeGreaterThan(0);
+    // the SDK's report of a request that got no HTTP answer at all, whatever its error code says
+    const unanswered = Object.assign(new Error('socket closed'), { $metadata: { attempts: 3, totalRetryDelay: 900 } });
+    expect(fromS3Error(unanswered, 'ListObjectsV2').kind).toBe('unavailable');
   });
 
   it('tells the operator what to fix when the bucket is missing', () => {

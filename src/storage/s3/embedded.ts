@@ -10,6 +10,11 @@ export const EMBEDDED_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S
 export interface EmbeddedS3Options {
   /** Check every request's signature against these key pairs; absent: signatures are not checked. */
   keys?: EmbeddedKeys;
+  /**
+   * Behave like Pydio Cells' S3 gateway, for testing the `cells` profile: no DeleteObjects, no copy onto
+   * itself, HEAD fails on folder keys, and listings are cut at max-keys without a continuation token.
+   */
+  imitateCells?: boolean;
 }
 
 export interface EmbeddedS3 {
@@ -62,7 +67,7 @@ const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
  * ListObjectsV2 as S3 does it, in place of s3rver's: keys and common prefixes in UTF-8 byte order,
  * prefixes counted against max-keys, and a page token that needs no legacy cipher.
  */
-function listObjectsV2(store: FsStore): Middleware {
+function listObjectsV2(store: FsStore, paginates: boolean): Middleware {
   const { FilesystemStore, walk, S3Error } = s3rver();
   return async (ctx, next) => {
     const bucketMatch = /^\/([^/]+)\/?$/.exec(ctx.path);
@@ -72,7 +77,8 @@ function listObjectsV2(store: FsStore): Middleware {
 
     const prefix = one(ctx.query.prefix) ?? '';
     const delimiter = one(ctx.query.delimiter) ?? '';
-    const maxKeys = Math.min(1000, Math.max(0, Number(one(ctx.query['max-keys']) ?? 1000) || 0));
+    const asked = Math.max(0, Number(one(ctx.query['max-keys']) ?? 1000) || 0);
+    const maxKeys = paginates ? Math.min(1000, asked) : asked;
     const token = one(ctx.query['continuation-token']);
     let after = one(ctx.query['start-after']) ?? '';
     if (token) {
@@ -84,10 +90,8 @@ function listObjectsV2(store: FsStore): Middleware {
 
     const root = store.getBucketPath(bucket);
     const prefixPath = `${root}/${FilesystemStore.encodeKeyPath(prefix)}`;
-    const delimiterPath = FilesystemStore.encodeKeyPath(delimiter);
-    // Walk only directories that can hold matching keys, and with a delimiter only one level below the prefix.
-    const dirs = (dir: string) =>
-      dir.startsWith(prefixPath) ? !delimiterPath || !dir.slice(prefixPath.length).includes(delimiterPath) : prefixPath.startsWith(dir);
+    // Walk only directories that can hold matching keys (all depths: a folder may hold only sub-folders).
+    const dirs = (dir: string) => dir.startsWith(prefixPath) || prefixPath.startsWith(dir);
 
     const keys = new Set<string>();
     const prefixes = new Set<string>();
@@ -101,7 +105,7 @@ function listObjectsV2(store: FsStore): Middleware {
     }
     const all = [...keys, ...prefixes].filter((k) => byteOrder(k, after) > 0).sort(byteOrder);
     const page = all.slice(0, maxKeys);
-    const truncated = all.length > page.length;
+    const truncated = paginates && all.length > page.length;
     const contents = await Promise.all(
       page
         .filter((k) => keys.has(k))
@@ -185,12 +189,31 @@ function abortMultipart(store: FsStore): Middleware {
   };
 }
 
+/** What Pydio Cells' S3 gateway does not do, refused as it refuses it. */
+function cellsLimits(): Middleware {
+  const { S3Error } = s3rver();
+  return async (ctx, next) => {
+    if (ctx.method === 'POST' && 'delete' in ctx.query) throw new S3Error('NotImplemented', 'DeleteObjects is not implemented');
+    const source = one(ctx.headers['x-amz-copy-source']);
+    if (ctx.method === 'PUT' && source && decodeURIComponent(source.replace(/^\/?/, '/')) === decodeURIComponent(ctx.path)) {
+      throw new S3Error('NotImplemented', 'Copying an object onto itself is not implemented');
+    }
+    if (ctx.method === 'HEAD' && ctx.path.endsWith('/') && /^\/[^/]+\/.+/.test(ctx.path)) throw new S3Error('InternalError', 'folder path');
+    return next();
+  };
+}
+
 /** Refuses requests whose signature does not check out, as S3 would (s3rver does not check SigV4). */
 function checkSignatures(keys: EmbeddedKeys): Middleware {
   const { S3Error } = s3rver();
   return async (ctx, next) => {
     const verdict = verifySignature({ method: ctx.method, url: ctx.originalUrl, headers: ctx.headers }, keys);
     if (!verdict.ok) throw new S3Error(verdict.code, verdict.message);
+    // Checked here: s3rver's own check knows only its one built-in key, so it must not see the signature.
+    delete ctx.headers.authorization;
+    if ('X-Amz-Algorithm' in ctx.query) {
+      ctx.query = Object.fromEntries(Object.entries(ctx.query).filter(([k]) => !k.startsWith('X-Amz-')));
+    }
     return next();
   };
 }
@@ -226,8 +249,9 @@ export async function startEmbeddedS3(dataDir: string, options: EmbeddedS3Option
     2,
     0,
     ...(options.keys ? [checkSignatures(options.keys)] : []),
+    ...(options.imitateCells ? [cellsLimits()] : []),
     copySourceEncoding,
-    listObjectsV2(internals.store),
+    listObjectsV2(internals.store, !options.imitateCells),
     suffixRanges(internals.store),
     abortMultipart(internals.store),
   );

@@ -4,7 +4,7 @@ interface SdkError {
   name?: string;
   code?: string;
   message?: string;
-  $metadata?: { httpStatusCode?: number; requestId?: string; extendedRequestId?: string };
+  $metadata?: { httpStatusCode?: number; requestId?: string; extendedRequestId?: string; attempts?: number };
 }
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ENETUNREACH']);
@@ -40,7 +40,9 @@ export function fromS3Error(err: unknown, operation: string): GatewayError {
   if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT' || e.name === 'RequestTimeout' || e.name === 'AbortError') {
     return new GatewayError('timeout', `S3 did not answer ${operation} in time; try again.`, opts);
   }
-  if ((e.code && NETWORK_CODES.has(e.code)) || status === 503 || e.name === 'SlowDown' || e.name === 'ServiceUnavailable') {
+  // No HTTP answer at all (refused, reset, unreachable): S3 is away, not misbehaving.
+  const noAnswer = e.$metadata !== undefined && status === undefined;
+  if ((e.code && NETWORK_CODES.has(e.code)) || noAnswer || status === 503 || e.name === 'SlowDown' || e.name === 'ServiceUnavailable') {
     return new GatewayError('unavailable', `S3 is temporarily unavailable (${operation}); try again shortly.`, { ...opts, retryAfterSec: 5 });
   }
   if (e.name === 'AccessDenied' || status === 403) {
