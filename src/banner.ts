@@ -11,6 +11,11 @@ export function startupBanner(rt: Runtime, url: string): string {
     `  Sessions:  ${rt.store.durable ? 'Redis' : 'in-process store: sessions end with the process (set REDIS_URL to keep them)'}`,
   );
   lines.push(`  Sign-in:   form with fields ${rt.services.signIn.form.map((f) => f.name).join(', ')} — POST ${url}/v2/gateway_auth`);
+  if (rt.embeddedS3 && rt.config.auth.mode === 's3') {
+    const body = `'{"access_key_id":"S3RVER","secret_access_key":"S3RVER"}'`;
+    lines.push(`  Keys:      the embedded server's, access key S3RVER, secret S3RVER`);
+    lines.push(`  Try:       curl -s -X POST ${url}/v2/gateway_auth -d ${body}`);
+  }
   if (rt.demo) {
     const d = rt.demo;
     lines.push(

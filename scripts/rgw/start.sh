@@ -217,6 +217,7 @@ settings=(
   "S3_TEST_ACCESS_KEY_ID=$access_key"
   "S3_TEST_SECRET_ACCESS_KEY=$secret_key"
   "S3_TEST_BUCKET=$bucket"
+  "S3_TEST_PROVIDER=ceph"
 )
 printf '%s\n' "${settings[@]}" >"$dir/s3.env"
 ready=1

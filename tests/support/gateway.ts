@@ -55,6 +55,7 @@ export async function startTestGateway(opts: {
       S3_SECRET_ACCESS_KEY: realS3.secretAccessKey,
       S3_BUCKET: realS3.bucket,
       S3_REGION: realS3.region,
+      S3_PROVIDER: realS3.provider,
     });
   }
   if (opts.store === 'redis') {

@@ -14,6 +14,7 @@ export const realS3 = process.env.S3_TEST_ENDPOINT
       secretAccessKey: process.env.S3_TEST_SECRET_ACCESS_KEY ?? '',
       bucket: process.env.S3_TEST_BUCKET ?? 'gateway-test',
       region: process.env.S3_TEST_REGION ?? 'us-east-1',
+      provider: process.env.S3_TEST_PROVIDER ?? 'other',
     }
   : undefined;
 
