@@ -7,45 +7,21 @@ const MiB = 1024 * 1024;
 /** An unset or empty variable counts as absent, so `FOO=` in a .env file means "use the default". */
 const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 
-const int = (min: number, max: number, fallback: number) =>
-  z.preprocess(
-    blankToUndefined,
-    z
-      .string()
-      .regex(/^\d+$/, 'must be a whole number')
-      .transform(Number)
-      .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
-      .default(fallback),
-  );
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-const bool = (fallback: boolean) =>
-  z.preprocess(
-    blankToUndefined,
-    z
-      .enum(['true', 'false', '1', '0', 'yes', 'no'], 'must be true or false')
-      .transform((v) => v === 'true' || v === '1' || v === 'yes')
-      .default(fallback),
-  );
+const yesNo = () =>
+  z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'must be true or false').transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const optionalBool = () =>
-  z.preprocess(
-    blankToUndefined,
-    z
-      .enum(['true', 'false', '1', '0', 'yes', 'no'], 'must be true or false')
-      .transform((v) => v === 'true' || v === '1' || v === 'yes')
-      .optional(),
-  );
-
-const optionalInt = (min: number, max: number) =>
-  z.preprocess(
-    blankToUndefined,
-    z
-      .string()
-      .regex(/^\d+$/, 'must be a whole number')
-      .transform(Number)
-      .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
-      .optional(),
-  );
+const int = (min: number, max: number, fallback: number) => z.preprocess(blankToUndefined, wholeNumber(min, max).default(fallback));
+const optionalInt = (min: number, max: number) => z.preprocess(blankToUndefined, wholeNumber(min, max).optional());
+const bool = (fallback: boolean) => z.preprocess(blankToUndefined, yesNo().default(fallback));
+/** Unset: the provider profile decides. */
+const optionalBool = () => z.preprocess(blankToUndefined, yesNo().optional());
 
 // Two letters are allowed for Pydio Cells' `io`; AWS itself wants at least three.
 const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{0,61}[a-z0-9]$/, 'must be a valid S3 bucket name (2-63 of a-z 0-9 . -)');

@@ -29,6 +29,14 @@ describe('configuration', () => {
     [{ S3_BUCKET: 'Bad_Bucket' }, /S3_BUCKET must be a valid S3 bucket name/],
     [{ UPLOAD_SEGMENT_SIZE: '1024' }, /UPLOAD_SEGMENT_SIZE must be at least 5242880/],
     [{ ACCESS_TOKEN_TTL: '7200', REFRESH_TOKEN_TTL: '3600' }, /REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL/],
+    [{ S3_PROVIDER: 'ibm' }, /S3_PROVIDER must be one of aws, minio, ceph, wasabi, r2, b2, cells, other/],
+    [{ S3_CHECKSUMS: 'always' }, /S3_CHECKSUMS must be when_required or when_supported/],
+    [{ S3_MAX_PARTS: '20000' }, /S3_MAX_PARTS must be at most 10000/],
+    [{ AUTH_MODE: 's3', REDIS_URL: 'redis://127.0.0.1:6379' }, /CREDENTIALS_KEY is required with AUTH_MODE=s3 and REDIS_URL/],
+    [{ AUTH_MODE: 'pydio' }, /S3_ENDPOINT is required with AUTH_MODE=pydio/],
+    [{ S3_BUCKETS: 'a1,b2' }, /S3_BUCKETS is only used with AUTH_MODE=s3/],
+    [{ AUTH_MODE: 's3', S3_BUCKETS: 'team-a,Team B' }, /S3_BUCKETS must be a valid S3 bucket name/],
+    [{ S3_ACCESS_KEY_ID: 'AKIA' }, /S3_SECRET_ACCESS_KEY must be set with S3_ACCESS_KEY_ID/],
   ])('refuses %j with one line naming the variable', (env, message) => {
     let err: unknown;
     try {
@@ -41,7 +49,25 @@ describe('configuration', () => {
     expect((err as Error).message).not.toContain('\n');
   });
 
+  it('takes the provider profile, with each setting overridable', () => {
+    expect(loadConfig({}).s3.profile).toMatchObject({ forcePathStyle: true, checksums: 'WHEN_REQUIRED', bulkDelete: true, paginates: true });
+    const aws = loadConfig({ S3_PROVIDER: 'aws' }).s3.profile;
+    expect(aws).toMatchObject({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED', conditionalWrites: true });
+    const cells = loadConfig({ S3_PROVIDER: 'cells', S3_BULK_DELETE: 'true', S3_CHECKSUMS: 'when_supported' }).s3.profile;
+    expect(cells).toMatchObject({ bulkDelete: true, checksums: 'WHEN_SUPPORTED', copyToSelf: false, paginates: false, readAfterWrite: false, headFolders: false });
+    expect(loadConfig({ MULTIPART_COPY_THRESHOLD: String(64 * 1024 * 1024) }).s3.profile.multipartCopyCutoff).toBe(64 * 1024 * 1024);
+  });
+
+  it('serves io by default in pydio mode and keeps the operator keys optional outside users mode', () => {
+    const c = loadConfig({ AUTH_MODE: 'pydio', S3_ENDPOINT: 'https://cells.example.com' });
+    expect(c.s3.bucket).toBe('io');
+    expect(c.s3.accessKeyId).toBeUndefined();
+    const s3 = loadConfig({ AUTH_MODE: 's3', S3_ENDPOINT: 'http://minio:9000', S3_BUCKETS: 'team-a, team-b' });
+    expect([s3.s3.bucket, s3.s3.buckets]).toEqual(['team-a', ['team-a', 'team-b']]);
+  });
+
   it('never echoes a secret it refuses', () => {
+    expect(() => loadConfig({ CREDENTIALS_KEY: 'c2hvcnQ=' })).toThrow(/^Invalid configuration: CREDENTIALS_KEY must be 32 random bytes in base64 \(openssl rand -base64 32\)$/);
     expect(() => loadConfig({ DEMO_PASSWORD: 'short' })).toThrow(/^Invalid configuration: DEMO_PASSWORD must be at least 8 characters$/);
   });
 
