@@ -260,6 +260,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     fail(`CREDENTIALS_KEY is required with AUTH_MODE=${e.AUTH_MODE} and REDIS_URL (openssl rand -base64 32)`);
   }
   if (e.AUTH_MODE === 'pydio' && !e.S3_ENDPOINT) fail('S3_ENDPOINT is required with AUTH_MODE=pydio (the URL of Pydio Cells)');
+  if (e.AUTH_MODE === 'pydio' && e.DOWNLOAD_MODE === 'redirect') {
+    // The access key of a presigned URL is in the URL, and in this mode it is the person's Cells token.
+    fail('DOWNLOAD_MODE=redirect cannot be used with AUTH_MODE=pydio: the URL would carry the Cells token');
+  }
   if (e.S3_BUCKETS && e.AUTH_MODE !== 's3') fail('S3_BUCKETS is only used with AUTH_MODE=s3');
   if (e.S3_BUCKETS && e.S3_BUCKET && !e.S3_BUCKETS.includes(e.S3_BUCKET)) fail(`S3_BUCKET must be one of S3_BUCKETS`);
   const provider = e.S3_PROVIDER;

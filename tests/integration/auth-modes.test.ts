@@ -152,6 +152,21 @@ describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
     expect(await keysIn('team-a')).toEqual(before);
   });
 
+  it('redirects downloads to URLs presigned with the person’s keys, which S3 checks', async () => {
+    const redirecting = await startTestGateway({ store: 'memory', env: { ...env(), DOWNLOAD_MODE: 'redirect' } });
+    try {
+      const bob = await signInWith(redirecting.runtime.app, keys('bob-key', 'team-a'));
+      await upload(bob, bob.rootId, 'presigned.txt', 'fetched straight from S3').expect(200);
+      const res = await bob.get(`/v2/gateway_file/${idOf('presigned.txt')}`).expect(302);
+      const url = res.headers.location as string;
+      expect(url).toContain('X-Amz-Credential=bob-key');
+      expect(await (await fetch(url)).text()).toBe('fetched straight from S3');
+      expect((await fetch(url.replace('presigned.txt', 'other.txt'))).status).toBe(403);
+    } finally {
+      await redirecting.close();
+    }
+  });
+
   it('never logs a key pair', () => {
     const log = gw.logLines.join('\n');
     for (const p of Object.values(PAIRS)) expect(log).not.toContain(p.secret);

@@ -34,6 +34,7 @@ describe('configuration', () => {
     [{ S3_MAX_PARTS: '20000' }, /S3_MAX_PARTS must be at most 10000/],
     [{ AUTH_MODE: 's3', REDIS_URL: 'redis://127.0.0.1:6379' }, /CREDENTIALS_KEY is required with AUTH_MODE=s3 and REDIS_URL/],
     [{ AUTH_MODE: 'pydio' }, /S3_ENDPOINT is required with AUTH_MODE=pydio/],
+    [{ AUTH_MODE: 'pydio', S3_ENDPOINT: 'https://cells.example.com', DOWNLOAD_MODE: 'redirect' }, /DOWNLOAD_MODE=redirect cannot be used with AUTH_MODE=pydio/],
     [{ S3_BUCKETS: 'a1,b2' }, /S3_BUCKETS is only used with AUTH_MODE=s3/],
     [{ AUTH_MODE: 's3', S3_BUCKETS: 'team-a,Team B' }, /S3_BUCKETS must be a valid S3 bucket name/],
     [{ S3_ACCESS_KEY_ID: 'AKIA' }, /S3_SECRET_ACCESS_KEY must be set with S3_ACCESS_KEY_ID/],
