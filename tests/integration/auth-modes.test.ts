@@ -56,6 +56,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Settings that point a gateway at this file's embedded server, whatever S3 the rest of the suite runs on. */
+const onEmbeddedS3 = (env: Record<string, string>) => ({
+  S3_ENDPOINT: s3.endpoint,
+  S3_ACCESS_KEY_ID: '',
+  S3_SECRET_ACCESS_KEY: '',
+  S3_BUCKET: '',
+  S3_PROVIDER: 'other',
+  ...env,
+});
+
 function upload(c: { post(url: string): request.Test }, parentId: string, name: string, body: string) {
   return c
     .post(`/v2/gateway_metadata_file/${parentId}`)
@@ -65,7 +75,7 @@ function upload(c: { post(url: string): request.Test }, parentId: string, name: 
 
 describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
   let gw: TestGateway;
-  const env = () => ({ AUTH_MODE: 's3', S3_ENDPOINT: s3.endpoint, S3_BUCKETS: 'team-a,team-b', S3_ACCESS_KEY_ID: '', S3_SECRET_ACCESS_KEY: '' });
+  const env = () => onEmbeddedS3({ AUTH_MODE: 's3', S3_BUCKETS: 'team-a,team-b' });
   const keys = (who: keyof typeof PAIRS, bucket?: string) => ({
     access_key_id: who,
     secret_access_key: PAIRS[who]!.secret,
@@ -224,7 +234,7 @@ describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells toke
     admin.destroy();
     gw = await startTestGateway({
       store: 'memory',
-      env: { AUTH_MODE: 'pydio', S3_PROVIDER: 'cells', S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: '', S3_SECRET_ACCESS_KEY: '', PYDIO_TOKEN_MARGIN: '1', LIST_PAGE_SIZE: '2' },
+      env: onEmbeddedS3({ AUTH_MODE: 'pydio', S3_PROVIDER: 'cells', PYDIO_TOKEN_MARGIN: '1', LIST_PAGE_SIZE: '2' }),
     });
   });
   afterAll(() => gw.close());

@@ -29,8 +29,6 @@ export interface DeclarationFields {
 
 /** S3's largest object: 10,000 parts of at most 5 GiB, and 5 TiB in all. */
 const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
-/** S3's smallest part but the last. */
-const MIN_PART_BYTES = 5 * 1024 * 1024;
 
 export function readDeclaration(raw: Record<string, unknown>, f: DeclarationFields): FileDeclaration {
   const size = raw[f.size];
@@ -291,11 +289,11 @@ export class UploadService {
   }
 
   /**
-   * Every non-final segment has the one segment size (or, where the server takes unequal parts, at least
-   * S3's minimum and at most the segment size); sizes add up; numbers run 1..N.
+   * Every non-final segment has the one segment size (some servers refuse unequal parts); sizes add up;
+   * numbers run 1..N.
    */
   private planSegments(account: Account, raw: unknown, total: number, field: string): SegmentPlan[] {
-    const { maxParts, equalParts } = account.bucket.profile;
+    const { maxParts } = account.bucket.profile;
     if (!Array.isArray(raw) || raw.length === 0) throw invalid(field, 'must be a non-empty list of segments');
     if (raw.length > maxParts) throw invalid(field, `has ${raw.length} segments; this S3 allows ${maxParts}`);
     const size = this.opts.segmentSize;
@@ -307,11 +305,8 @@ export class UploadService {
       if (n !== i + 1) throw invalid(`${where}.gateway.upload.segment.number`, `must be ${i + 1} (segments are numbered from 1, in order)`);
       if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) throw invalid(`${where}.gateway.upload.segment.size`, 'must be a whole number of bytes');
       const last = i === raw.length - 1;
-      if (!last && equalParts && bytes !== size) {
+      if (!last && bytes !== size) {
         throw invalid(`${where}.gateway.upload.segment.size`, `must be ${size} (gateway.upload.segment.size) for every segment but the last`);
-      }
-      if (!last && !equalParts && (bytes < MIN_PART_BYTES || bytes > size)) {
-        throw invalid(`${where}.gateway.upload.segment.size`, `must be between ${MIN_PART_BYTES} and ${size} for every segment but the last`);
       }
       if (last && (bytes > size || (bytes === 0 && raw.length > 1))) throw invalid(`${where}.gateway.upload.segment.size`, `must be between 1 and ${size} for the last segment`);
       const sum = readSha256(seg['gateway.upload.segment.sha256'], `${where}.gateway.upload.segment.sha256`);

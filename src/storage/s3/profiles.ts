@@ -13,8 +13,6 @@ export interface S3Profile {
   copyToSelf: boolean;
   /** PUT / CompleteMultipartUpload honour `If-None-Match: *`; else the gateway checks first. */
   conditionalWrites: boolean;
-  /** Every part of a multipart upload but the last must have the same size. */
-  equalParts: boolean;
   /** Objects above this many bytes are copied part by part (CopyObject stops at 5 GiB). */
   multipartCopyCutoff: number;
   /** Most parts in one multipart upload. */
@@ -38,7 +36,6 @@ const s3Like: S3Profile = {
   bulkDelete: true,
   copyToSelf: true,
   conditionalWrites: false,
-  equalParts: true,
   multipartCopyCutoff: 5 * GiB,
   maxParts: 10_000,
   paginates: true,
@@ -48,12 +45,14 @@ const s3Like: S3Profile = {
 
 /**
  * One row per provider. Where a server's behaviour is not documented the row takes the safe side
- * (check before writing, equal parts); `other` is safe everywhere.
+ * (check the name before writing); `other` is safe everywhere. Some servers (R2) refuse multipart
+ * uploads whose parts differ in size: no setting is needed for them, because every multipart path of
+ * the gateway (streamed parts, segments, part copies) uses one part size.
  */
 export const PROFILES: Record<Provider, S3Profile> = {
-  aws: { ...s3Like, forcePathStyle: false, checksums: 'WHEN_SUPPORTED', conditionalWrites: true, equalParts: false },
-  minio: { ...s3Like, conditionalWrites: true, equalParts: false },
-  ceph: { ...s3Like, equalParts: false },
+  aws: { ...s3Like, forcePathStyle: false, checksums: 'WHEN_SUPPORTED', conditionalWrites: true },
+  minio: { ...s3Like, conditionalWrites: true },
+  ceph: s3Like,
   wasabi: { ...s3Like, forcePathStyle: false },
   r2: { ...s3Like, conditionalWrites: true },
   b2: { ...s3Like, forcePathStyle: false },
