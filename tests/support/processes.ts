@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { EMBEDDED_CREDENTIALS } from '../../src/storage/s3/embedded.js';
+import { realS3 } from './targets.js';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A child process whose output is kept, for the tests that run the built gateway (`dist/main.js`). */
+export interface Running {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+  /** The URL the gateway printed once ready. */
+  url: () => Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function waitFor(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** `node dist/main.js` with exactly this environment (plus PATH), as a container or `npm start` runs it. */
+export function runGateway(env: Record<string, string>, nodeFlags: string[] = []): Running {
+  const child = spawn(process.execPath, [...nodeFlags, path.join(repoRoot, 'dist/main.js')], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d.toString()));
+  child.stderr!.on('data', (d) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const ready = /ready at (http:\/\/\S+)/;
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    url: async () => {
+      await waitFor(() => ready.test(out) || child.exitCode !== null, 'the gateway to start');
+      const m = ready.exec(out);
+      if (!m) throw new Error(`the gateway exited: ${err}`);
+      return m[1]!;
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+/**
+ * An S3 in a process of its own, for a gateway process to reach over the network: the real S3 of the
+ * RGW run, else the embedded server started on its own. The bucket exists.
+ */
+export async function externalS3(
+  bucket: string,
+  opts: { realS3?: boolean } = {},
+): Promise<{ env: Record<string, string>; client: S3Client; bucket: string; stop(): Promise<void> }> {
+  if (realS3 && opts.realS3 !== false) {
+    const credentials = { accessKeyId: realS3.accessKeyId, secretAccessKey: realS3.secretAccessKey };
+    const env = { S3_ENDPOINT: realS3.endpoint, S3_ACCESS_KEY_ID: credentials.accessKeyId, S3_SECRET_ACCESS_KEY: credentials.secretAccessKey, S3_BUCKET: realS3.bucket, S3_PROVIDER: realS3.provider };
+    const client = new S3Client({ endpoint: realS3.endpoint, region: realS3.region, forcePathStyle: true, credentials });
+    return { env, client, bucket: realS3.bucket, stop: async () => client.destroy() };
+  }
+  const child = spawn(process.execPath, [path.join(repoRoot, 'scripts/embedded-s3.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`S3 process exited with ${code}`)));
+  });
+  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: EMBEDDED_CREDENTIALS });
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  const exited = new Promise((r) => child.once('exit', r));
+  return {
+    env: { S3_ENDPOINT: endpoint, S3_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey, S3_BUCKET: bucket },
+    client,
+    bucket,
+    async stop() {
+      client.destroy();
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
