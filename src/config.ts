@@ -147,6 +147,10 @@ export const configSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0, 600000, 10000),
   READY_TIMEOUT_MS: int(50, 60000, 2000),
 
+  METRICS_ENABLED: bool(false),
+  METRICS_PORT: optionalInt(0, 65535),
+  METRICS_HOST: text('127.0.0.1'),
+
   LOG_LEVEL: z.preprocess(
     blankToUndefined,
     z.enum(['error', 'warn', 'info', 'debug'], 'must be error, warn, info or debug').default('info'),
@@ -222,6 +226,8 @@ export interface Config {
   shutdownGraceMs: number;
   readyTimeoutMs: number;
   log: { level: 'error' | 'warn' | 'info' | 'debug'; format: 'json' | 'pretty' };
+  /** Prometheus metrics; `port` undefined: served as /metrics on the gateway's own port. */
+  metrics: { enabled: boolean; port: number | undefined; host: string };
 }
 
 /** A bad setting: its message is the one line the process prints before it stops. */
@@ -341,5 +347,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     readyTimeoutMs: e.READY_TIMEOUT_MS,
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    metrics: { enabled: e.METRICS_ENABLED, port: e.METRICS_PORT, host: e.METRICS_HOST },
   };
 }

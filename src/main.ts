@@ -1,6 +1,9 @@
 import type { AddressInfo } from 'node:net';
+import http from 'node:http';
+import express from 'express';
 import { startupBanner } from './banner.js';
 import { ConfigError, loadConfig } from './config.js';
+import { metricsHandler } from './http/app.js';
 import { createHttpServer } from './http/server.js';
 import { createLogger } from './log.js';
 import { buildRuntime } from './runtime.js';
@@ -43,6 +46,22 @@ async function main(): Promise<void> {
     process.stdout.write(startupBanner(runtime, url));
   });
 
+  // Metrics on a port of their own, e.g. reachable only from the monitoring network.
+  let metricsServer: http.Server | undefined;
+  if (runtime.metrics && config.metrics.port !== undefined) {
+    const metricsApp = express();
+    metricsApp.get('/metrics', metricsHandler(runtime.metrics));
+    metricsServer = http.createServer(metricsApp);
+    metricsServer.on('error', (err) => {
+      process.stderr.write(`Cannot listen on ${config.metrics.host}:${config.metrics.port}: ${err.message} (set METRICS_PORT or METRICS_HOST)\n`);
+      void runtime.close().finally(() => process.exit(1));
+    });
+    metricsServer.listen(config.metrics.port, config.metrics.host, () => {
+      const { port } = metricsServer!.address() as AddressInfo;
+      logger.info('metrics listening', { url: `http://${config.metrics.host}:${port}/metrics` });
+    });
+  }
+
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -51,6 +70,8 @@ async function main(): Promise<void> {
     // Stop accepting; idle keep-alive connections go now, busy ones get the grace period.
     server.close();
     server.closeIdleConnections();
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
     const force = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
     force.unref();
     server.once('close', () => {

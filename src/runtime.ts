@@ -20,6 +20,7 @@ import { UploadService } from './core/transfers/uploads.js';
 import type { GatewayServices, ReadinessReport } from './core/services.js';
 import { createApp } from './http/app.js';
 import { registerSecret, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
 import { S3Bucket, type BucketOptions } from './storage/s3/bucket.js';
 import { BucketPool } from './storage/s3/bucket-pool.js';
 import { createS3Client } from './storage/s3/client.js';
@@ -44,6 +45,8 @@ export interface Runtime {
   bucket: S3Bucket | undefined;
   embeddedS3: EmbeddedS3 | undefined;
   demo: DemoAccount | undefined;
+  /** Present when METRICS_ENABLED. */
+  metrics: Metrics | undefined;
   close(): Promise<void>;
 }
 
@@ -98,6 +101,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   };
 
   try {
+    const metrics = config.metrics.enabled ? new Metrics() : undefined;
     const ownKeys = config.auth.mode !== 'users';
     let embeddedS3: EmbeddedS3 | undefined;
     if (!config.s3.endpoint) {
@@ -119,6 +123,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       connectTimeoutMs: config.s3.connectTimeoutMs,
       requestTimeoutMs: config.s3.requestTimeoutMs,
       logger,
+      ...(metrics ? { onCall: metrics.s3Call.bind(metrics) } : {}),
     };
     const bucketOptions: BucketOptions = {
       profile,
@@ -220,8 +225,14 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       uploadSegmentSize: config.uploadSegmentSize,
       readiness,
     };
-    const app = createApp({ services, logger, maxJsonBodyBytes: config.limits.maxJsonBodyBytes, trustProxy: config.trustProxy });
-    return { config, app, services, store, bucket, embeddedS3, demo, close: closeAll };
+    const app = createApp({
+      services,
+      logger,
+      maxJsonBodyBytes: config.limits.maxJsonBodyBytes,
+      trustProxy: config.trustProxy,
+      ...(metrics ? { metrics, serveMetrics: config.metrics.port === undefined } : {}),
+    });
+    return { config, app, services, store, bucket, embeddedS3, demo, metrics, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import type { GatewayServices } from '../core/services.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { errorHandler } from './errors.js';
 import { accessLog } from './middleware/access-log.js';
 import { requestId } from './middleware/request-id.js';
@@ -14,6 +15,16 @@ export interface AppOptions {
   logger: Logger;
   maxJsonBodyBytes: number;
   trustProxy: boolean | number | string;
+  /** Counted when given; `serveMetrics` also answers GET /metrics on this app. */
+  metrics?: Metrics;
+  serveMetrics?: boolean;
+}
+
+/** GET /metrics in Prometheus' text format. */
+export function metricsHandler(metrics: Metrics) {
+  return async (_req: express.Request, res: express.Response) => {
+    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  };
 }
 
 export function createApp(o: AppOptions): Express {
@@ -24,9 +35,10 @@ export function createApp(o: AppOptions): Express {
   app.set('query parser', 'simple');
 
   app.use(requestId);
-  app.use(accessLog(o.logger));
+  app.use(accessLog(o.logger, o.metrics));
   app.use(healthRoutes(o.services));
-  for (const dialect of DIALECTS) app.use(dialectRouter(o.services, dialect, o.maxJsonBodyBytes));
+  if (o.metrics && o.serveMetrics) app.get('/metrics', metricsHandler(o.metrics));
+  for (const dialect of DIALECTS) app.use(dialectRouter(o.services, dialect, o.maxJsonBodyBytes, o.metrics));
 
   app.use((req, _res, next) => {
     next(new GatewayError('not_found', `No such endpoint: ${req.method} ${req.path.split('/').slice(0, 3).join('/')}`));

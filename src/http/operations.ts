@@ -2,6 +2,7 @@ import { pipeline } from 'node:stream';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { GatewayError, invalid } from '../core/errors.js';
 import type { GatewayServices } from '../core/services.js';
+import type { Metrics } from '../metrics.js';
 import { readDeclaration } from '../core/transfers/uploads.js';
 import type { Dialect, Operation } from './dialects.js';
 import { authenticate, sessionOf } from './middleware/authenticate.js';
@@ -275,14 +276,25 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
 }
 
 /** The routes of one dialect: its table, joined to the shared operations. */
-export function dialectRouter(services: GatewayServices, dialect: Dialect, maxJsonBodyBytes: number): Router {
+const UPLOADS = new Set<Operation>(['uploadNew', 'update', 'uploadSegment']);
+
+/** Names the operation for the access log and metrics; counts uploads while they run. */
+function operationName(op: Operation, metrics: Metrics | undefined): Handler {
+  return (_req, res, next) => {
+    res.locals.operation = op;
+    if (metrics && UPLOADS.has(op)) res.once('close', metrics.uploadStarted());
+    next();
+  };
+}
+
+export function dialectRouter(services: GatewayServices, dialect: Dialect, maxJsonBodyBytes: number, metrics?: Metrics): Router {
   const r = Router();
   const specs = operations(services);
   const auth = authenticate(services.sessions);
   const body = jsonBody(maxJsonBodyBytes);
   for (const [op, route] of Object.entries(dialect.routes) as Array<[Operation, NonNullable<Dialect['routes'][Operation]>]>) {
     const spec = specs[op];
-    const chain: Handler[] = [...(spec.auth ? [auth] : []), ...(spec.json ? body : []), spec.handle(dialect)];
+    const chain: Handler[] = [operationName(op, metrics), ...(spec.auth ? [auth] : []), ...(spec.json ? body : []), spec.handle(dialect)];
     // (Express routes HEAD to GET handlers; the download handler answers it from HeadObject.)
     r[route.method](route.path, ...chain);
   }

@@ -5,12 +5,13 @@ import type { NextFunction, Request, Response } from 'express';
 // whole before the handler runs, so "bytes read since the handler started" would be zero.
 const readUpTo = new WeakMap<Socket, number>();
 import type { Logger } from '../../log.js';
+import type { Metrics } from '../../metrics.js';
 
 /**
  * One line per request; bytes are counted on the wire, headers included. The route is the pattern, never the URL: a URL can carry a token
  * (sign-out) or a file name, and neither belongs in a log.
  */
-export function accessLog(logger: Logger) {
+export function accessLog(logger: Logger, metrics?: Metrics) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const started = process.hrtime.bigint();
     const socket = req.socket;
@@ -22,14 +23,20 @@ export function accessLog(logger: Logger) {
       logged = true;
       readUpTo.set(socket, socket.bytesRead);
       const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : '(no route)';
+      const status = res.headersSent ? res.statusCode : 0;
+      const durationMs = Number((process.hrtime.bigint() - started) / 1000n) / 1000;
+      const bytesIn = socket.bytesRead - readAtStart;
+      const bytesOut = socket.bytesWritten - writtenAtStart;
+      const operation = typeof res.locals.operation === 'string' ? res.locals.operation : req.route ? route : 'unmatched';
+      metrics?.request({ operation, method: req.method, status, seconds: durationMs / 1000, bytesIn, bytesOut });
       logger.info('request', {
         requestId: res.locals.requestId,
         method: req.method,
         route,
-        status: res.headersSent ? res.statusCode : 0,
-        durationMs: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
-        bytesIn: socket.bytesRead - readAtStart,
-        bytesOut: socket.bytesWritten - writtenAtStart,
+        status,
+        durationMs,
+        bytesIn,
+        bytesOut,
         ...(res.locals.account ? { account: res.locals.account } : {}),
         ...(res.writableFinished ? {} : { aborted: true }),
       });

@@ -20,6 +20,8 @@ export interface S3ClientOptions {
   connectTimeoutMs: number;
   requestTimeoutMs: number;
   logger?: SdkLogger;
+  /** Told of every S3 call once it ends (retries included): for metrics. */
+  onCall?: (operation: string, outcome: string, seconds: number) => void;
 }
 
 /**
@@ -29,7 +31,7 @@ export interface S3ClientOptions {
  */
 export function createS3Client(o: S3ClientOptions): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: o.maxSockets };
-  return new S3Client({
+  const client = new S3Client({
     endpoint: o.endpoint,
     region: o.region,
     forcePathStyle: o.forcePathStyle,
@@ -52,4 +54,24 @@ export function createS3Client(o: S3ClientOptions): S3Client {
       requestTimeout: o.requestTimeoutMs,
     }),
   });
+  const onCall = o.onCall;
+  if (onCall) {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const started = process.hrtime.bigint();
+        const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+        const operation = (context.commandName ?? 'unknown').replace(/Command$/, '');
+        try {
+          const out = await next(args);
+          onCall(operation, 'ok', seconds());
+          return out;
+        } catch (err) {
+          onCall(operation, (err as { name?: string }).name ?? 'error', seconds());
+          throw err;
+        }
+      },
+      { step: 'initialize', name: 'gatewayMetrics' },
+    );
+  }
+  return client;
 }
