@@ -100,6 +100,20 @@ export const configSchema = z.object({
   S3_CLIENT_CACHE_SIZE: int(1, 100000, 256),
 
   REDIS_URL: redisUrl,
+  REDIS_SENTINELS: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .transform((v) => v.split(',').map((a) => a.trim()).filter((a) => a !== ''))
+      .pipe(
+        z
+          .array(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be a comma-separated list of host:port'))
+          .min(1)
+          .transform((list) => list.map((a) => ({ host: a.slice(0, a.lastIndexOf(':')), port: Number(a.slice(a.lastIndexOf(':') + 1)) }))),
+      )
+      .optional(),
+  ),
+  REDIS_SENTINEL_NAME: text('mymaster'),
   REDIS_KEY_PREFIX: text('s3gw:'),
   REDIS_COMMAND_TIMEOUT_MS: int(50, 60000, 2000),
 
@@ -184,7 +198,14 @@ export interface Config {
     maxAttempts: number;
     clientCacheSize: number;
   };
-  redis: { url: string | undefined; keyPrefix: string; commandTimeoutMs: number };
+  redis: {
+    url: string | undefined;
+    /** Sentinels that name the master; the URL then gives only credentials and database. */
+    sentinels: Array<{ host: string; port: number }> | undefined;
+    sentinelName: string;
+    keyPrefix: string;
+    commandTimeoutMs: number;
+  };
   auth: {
     mode: 'users' | 's3' | 'pydio';
     /** Seals the S3 credentials kept in the session store; undefined: a random key for this process. */
@@ -284,6 +305,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     readAfterWrite: e.S3_READ_AFTER_WRITE,
     headFolders: e.S3_HEAD_FOLDERS,
   });
+  if (e.REDIS_SENTINELS && !e.REDIS_URL) fail('REDIS_URL is required with REDIS_SENTINELS (for password and database; its host is not used)');
   if (e.REFRESH_TOKEN_TTL <= e.ACCESS_TOKEN_TTL) {
     throw new ConfigError('Invalid configuration: REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL');
   }
@@ -307,7 +329,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxAttempts: e.S3_MAX_ATTEMPTS,
       clientCacheSize: e.S3_CLIENT_CACHE_SIZE,
     },
-    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS },
+    redis: {
+      url: e.REDIS_URL,
+      sentinels: e.REDIS_SENTINELS,
+      sentinelName: e.REDIS_SENTINEL_NAME,
+      keyPrefix: e.REDIS_KEY_PREFIX,
+      commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+    },
     auth: {
       mode: e.AUTH_MODE,
       credentialsKey: e.CREDENTIALS_KEY ? Buffer.from(e.CREDENTIALS_KEY, 'base64') : undefined,

@@ -38,6 +38,9 @@ describe('configuration', () => {
     [{ S3_BUCKETS: 'a1,b2' }, /S3_BUCKETS is only used with AUTH_MODE=s3/],
     [{ AUTH_MODE: 's3', S3_BUCKETS: 'team-a,Team B' }, /S3_BUCKETS must be a valid S3 bucket name/],
     [{ S3_ACCESS_KEY_ID: 'AKIA' }, /S3_SECRET_ACCESS_KEY must be set with S3_ACCESS_KEY_ID/],
+    [{ REDIS_SENTINELS: 'sentinel-1' }, /REDIS_SENTINELS must be a comma-separated list of host:port/],
+    [{ REDIS_SENTINELS: 'sentinel-1:26379' }, /REDIS_URL is required with REDIS_SENTINELS/],
+    [{ METRICS_PORT: 'nine' }, /METRICS_PORT must be a whole number/],
   ])('refuses %j with one line naming the variable', (env, message) => {
     let err: unknown;
     try {

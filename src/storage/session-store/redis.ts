@@ -13,6 +13,9 @@ return 0`;
 
 export interface RedisStoreOptions {
   url: string;
+  /** Redis Sentinel: the master named `sentinelName` is found through these. */
+  sentinels?: Array<{ host: string; port: number }> | undefined;
+  sentinelName?: string;
   keyPrefix: string;
   commandTimeoutMs: number;
 }
@@ -25,6 +28,7 @@ export class RedisSessionStore implements SessionStore {
 
   constructor(opts: RedisStoreOptions) {
     this.client = new Redis(opts.url, {
+      ...(opts.sentinels ? { sentinels: opts.sentinels, name: opts.sentinelName ?? 'mymaster' } : {}),
       keyPrefix: opts.keyPrefix,
       lazyConnect: true,
       // Commands issued in the same tick (cache fills, token writes) share one round trip.
