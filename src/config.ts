@@ -156,7 +156,20 @@ export const configSchema = z.object({
   MULTIPART_COPY_THRESHOLD: optionalInt(5 * MiB, 5 * 1024 * MiB),
   MULTIPART_COPY_PART_SIZE: int(5 * MiB, 5 * 1024 * MiB, 512 * MiB),
 
+  RATE_LIMIT_PER_TOKEN: int(0, 10_000_000, 1200),
+  RATE_LIMIT_PER_ADDRESS: int(0, 10_000_000, 3000),
+  RATE_LIMIT_WINDOW: int(1, 24 * 3600, 60),
+  CORS_ORIGINS: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o !== ''))
+      .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be a comma-separated list of origins (https://host[:port])')).min(1))
+      .optional(),
+  ),
+
   MAX_JSON_BODY_BYTES: int(1024, 10 * MiB, 64 * 1024),
+  BODY_IDLE_TIMEOUT_MS: int(1000, 3600000, 60000),
   MAX_HEADER_BYTES: int(1024, 1024 * 1024, 16 * 1024),
   SHUTDOWN_GRACE_MS: int(0, 600000, 10000),
   READY_TIMEOUT_MS: int(50, 60000, 2000),
@@ -243,7 +256,11 @@ export interface Config {
     copyConcurrency: number;
     multipartCopyPartSize: number;
   };
-  limits: { maxJsonBodyBytes: number; maxHeaderBytes: number };
+  limits: { maxJsonBodyBytes: number; maxHeaderBytes: number; bodyIdleTimeoutMs: number };
+  /** Requests per access token and per client address within `windowSec`; 0: unlimited. */
+  rateLimit: { perToken: number; perAddress: number; windowSec: number };
+  /** Browser origins allowed to call the gateway; undefined: CORS off. */
+  corsOrigins: string[] | undefined;
   shutdownGraceMs: number;
   readyTimeoutMs: number;
   log: { level: 'error' | 'warn' | 'info' | 'debug'; format: 'json' | 'pretty' };
@@ -371,7 +388,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       copyConcurrency: e.COPY_CONCURRENCY,
       multipartCopyPartSize: e.MULTIPART_COPY_PART_SIZE,
     },
-    limits: { maxJsonBodyBytes: e.MAX_JSON_BODY_BYTES, maxHeaderBytes: e.MAX_HEADER_BYTES },
+    limits: { maxJsonBodyBytes: e.MAX_JSON_BODY_BYTES, maxHeaderBytes: e.MAX_HEADER_BYTES, bodyIdleTimeoutMs: e.BODY_IDLE_TIMEOUT_MS },
+    rateLimit: { perToken: e.RATE_LIMIT_PER_TOKEN, perAddress: e.RATE_LIMIT_PER_ADDRESS, windowSec: e.RATE_LIMIT_WINDOW },
+    corsOrigins: e.CORS_ORIGINS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     readyTimeoutMs: e.READY_TIMEOUT_MS,
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },

@@ -7,6 +7,7 @@ import { CellsSignIn } from './core/auth/cells-sign-in.js';
 import { CredentialSeal } from './core/auth/credential-seal.js';
 import { hashPassword } from './core/auth/passwords.js';
 import { PasswordSignIn } from './core/auth/password-sign-in.js';
+import { RequestLimit } from './core/auth/request-limit.js';
 import { S3KeySignIn } from './core/auth/s3-key-sign-in.js';
 import { SessionService } from './core/auth/sessions.js';
 import { SignInService, type SignInMethod } from './core/auth/sign-in.js';
@@ -217,6 +218,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
 
     const services: GatewayServices = {
       signIn,
+      requestLimit: new RequestLimit(store, config.rateLimit),
       sessions,
       files,
       uploads,
@@ -229,7 +231,9 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       services,
       logger,
       maxJsonBodyBytes: config.limits.maxJsonBodyBytes,
+      bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs,
       trustProxy: config.trustProxy,
+      corsOrigins: config.corsOrigins,
       ...(metrics ? { metrics, serveMetrics: config.metrics.port === undefined } : {}),
     });
     return { config, app, services, store, bucket, embeddedS3, demo, metrics, close: closeAll };

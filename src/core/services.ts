@@ -1,3 +1,4 @@
+import type { RequestLimit } from './auth/request-limit.js';
 import type { SessionService } from './auth/sessions.js';
 import type { SignInService } from './auth/sign-in.js';
 import type { BucketFileSystem } from './file-system.js';
@@ -14,6 +15,7 @@ export interface ReadinessReport {
 export interface GatewayServices {
   signIn: SignInService;
   sessions: SessionService;
+  requestLimit: RequestLimit;
   files: BucketFileSystem;
   uploads: UploadService;
   downloads: DownloadService;

@@ -1,4 +1,6 @@
+import cors from 'cors';
 import express, { type Express } from 'express';
+import helmet from 'helmet';
 import type { GatewayServices } from '../core/services.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../log.js';
@@ -14,7 +16,10 @@ export interface AppOptions {
   services: GatewayServices;
   logger: Logger;
   maxJsonBodyBytes: number;
+  bodyIdleTimeoutMs: number;
   trustProxy: boolean | number | string;
+  /** Browser origins allowed by CORS; undefined: no CORS headers, browsers keep other sites out. */
+  corsOrigins?: string[] | undefined;
   /** Counted when given; `serveMetrics` also answers GET /metrics on this app. */
   metrics?: Metrics;
   serveMetrics?: boolean;
@@ -35,10 +40,22 @@ export function createApp(o: AppOptions): Express {
   app.set('query parser', 'simple');
 
   app.use(requestId);
+  // Security headers on every answer (nosniff, no framing, no referrer, a deny-all CSP for the JSON API).
+  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  if (o.corsOrigins) {
+    app.use(
+      cors({
+        origin: o.corsOrigins,
+        allowedHeaders: ['Authorization', 'Content-Type', 'Range', 'If-None-Match', 'X-Gateway-Upload', 'X-Gateway-Upload-Segment', 'X-Upload-JSON', 'X-Request-Id'],
+        exposedHeaders: ['X-Gateway-Page', 'page', 'X-Request-Id', 'ETag', 'Content-Range', 'Retry-After'],
+        maxAge: 600,
+      }),
+    );
+  }
   app.use(accessLog(o.logger, o.metrics));
   app.use(healthRoutes(o.services));
   if (o.metrics && o.serveMetrics) app.get('/metrics', metricsHandler(o.metrics));
-  for (const dialect of DIALECTS) app.use(dialectRouter(o.services, dialect, o.maxJsonBodyBytes, o.metrics));
+  for (const dialect of DIALECTS) app.use(dialectRouter(o.services, dialect, { maxJsonBodyBytes: o.maxJsonBodyBytes, bodyIdleTimeoutMs: o.bodyIdleTimeoutMs }, o.metrics));
 
   app.use((req, _res, next) => {
     next(new GatewayError('not_found', `No such endpoint: ${req.method} ${req.path.split('/').slice(0, 3).join('/')}`));

@@ -5,7 +5,8 @@ import type { GatewayServices } from '../core/services.js';
 import type { Metrics } from '../metrics.js';
 import { readDeclaration } from '../core/transfers/uploads.js';
 import type { Dialect, Operation } from './dialects.js';
-import { authenticate, sessionOf } from './middleware/authenticate.js';
+import { accessTokenOf, authenticate, sessionOf } from './middleware/authenticate.js';
+import { bodyIdleTimeout } from './middleware/body-idle-timeout.js';
 import { jsonBody } from './middleware/json-body.js';
 
 type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
@@ -287,14 +288,28 @@ function operationName(op: Operation, metrics: Metrics | undefined): Handler {
   };
 }
 
-export function dialectRouter(services: GatewayServices, dialect: Dialect, maxJsonBodyBytes: number, metrics?: Metrics): Router {
+/** Requests per client address, and per access token on the routes that need one. */
+function requestLimit(s: GatewayServices, withToken: boolean): Handler {
+  return async (req, _res, next) => {
+    await s.requestLimit.admit(req.ip ?? 'unknown', withToken ? accessTokenOf(req) : undefined);
+    next();
+  };
+}
+
+export function dialectRouter(
+  services: GatewayServices,
+  dialect: Dialect,
+  limits: { maxJsonBodyBytes: number; bodyIdleTimeoutMs: number },
+  metrics?: Metrics,
+): Router {
   const r = Router();
+  const idle = bodyIdleTimeout(limits.bodyIdleTimeoutMs);
   const specs = operations(services);
   const auth = authenticate(services.sessions);
-  const body = jsonBody(maxJsonBodyBytes);
+  const body = jsonBody(limits.maxJsonBodyBytes);
   for (const [op, route] of Object.entries(dialect.routes) as Array<[Operation, NonNullable<Dialect['routes'][Operation]>]>) {
     const spec = specs[op];
-    const chain: Handler[] = [operationName(op, metrics), ...(spec.auth ? [auth] : []), ...(spec.json ? body : []), spec.handle(dialect)];
+    const chain: Handler[] = [operationName(op, metrics), idle, requestLimit(services, spec.auth), ...(spec.auth ? [auth] : []), ...(spec.json ? body : []), spec.handle(dialect)];
     // (Express routes HEAD to GET handlers; the download handler answers it from HeadObject.)
     r[route.method](route.path, ...chain);
   }

@@ -7,7 +7,9 @@ import { errorBody } from './errors.js';
  * malformed) still get the gateway's JSON error shape.
  */
 export function createHttpServer(app: Express, opts: { maxHeaderBytes: number }): http.Server {
-  const server = http.createServer({ maxHeaderSize: opts.maxHeaderBytes }, app);
+  // No limit on a whole request's duration (Node's default, 5 minutes, would cut off large uploads on slow
+  // links): bodies that stall are cut off by their idle time instead (BODY_IDLE_TIMEOUT_MS).
+  const server = http.createServer({ maxHeaderSize: opts.maxHeaderBytes, requestTimeout: 0 }, app);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) {
       socket.destroy();
@@ -22,7 +24,7 @@ export function createHttpServer(app: Express, opts: { maxHeaderBytes: number })
     );
     socket.end(
       `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `Content-Type: application/json; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   });
   return server;

@@ -9,10 +9,20 @@ export interface SignInThrottleOptions {
   addressWindowSec: number;
 }
 
-const tooMany = (ms: number) => {
+const tooMany = (ms: number, what = 'sign-in attempts') => {
   const retryAfterSec = Math.max(1, Math.ceil(ms / 1000));
-  return new GatewayError('rate_limited', `Too many sign-in attempts; try again in ${retryAfterSec} s.`, { retryAfterSec });
+  return new GatewayError('rate_limited', `Too many ${what}; try again in ${retryAfterSec} s.`, { retryAfterSec });
 };
+
+/** Counts one point against `key`: 429 with Retry-After when it is spent, 503 when the store cannot count. */
+export async function consumeOrRefuse(limiter: RateLimiterAbstract, key: string, what: string): Promise<void> {
+  try {
+    await limiter.consume(key);
+  } catch (err) {
+    if (err instanceof RateLimiterRes) throw tooMany(err.msBeforeNext, what);
+    throw storeUnavailable(err);
+  }
+}
 
 /**
  * Slows password guessing: every attempt counts against the client address, every failure against the
@@ -29,12 +39,7 @@ export class SignInThrottle {
 
   /** Throws 429 when this address or this account may not try now; counts the attempt otherwise. */
   async admit(accountName: string, address: string): Promise<void> {
-    try {
-      await this.byAddress.consume(address);
-    } catch (err) {
-      if (err instanceof RateLimiterRes) throw tooMany(err.msBeforeNext);
-      throw storeUnavailable(err);
-    }
+    await consumeOrRefuse(this.byAddress, address, 'sign-in attempts');
     let failures: RateLimiterRes | null;
     try {
       failures = await this.byAccount.get(accountName);

@@ -1,0 +1,18 @@
+import type { NextFunction, Request, Response } from 'express';
+
+/**
+ * Cuts off a request whose body stops arriving: after `idleMs` without a byte the request is destroyed,
+ * which fails whatever reads it (an upload then commits nothing). Only while the body is being read: a
+ * client waiting for a long answer is not idle.
+ */
+export function bodyIdleTimeout(idleMs: number) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    if (!req.complete) {
+      const stop = () => req.setTimeout(0);
+      req.setTimeout(idleMs, () => req.destroy(new Error(`no request body bytes for ${idleMs} ms`)));
+      req.once('end', stop);
+      req.once('close', stop);
+    }
+    next();
+  };
+}
