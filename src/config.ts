@@ -144,6 +144,7 @@ export const configSchema = z.object({
   UPLOAD_QUEUE_SIZE: int(1, 64, 2),
   UPLOAD_SESSION_TTL: int(60, 30 * 24 * 3600, 24 * 3600),
   UPLOAD_SWEEP_INTERVAL: int(0, 24 * 3600, 300),
+  UPLOAD_STREAM_LEASE: int(3, 3600, 60),
   DOWNLOAD_MODE: z.preprocess(blankToUndefined, z.enum(['stream', 'redirect'], 'must be stream or redirect').default('stream')),
   DOWNLOAD_URL_TTL: int(10, 7 * 24 * 3600, 300),
   THUMBNAIL_SIZE: int(16, 4096, 256),
@@ -243,6 +244,7 @@ export interface Config {
     queueSize: number;
     sessionTtlSec: number;
     sweepIntervalSec: number;
+    streamLeaseSec: number;
     downloadMode: 'stream' | 'redirect';
     downloadUrlTtlSec: number;
     thumbnailSize: number;
@@ -375,6 +377,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       queueSize: e.UPLOAD_QUEUE_SIZE,
       sessionTtlSec: e.UPLOAD_SESSION_TTL,
       sweepIntervalSec: e.UPLOAD_SWEEP_INTERVAL,
+      streamLeaseSec: e.UPLOAD_STREAM_LEASE,
       downloadMode: e.DOWNLOAD_MODE,
       downloadUrlTtlSec: e.DOWNLOAD_URL_TTL,
       thumbnailSize: e.THUMBNAIL_SIZE,

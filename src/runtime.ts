@@ -188,7 +188,13 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       files,
       cache,
       store,
-      { partSize: t.partSize, queueSize: t.queueSize, segmentSize: config.uploadSegmentSize, sessionTtlMs: t.sessionTtlSec * 1000 },
+      {
+        partSize: t.partSize,
+        queueSize: t.queueSize,
+        segmentSize: config.uploadSegmentSize,
+        sessionTtlMs: t.sessionTtlSec * 1000,
+        streamLeaseMs: t.streamLeaseSec * 1000,
+      },
       logger,
     );
     const downloads = new DownloadService({ mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec });

@@ -60,6 +60,11 @@ export interface UploadOptions {
   queueSize: number;
   segmentSize: number;
   sessionTtlMs: number;
+  /**
+   * A streamed upload's multipart upload is leased for this long and renewed while its request lives; a
+   * killed process stops renewing it, and a sweep after the lease ends aborts it.
+   */
+  streamLeaseMs: number;
 }
 
 interface SegmentPlan {
@@ -97,9 +102,6 @@ interface MultipartRecord {
   leaseUntil?: number;
 }
 
-// A streamed upload's lease is renewed while its request lives; a killed process stops renewing it.
-const STREAM_LEASE_MS = 60 * 1000;
-const STREAM_LEASE_RENEW_MS = 20 * 1000;
 const REGISTRY_TTL_MS = 8 * 24 * 3600 * 1000;
 const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
 const key = {
@@ -178,7 +180,7 @@ export class UploadService {
     let multipart: string | undefined;
     let renew: NodeJS.Timeout | undefined;
     const lease = () =>
-      this.register({ key: full, uploadId: multipart!, principal: account.principal, leaseUntil: Date.now() + STREAM_LEASE_MS }).catch(() => undefined);
+      this.register({ key: full, uploadId: multipart!, principal: account.principal, leaseUntil: Date.now() + this.opts.streamLeaseMs }).catch(() => undefined);
     let stored: { etag: string | undefined };
     try {
       stored = await account.bucket.upload(
@@ -192,7 +194,7 @@ export class UploadService {
           onMultipart: (uploadId) => {
             multipart = uploadId;
             void lease();
-            renew = setInterval(() => void lease(), STREAM_LEASE_RENEW_MS);
+            renew = setInterval(() => void lease(), this.opts.streamLeaseMs / 3);
             renew.unref();
           },
         },

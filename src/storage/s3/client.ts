@@ -51,7 +51,9 @@ export function createS3Client(o: S3ClientOptions): S3Client {
       httpAgent: new http.Agent(agentOptions),
       httpsAgent: new https.Agent(agentOptions),
       connectionTimeout: o.connectTimeoutMs,
-      requestTimeout: o.requestTimeoutMs,
+      // Silence, not duration: a transfer may take hours, but S3 must not stall. (The handler's
+      // requestTimeout is a whole-request timer that by default only warns.)
+      socketTimeout: o.requestTimeoutMs,
     }),
   });
   const onCall = o.onCall;

@@ -1,0 +1,163 @@
+import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import request from 'supertest';
+import { DEMO_PASSWORD, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { faultProxy } from '../support/fault-proxy.js';
+import { externalS3, runGateway } from '../support/processes.js';
+import { describeWithRedis, realS3, testRedisUrl, uniquePrefix } from '../support/targets.js';
+import http from 'node:http';
+
+type Proxy = Awaited<ReturnType<typeof faultProxy>>;
+const signInBody = { user: 'demo', password: DEMO_PASSWORD };
+
+/** Time a request takes, and its answer. */
+async function timed(req: request.Test): Promise<{ ms: number; res: request.Response }> {
+  const started = Date.now();
+  const res = await req;
+  return { ms: Date.now() - started, res };
+}
+
+describeWithRedis('when Redis stops or hangs', () => {
+  let proxy: Proxy;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    const redis = new URL(testRedisUrl!);
+    proxy = await faultProxy({ host: redis.hostname, port: Number(redis.port) });
+    gw = await startTestGateway({
+      store: 'memory',
+      env: { REDIS_URL: `redis://${new URL(proxy.url).host}`, REDIS_KEY_PREFIX: uniquePrefix('faults'), REDIS_COMMAND_TIMEOUT_MS: '500' },
+    });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await proxy.close();
+  });
+
+  it('answers 503 with Retry-After within a bounded time, and recovers without a restart', async () => {
+    const app = gw.runtime.app;
+    const token = (await request(app).post('/v2/gateway_auth').send(signInBody).expect(200)).body['gateway.auth.access.token'] as string;
+    for (const fault of ['down', 'stall'] as const) {
+      await proxy.set(fault);
+      const { ms, res } = await timed(request(app).get('/v2/gateway_metadata/root').set('Authorization', `Bearer ${token}`));
+      expect(res.status).toBe(503);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      expect(ms).toBeLessThan(5000);
+      const signIn = await request(app).post('/v2/gateway_auth').send(signInBody);
+      expect(signIn.status).toBe(503);
+      await request(app).get('/readyz').expect(503);
+
+      await proxy.set('pass');
+      let back = 0;
+      for (let i = 0; i < 100 && back !== 200; i++) {
+        back = (await request(app).get('/v2/gateway_metadata/root').set('Authorization', `Bearer ${token}`)).status;
+        if (back !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(back).toBe(200); // the same session: Redis kept it
+    }
+  });
+});
+
+describe('when S3 stops or hangs', () => {
+  let proxy: Proxy;
+  let gw: TestGateway;
+  let s3: Awaited<ReturnType<typeof externalS3>>;
+  beforeAll(async () => {
+    s3 = await externalS3('faults', { realS3: false });
+    const target = new URL(s3.env.S3_ENDPOINT!);
+    proxy = await faultProxy({ host: target.hostname, port: Number(target.port) });
+    gw = await startTestGateway({
+      store: 'memory',
+      env: { ...s3.env, S3_ENDPOINT: proxy.url, S3_MAX_ATTEMPTS: '1', S3_CONNECT_TIMEOUT_MS: '500', S3_REQUEST_TIMEOUT_MS: '1000' },
+    });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await proxy.close();
+    await s3.stop();
+  });
+
+  it.each([
+    ['stops', 503, 'down'],
+    ['hangs', 504, 'stall'],
+  ] as const)('%s: answers %d within the configured timeouts, and recovers without a restart', async (_what, status, fault) => {
+    const app = gw.runtime.app;
+    const token = (await request(app).post('/v2/gateway_auth').send(signInBody).expect(200)).body['gateway.auth.access.token'] as string;
+    const list = () => request(app).get('/v2/gateway_metadata_children/root').set('Authorization', `Bearer ${token}`);
+    await list().expect(200);
+    await proxy.set(fault);
+    const { ms, res } = await timed(list());
+    expect(res.status).toBe(status);
+    expect(res.body.error).toBe(status === 503 ? 'unavailable' : 'timeout');
+    if (status === 503) expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(5000);
+    await proxy.set('pass');
+    await list().expect(200);
+  });
+});
+
+// s3rver cannot list multipart uploads, so only a real S3 shows what a killed upload leaves behind.
+(realS3 && testRedisUrl ? describe : describe.skip)('when the gateway process is killed in the middle of a large upload (real S3 only)', () => {
+  it('shows nothing partial in the bucket, and the next start aborts the orphaned multipart upload', async () => {
+    const s3 = await externalS3('killed');
+    const name = `killed-${randomBytes(4).toString('hex')}.bin`;
+    const env = {
+      ...s3.env,
+      REDIS_URL: testRedisUrl!,
+      REDIS_KEY_PREFIX: uniquePrefix('killed'),
+      DEMO_PASSWORD,
+      UPLOAD_PART_SIZE: String(5 * 1024 * 1024),
+      UPLOAD_STREAM_LEASE: '3',
+      DATA_DIR: '/nonexistent-unused',
+    };
+    const multipartUploads = async () =>
+      ((await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: name }))).Uploads ?? []).filter((u) => u.Key === name);
+    const stored = () =>
+      s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: name })).then(
+        () => true,
+        () => false,
+      );
+    const first = runGateway(env);
+    try {
+      const url = new URL(await first.url());
+      const signIn = await fetch(`${url.origin}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify(signInBody) });
+      const token = ((await signIn.json()) as Record<string, string>)['gateway.auth.access.token']!;
+      const size = 20 * 1024 * 1024;
+      const req = http.request({
+        host: url.hostname,
+        port: url.port,
+        method: 'POST',
+        path: '/v2/gateway_metadata_file/root',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Length': String(size),
+          'X-Gateway-Upload': JSON.stringify({ 'gateway.metadata.name': name, 'gateway.metadata.file.size': size }),
+        },
+      });
+      req.on('error', () => undefined);
+      req.write(Buffer.alloc(12 * 1024 * 1024, 7));
+      // parts are on their way to S3: a multipart upload exists
+      for (let i = 0; i < 100 && (await multipartUploads()).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect((await multipartUploads()).map((u) => u.Key)).toEqual([name]);
+      first.child.kill('SIGKILL');
+      await first.exited;
+      req.destroy();
+
+      expect(await multipartUploads()).toHaveLength(1);
+      expect(await stored()).toBe(false);
+
+      // once the dead process's lease has run out, the next start's sweep aborts it
+      await new Promise((r) => setTimeout(r, 3500));
+      const second = runGateway(env);
+      try {
+        await second.url();
+        expect(await multipartUploads()).toEqual([]);
+        expect(await stored()).toBe(false);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      first.child.kill('SIGKILL');
+      await s3.stop();
+    }
+  });
+});
