@@ -1,0 +1,24 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const doc = readFileSync(path.join(root, 'docs/reliability.md'), 'utf8');
+/** Every "proven by" cell: `file` › title. */
+const proofs = [...doc.matchAll(/^\|.*\| `(tests\/[^`]+)` › ([^|]+?) \|$/gm)].map((m) => ({ file: m[1]!, title: m[2]!.trim() }));
+
+describe('docs/reliability.md', () => {
+  it('names a test for every case', () => {
+    const rows = doc.split('\n').filter((l) => /^\| (?!case|---)/.test(l));
+    expect(proofs.length).toBe(rows.length);
+    expect(proofs.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it.each(proofs.map((p) => [p.file, p.title]))('%s has the test "%s"', (file, title) => {
+    const full = path.join(root, file);
+    expect(existsSync(full)).toBe(true);
+    // the title (or the fixed part of a parameterised one) as written in a test's source
+    const titles = [...readFileSync(full, 'utf8').replace(/\\'/g, "'").matchAll(/(?:it|it\.each\([\s\S]*?\))\(\s*'([^']+)'/g)].map((m) => m[1]!);
+    expect(titles.some((t) => t === title || t.endsWith(`: ${title}`))).toBe(true);
+  });
+});
