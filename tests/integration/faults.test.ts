@@ -1,11 +1,11 @@
 import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
+import { openUpload } from '../support/api.js';
 import { DEMO_PASSWORD, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { faultProxy } from '../support/fault-proxy.js';
 import { externalS3, runGateway } from '../support/processes.js';
 import { describeWithRedis, realS3, testRedisUrl, uniquePrefix } from '../support/targets.js';
-import http from 'node:http';
 
 type Proxy = Awaited<ReturnType<typeof faultProxy>>;
 const signInBody = { user: 'demo', password: DEMO_PASSWORD };
@@ -122,18 +122,7 @@ describe('when S3 stops or hangs', () => {
       const signIn = await fetch(`${url.origin}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify(signInBody) });
       const token = ((await signIn.json()) as Record<string, string>)['gateway.auth.access.token']!;
       const size = 20 * 1024 * 1024;
-      const req = http.request({
-        host: url.hostname,
-        port: url.port,
-        method: 'POST',
-        path: '/v2/gateway_metadata_file/root',
-        headers: {
-          Authorization: `Bearer ${token}`,
-          'Content-Length': String(size),
-          'X-Gateway-Upload': JSON.stringify({ 'gateway.metadata.name': name, 'gateway.metadata.file.size': size }),
-        },
-      });
-      req.on('error', () => undefined);
+      const req = openUpload(url.origin, token, 'root', name, size);
       req.write(Buffer.alloc(12 * 1024 * 1024, 7));
       // parts are on their way to S3: a multipart upload exists
       for (let i = 0; i < 100 && (await multipartUploads()).length === 0; i++) await new Promise((r) => setTimeout(r, 100));

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { idOf, keysUnder, signIn, uniqueRoot } from '../support/api.js';
+import { idOf, keysUnder, openUpload, signIn, uniqueRoot } from '../support/api.js';
 import { DEMO_PASSWORD, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 describe('security headers and CORS', () => {
@@ -82,17 +82,7 @@ describe('a body that stops arriving', () => {
       const { port } = server.address() as AddressInfo;
       const started = Date.now();
       const closed = await new Promise<number>((resolve) => {
-        const req = http.request({
-          host: '127.0.0.1',
-          port,
-          method: 'POST',
-          path: `/v2/gateway_metadata_file/${c.rootId}`,
-          headers: {
-            Authorization: `Bearer ${c.token}`,
-            'Content-Length': String(64 * 1024),
-            'X-Gateway-Upload': JSON.stringify({ 'gateway.metadata.name': 'stalled.bin', 'gateway.metadata.file.size': 64 * 1024 }),
-          },
-        });
+        const req = openUpload(`http://127.0.0.1:${port}`, c.token, c.rootId, 'stalled.bin', 64 * 1024);
         req.on('error', () => resolve(Date.now() - started));
         req.on('response', (res) => res.resume().on('end', () => resolve(Date.now() - started)));
         req.write(Buffer.alloc(10 * 1024, 1)); // then nothing more

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { idOf, signIn, uniqueRoot } from '../support/api.js';
+import { idOf, openUpload, signIn, uniqueRoot } from '../support/api.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { runGateway, waitFor } from '../support/processes.js';
 
@@ -62,18 +62,7 @@ describe('Prometheus metrics', () => {
     const server = http.createServer(gw.runtime.app).listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     const { port } = server.address() as AddressInfo;
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      method: 'POST',
-      path: `/v2/gateway_metadata_file/${c.rootId}`,
-      headers: {
-        Authorization: `Bearer ${c.token}`,
-        'Content-Length': '2000',
-        'X-Gateway-Upload': JSON.stringify({ 'gateway.metadata.name': 'slow.txt', 'gateway.metadata.file.size': 2000 }),
-      },
-    });
-    req.on('error', () => undefined);
+    const req = openUpload(`http://127.0.0.1:${port}`, c.token, c.rootId, 'slow.txt', 2000);
     req.write('y'.repeat(1000));
     try {
       let active: number | undefined;

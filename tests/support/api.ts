@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { IncomingMessage } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import type { Express } from 'express';
 import pLimit from 'p-limit';
 import request from 'supertest';
@@ -85,4 +85,25 @@ export function binary(res: request.Response, done: (err: Error | null, body: Bu
   const chunks: Buffer[] = [];
   stream.on('data', (d: Buffer) => chunks.push(d));
   stream.on('end', () => done(null, Buffer.concat(chunks)));
+}
+
+/**
+ * A one-request upload over a real socket whose body the caller sends (or stops sending): for what
+ * happens while a body is still arriving. Errors of the request are the caller's to expect.
+ */
+export function openUpload(base: string, token: string, parentId: string, name: string, size: number): http.ClientRequest {
+  const url = new URL(base);
+  const req = http.request({
+    host: url.hostname,
+    port: url.port,
+    method: 'POST',
+    path: `/v2/gateway_metadata_file/${parentId}`,
+    headers: {
+      Authorization: `Bearer ${token}`,
+      'Content-Length': String(size),
+      'X-Gateway-Upload': JSON.stringify({ 'gateway.metadata.name': name, 'gateway.metadata.file.size': size }),
+    },
+  });
+  req.on('error', () => undefined);
+  return req;
 }
