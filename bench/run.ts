@@ -5,7 +5,10 @@
  * peak RSS is its own. Cases (median of several rounds, direct and gateway interleaved):
  * - listing: every page of a 10,000-object folder, metadata cache warm, vs ListObjectsV2 page by page;
  * - folder rename: a 1,000-object folder, vs CopyObject of each at the same concurrency + DeleteObjects;
- * - upload and download of a 1 GiB file, vs lib-storage Upload and GetObject with the same part size.
+ * - upload and download of a 1 GiB file, vs lib-storage Upload and GetObject with the same part size;
+ * - metadata under load: BENCH_LOAD_CONNECTIONS clients (64) doing get-entry and listing for BENCH_LOAD_SEC
+ *   (30 s) with autocannon, vs the same load of GetObject and ListObjectsV2 sent to S3 as presigned URLs
+ *   (the same generator, and any S3 accepts them), with requests per second, p50/p99 and CPU per request.
  *
  * S3 is the embedded server in a process of its own unless S3_ENDPOINT (and keys, bucket) are set; sessions are
  * in the gateway's process unless REDIS_URL is set. BENCH_ROUNDS, BENCH_LIST_OBJECTS,
@@ -21,6 +24,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { CopyObjectCommand, CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import autocannon from 'autocannon';
 import pLimit from 'p-limit';
 import { loadConfig } from '../src/config.js';
 import { S3Bucket, copySource } from '../src/storage/s3/bucket.js';
@@ -32,6 +37,27 @@ const LIST_OBJECTS = Number(process.env.BENCH_LIST_OBJECTS ?? 10_000);
 const RENAME_OBJECTS = Number(process.env.BENCH_RENAME_OBJECTS ?? 1_000);
 const TRANSFER_BYTES = Number(process.env.BENCH_TRANSFER_MIB ?? 1024) * 1024 * 1024;
 const TRANSFER_ROUNDS = Number(process.env.BENCH_TRANSFER_ROUNDS ?? 3);
+const LOAD_SEC = Number(process.env.BENCH_LOAD_SEC ?? 30);
+const LOAD_CONNECTIONS = Number(process.env.BENCH_LOAD_CONNECTIONS ?? 64);
+
+/** CPU time a process has used so far, in ms (user + system, from /proc). */
+async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+}
+
+async function load(url: string, requests: autocannon.Request[], headers: Record<string, string> = {}): Promise<LoadResult> {
+  const r = await autocannon({ url, connections: LOAD_CONNECTIONS, duration: LOAD_SEC, requests, headers });
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, non2xx: r.non2xx + r.errors };
+}
 const PASSWORD = 'bench-password-1';
 /** The Node flags `npm start` runs the gateway with (package.json), so the benchmark measures the same process. */
 const START_FLAGS = [...(JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start.matchAll(/ (--[\w-]+=?\S*)/g)].map((m) => m[1]!);
@@ -151,7 +177,8 @@ async function main(): Promise<void> {
 
   const gateway = await startProcess(
     path.resolve('dist/main.js'),
-    { ...s3Env, DATA_DIR: dataDir, PORT: '0', DEMO_PASSWORD: PASSWORD, USERS_FILE: '', LOG_LEVEL: 'error' },
+    // One token from one address stands for many clients here: the request limits would measure themselves.
+    { ...s3Env, DATA_DIR: dataDir, PORT: '0', DEMO_PASSWORD: PASSWORD, USERS_FILE: '', LOG_LEVEL: 'error', RATE_LIMIT_PER_TOKEN: '0', RATE_LIMIT_PER_ADDRESS: '0' },
     /ready at (http:\/\/\S+)/,
     START_FLAGS,
   );
@@ -268,6 +295,36 @@ async function main(): Promise<void> {
       );
       downGateway.push(await timed(() => gatewayDownload(`gateway-${i}.bin`)));
     }
+    // ---- metadata under load
+    const loadFolder = `${run}load/`;
+    await seed(bucket, Array.from({ length: 100 }, (_, i) => `${loadFolder}f${String(i).padStart(6, '0')}.txt`));
+    const entryKey = `${loadFolder}f000050.txt`;
+    await gatewayListAll(loadFolder); // warm, as a syncing client finds it
+    // GetObject of the tiny object stands for HeadObject: autocannon waits for a body after a HEAD answer.
+    const head = new URL(await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket.name, Key: entryKey }), { expiresIn: 3600 }));
+    const listing = new URL(
+      await getSignedUrl(client, new ListObjectsV2Command({ Bucket: bucket.name, Prefix: loadFolder, Delimiter: '/' }), { expiresIn: 3600 }),
+    );
+    const s3Pid = embedded?.child.pid;
+    const s3CpuBefore = s3Pid ? await cpuMs(s3Pid) : 0;
+    const direct = await load(head.origin, [
+      { method: 'GET', path: `${head.pathname}${head.search}` },
+      { method: 'GET', path: `${listing.pathname}${listing.search}` },
+    ]);
+    const s3CpuDirect = s3Pid ? (await cpuMs(s3Pid)) - s3CpuBefore : 0;
+    const gwCpuBefore = await cpuMs(gateway.child.pid!);
+    const s3CpuBefore2 = s3Pid ? await cpuMs(s3Pid) : 0;
+    const through = await load(
+      base,
+      [
+        { method: 'GET', path: `/v2/gateway_metadata/${b64(entryKey)}` },
+        { method: 'GET', path: `/v2/gateway_metadata_children/${b64(loadFolder)}` },
+      ],
+      { Authorization: `Bearer ${token}` },
+    );
+    const gwCpu = (await cpuMs(gateway.child.pid!)) - gwCpuBefore;
+    const s3CpuGateway = s3Pid ? (await cpuMs(s3Pid)) - s3CpuBefore2 : 0;
+
     const rss = await peakRss();
 
     const mibPerSec = (ms: number) => TRANSFER_BYTES / 1024 / 1024 / (ms / 1000);
@@ -288,6 +345,16 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nthroughput (MiB/s): upload direct ${mibPerSec(median(upDirect)).toFixed(0)}, gateway ${mibPerSec(median(upGateway)).toFixed(0)}; ` +
         `download direct ${mibPerSec(median(downDirect)).toFixed(0)}, gateway ${mibPerSec(median(downGateway)).toFixed(0)}\n`,
+    );
+    process.stdout.write(
+      `\nmetadata under load (${LOAD_CONNECTIONS} clients, ${LOAD_SEC} s each, get-entry + listing of a 100-object folder, autocannon):\n` +
+        `  direct S3 (presigned GET + ListObjectsV2) : ${direct.rps.toFixed(0)} req/s, p50 ${direct.p50} ms, p99 ${direct.p99} ms, ${direct.non2xx} failed\n` +
+        `  through the gateway:                        ${through.rps.toFixed(0)} req/s, p50 ${through.p50} ms, p99 ${through.p99} ms, ${through.non2xx} failed\n` +
+        `  ratios: throughput ${(through.rps / direct.rps).toFixed(2)}, p50 +${(through.p50 - direct.p50).toFixed(1)} ms, p99 +${(through.p99 - direct.p99).toFixed(1)} ms\n` +
+        `  CPU per request: gateway ${(gwCpu / through.requests).toFixed(3)} ms` +
+        (s3Pid
+          ? `; S3 ${(s3CpuGateway / through.requests).toFixed(3)} ms through the gateway, ${(s3CpuDirect / direct.requests).toFixed(3)} ms direct\n`
+          : '\n'),
     );
     process.stdout.write(`gateway peak RSS: ${(rss / 1024 / 1024).toFixed(0)} MiB (target < 200 MB)\n`);
   } finally {
