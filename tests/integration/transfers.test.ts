@@ -5,7 +5,7 @@ import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-
 import sharp from 'sharp';
 import request from 'supertest';
 import { createHttpServer } from '../../src/http/server.js';
-import { binary, byName, idOf, keysUnder, listAll, seed, signIn, uniqueRoot, type Client } from '../support/api.js';
+import { binary, byName, idOf, keysUnder, listAll, openUpload, seed, signIn, uniqueRoot, type Client } from '../support/api.js';
 import { sameS3, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { realS3 } from '../support/targets.js';
 
@@ -153,17 +153,7 @@ describe('uploads in one request', () => {
     const { port, close } = await listen();
     try {
       await new Promise<void>((resolve) => {
-        const req = http.request({
-          port,
-          host: '127.0.0.1',
-          method: 'POST',
-          path: `/v2/gateway_metadata_file/${idOf('up/')}`,
-          headers: {
-            Authorization: `Bearer ${c.token}`,
-            'X-Gateway-Upload': uploadHeader({ 'gateway.metadata.name': 'hangup.bin', 'gateway.metadata.file.size': 40 * MiB }),
-            'Content-Length': String(40 * MiB),
-          },
-        });
+        const req = openUpload(`http://127.0.0.1:${port}`, c.token, idOf('up/'), 'hangup.bin', 40 * MiB);
         req.on('error', () => resolve());
         req.write(randomBytes(12 * MiB), () => setTimeout(() => (req.destroy(), resolve()), 300));
       });

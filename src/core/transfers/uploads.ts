@@ -107,7 +107,8 @@ const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
 const key = {
   session: (id: string) => `up:${id}`,
   part: (id: string, n: number) => `up:${id}:p:${n}`,
-  multipart: (uploadId: string) => `mpu:${sha(uploadId)}`,
+  multipart: (uploadId: string) => key.multipartById(sha(uploadId)),
+  multipartById: (id: string) => `mpu:${id}`,
   /** Every registered multipart upload: what the sweep walks. */
   registry: 'mpu-index',
 };
@@ -422,7 +423,7 @@ export class UploadService {
   async sweep(): Promise<number> {
     let aborted = 0;
     for (const id of await this.store.setMembers(key.registry)) {
-      const raw = await this.store.get(`mpu:${id}`);
+      const raw = await this.store.get(key.multipartById(id));
       if (!raw) {
         await this.store.removeFromSet(key.registry, id);
         continue;

@@ -171,13 +171,14 @@ export class S3Bucket {
     } catch (err) {
       throw fromS3Error(err, 'ListObjectsV2');
     }
-    const after = opts.token ?? '';
+    const after = Buffer.from(opts.token ?? '');
     const items = [
       ...(r.Contents ?? []).map((o) => ({ key: o.Key ?? '', object: summary(o) })),
       ...(r.CommonPrefixes ?? []).map((p) => ({ key: p.Prefix ?? '', object: undefined })),
     ]
-      .filter((i) => i.key !== '' && Buffer.compare(Buffer.from(i.key), Buffer.from(after)) > 0)
-      .sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+      .map((i) => ({ ...i, bytes: Buffer.from(i.key) }))
+      .filter((i) => i.key !== '' && Buffer.compare(i.bytes, after) > 0)
+      .sort((a, b) => Buffer.compare(a.bytes, b.bytes));
     const page = items.slice(0, opts.maxKeys ?? 1000);
     return {
       objects: page.flatMap((i) => (i.object ? [i.object] : [])),
