@@ -1,4 +1,5 @@
 import winston from 'winston';
+import { ISSUED_TOKEN } from './core/auth/tokens.js';
 
 export type Logger = winston.Logger;
 
@@ -19,7 +20,7 @@ export function registerSecret(value: string | undefined): void {
 const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+/g;
 
 function scrubString(s: string): string {
-  let out = s.replace(JWT, REDACTED);
+  let out = s.replace(JWT, REDACTED).replace(ISSUED_TOKEN, REDACTED);
   for (const secret of knownSecrets) {
     if (out.includes(secret)) out = out.split(secret).join(REDACTED);
   }

@@ -39,8 +39,8 @@ function authApi(store: 'memory' | 'redis') {
 
   it('signs in and answers with tokens, the root, the account id and the segment size', async () => {
     const res = await signIn();
-    expect(res.body['gateway.auth.access.token']).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(res.body['gateway.auth.refresh.token']).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(res.body['gateway.auth.access.token']).toMatch(/^gwa_[A-Za-z0-9_-]{43}$/);
+    expect(res.body['gateway.auth.refresh.token']).toMatch(/^gwr_[A-Za-z0-9_-]{43}$/);
     expect(res.body['gateway.auth.metadata.id']).toBe('root');
     expect(res.body['gateway.upload.segment.size']).toBe(16 * 1024 * 1024);
     const again = await signIn();
@@ -123,7 +123,7 @@ function authApi(store: 'memory' | 'redis') {
   it('answers 400 for a refresh without a token and 403 for an unknown one', async () => {
     const missing = await request(app).post('/v2/gateway_auth_access').send({}).expect(400);
     expect(missing.body.field).toBe('gateway.auth.refresh.token');
-    await request(app).post('/v2/gateway_auth_access').send({ 'gateway.auth.refresh.token': 'x'.repeat(43) }).expect(403);
+    await request(app).post('/v2/gateway_auth_access').send({ 'gateway.auth.refresh.token': `gwr_${'x'.repeat(43)}` }).expect(403);
   });
 
   it('accepts the bearer scheme in any case and a bare token; refuses missing and unknown ones with 401', async () => {
@@ -132,7 +132,7 @@ function authApi(store: 'memory' | 'redis') {
     await request(guarded).get('/whoami').set('Authorization', token).expect(200);
     const none = await request(guarded).get('/whoami').expect(401);
     expect(none.body.error).toBe('unauthorized');
-    await request(guarded).get('/whoami').set('Authorization', `Bearer ${'z'.repeat(43)}`).expect(401);
+    await request(guarded).get('/whoami').set('Authorization', `Bearer gwa_${'z'.repeat(43)}`).expect(401);
   });
 
   it('signs out immediately, and says 404 for a token it does not know', async () => {

@@ -34,7 +34,7 @@ describe('the gateway process', () => {
         ? (await run('bash', ['-c', curlLine])).stdout
         : await (await fetch(`${url}/v2/gateway_auth`, { method: 'POST', body: /-d '(.*)'$/.exec(curlLine)![1] })).text();
       const body = JSON.parse(response);
-      expect(body['gateway.auth.access.token']).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(body['gateway.auth.access.token']).toMatch(/^gwa_[A-Za-z0-9_-]{43}$/);
       expect((await fetch(`${url}/readyz`)).status).toBe(200);
 
       gw.child.kill('SIGTERM');

@@ -34,7 +34,7 @@ function sessionRules(makeStore: () => Promise<SessionStore>) {
 
   it('authenticates a new access token to its account', async () => {
     const t = await sessions.start(alice);
-    expect(t.accessToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(t.accessToken).toMatch(/^gwa_[A-Za-z0-9_-]{43}$/);
     expect(t.refreshToken).not.toBe(t.accessToken);
     expect((await sessions.authenticate(t.accessToken)).account.name).toBe('alice');
   });
@@ -42,7 +42,14 @@ function sessionRules(makeStore: () => Promise<SessionStore>) {
   it('refuses missing, malformed and unknown tokens with 401', async () => {
     expect(await kindOf(sessions.authenticate(undefined))).toBe('unauthorized');
     expect(await kindOf(sessions.authenticate('short'))).toBe('unauthorized');
-    expect(await kindOf(sessions.authenticate('A'.repeat(43)))).toBe('unauthorized');
+    expect(await kindOf(sessions.authenticate(`gwa_${'A'.repeat(43)}`))).toBe('unauthorized');
+  });
+
+  it('does not take a refresh token for an access token, nor the other way round', async () => {
+    const t = await sessions.start(alice);
+    expect(await kindOf(sessions.authenticate(t.refreshToken))).toBe('unauthorized');
+    expect(await kindOf(sessions.refresh(t.accessToken))).toBe('forbidden');
+    expect((await sessions.refresh(t.refreshToken)).account.name).toBe('alice');
   });
 
   it('rotates both tokens on refresh; the old access token dies at once', async () => {
@@ -92,7 +99,7 @@ function sessionRules(makeStore: () => Promise<SessionStore>) {
   });
 
   it('refuses an unknown refresh token with 403', async () => {
-    expect(await kindOf(sessions.refresh('B'.repeat(43)))).toBe('forbidden');
+    expect(await kindOf(sessions.refresh(`gwr_${'B'.repeat(43)}`))).toBe('forbidden');
   });
 
   it('stores no token in the clear', async () => {

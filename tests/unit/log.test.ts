@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import winston from 'winston';
+import { newToken } from '../../src/core/auth/tokens.js';
 import { createLogger, registerSecret } from '../../src/log.js';
 
 function capture() {
@@ -25,5 +26,18 @@ describe('logger redaction', () => {
     logger.warn('S3 said super-secret-key-123 was wrong', { detail: 'key=super-secret-key-123' });
     expect(lines.join('')).not.toContain('super-secret-key-123');
     expect(lines.join('')).toContain('[redacted]');
+  });
+});
+
+describe('logger redaction of issued tokens and JWTs', () => {
+  it('redacts them wherever they appear, whatever the field is called', () => {
+    const { logger, lines } = capture();
+    const access = newToken('access');
+    const refresh = newToken('refresh');
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXBhcnQ';
+    logger.info(`route /v2/gateway_auth/${access}`, { note: `sent ${refresh}`, list: [jwt] });
+    const line = lines.join('');
+    for (const secret of [access, refresh, jwt]) expect(line).not.toContain(secret);
+    expect(line).toContain('route /v2/gateway_auth/[redacted]');
   });
 });

@@ -64,7 +64,7 @@ export class SessionService {
   }
 
   async authenticate(accessToken: string | undefined): Promise<Session> {
-    if (!accessToken || !looksLikeToken(accessToken)) throw new GatewayError('unauthorized', UNUSABLE_ACCESS);
+    if (!accessToken || !looksLikeToken(accessToken, 'access')) throw new GatewayError('unauthorized', UNUSABLE_ACCESS);
     const hash = tokenHash(accessToken);
     const familyId = await this.store.get(key.access(hash));
     if (!familyId) throw new GatewayError('unauthorized', UNUSABLE_ACCESS);
@@ -79,7 +79,7 @@ export class SessionService {
   /** Rotates both tokens. A refresh token presented twice ends its whole family (it has leaked). */
   async refresh(refreshToken: string): Promise<{ tokens: TokenPair; account: Account }> {
     const refused = (why: string) => new GatewayError('forbidden', `${why} Sign in again.`, { field: 'gateway.auth.refresh.token' });
-    if (!looksLikeToken(refreshToken)) throw refused('The refresh token is not valid.');
+    if (!looksLikeToken(refreshToken, 'refresh')) throw refused('The refresh token is not valid.');
     const hash = tokenHash(refreshToken);
     const familyId = await this.store.get(key.refresh(hash));
     if (!familyId) throw refused('The refresh token is unknown or expired.');
@@ -119,7 +119,7 @@ export class SessionService {
 
   /** Signs out the session the access token belongs to, at once; false when the token is unknown. */
   async end(accessToken: string): Promise<boolean> {
-    if (!looksLikeToken(accessToken)) return false;
+    if (!looksLikeToken(accessToken, 'access')) return false;
     const hash = tokenHash(accessToken);
     const familyId = await this.store.get(key.access(hash));
     if (!familyId) return false;
@@ -130,8 +130,8 @@ export class SessionService {
   }
 
   private async issue(familyId: string) {
-    const accessToken = newToken();
-    const refreshToken = newToken();
+    const accessToken = newToken('access');
+    const refreshToken = newToken('refresh');
     const access = tokenHash(accessToken);
     const refresh = tokenHash(refreshToken);
     await this.store.set(key.access(access), familyId, this.accessTtlMs);

@@ -1,8 +1,19 @@
 import { createHash, randomBytes } from 'node:crypto';
 
+export type TokenKind = 'access' | 'refresh';
+
+/**
+ * A prefix per kind makes our tokens recognisable to secret scanners (and to our own log redaction),
+ * and lets a refresh token sent as an access token be refused without a store round trip.
+ */
+const PREFIX: Record<TokenKind, string> = { access: 'gwa_', refresh: 'gwr_' };
+
+/** Any token this gateway issues, wherever it appears in text. */
+export const ISSUED_TOKEN = /gw[ar]_[A-Za-z0-9_-]{43}/g;
+
 /** 256 random bits, URL-safe: the only form tokens ever have in the clear. */
-export function newToken(): string {
-  return randomBytes(32).toString('base64url');
+export function newToken(kind: TokenKind): string {
+  return PREFIX[kind] + randomBytes(32).toString('base64url');
 }
 
 /** What the store keeps instead of a token: a fast hash is enough for 256-bit random values. */
@@ -10,9 +21,9 @@ export function tokenHash(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
-const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+const SHAPE: Record<TokenKind, RegExp> = { access: /^gwa_[A-Za-z0-9_-]{43}$/, refresh: /^gwr_[A-Za-z0-9_-]{43}$/ };
 
-/** Tokens of the wrong shape are refused without a store round trip. */
-export function looksLikeToken(value: string): boolean {
-  return TOKEN_SHAPE.test(value);
+/** Tokens of the wrong shape or kind are refused without a store round trip. */
+export function looksLikeToken(value: string, kind: TokenKind): boolean {
+  return SHAPE[kind].test(value);
 }
