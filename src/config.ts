@@ -170,6 +170,7 @@ export const configSchema = z.object({
   ),
 
   MAX_JSON_BODY_BYTES: int(1024, 10 * MiB, 64 * 1024),
+  MAX_UPLOAD_PLAN_BYTES: int(64 * 1024, 64 * MiB, 4 * MiB),
   BODY_IDLE_TIMEOUT_MS: int(1000, 3600000, 60000),
   MAX_HEADER_BYTES: int(1024, 1024 * 1024, 16 * 1024),
   SHUTDOWN_GRACE_MS: int(0, 600000, 10000),
@@ -258,7 +259,7 @@ export interface Config {
     copyConcurrency: number;
     multipartCopyPartSize: number;
   };
-  limits: { maxJsonBodyBytes: number; maxHeaderBytes: number; bodyIdleTimeoutMs: number };
+  limits: { maxJsonBodyBytes: number; maxUploadPlanBytes: number; maxHeaderBytes: number; bodyIdleTimeoutMs: number };
   /** Requests per access token and per client address within `windowSec`; 0: unlimited. */
   rateLimit: { perToken: number; perAddress: number; windowSec: number };
   /** Browser origins allowed to call the gateway; undefined: CORS off. */
@@ -391,7 +392,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       copyConcurrency: e.COPY_CONCURRENCY,
       multipartCopyPartSize: e.MULTIPART_COPY_PART_SIZE,
     },
-    limits: { maxJsonBodyBytes: e.MAX_JSON_BODY_BYTES, maxHeaderBytes: e.MAX_HEADER_BYTES, bodyIdleTimeoutMs: e.BODY_IDLE_TIMEOUT_MS },
+    limits: { maxJsonBodyBytes: e.MAX_JSON_BODY_BYTES, maxUploadPlanBytes: e.MAX_UPLOAD_PLAN_BYTES, maxHeaderBytes: e.MAX_HEADER_BYTES, bodyIdleTimeoutMs: e.BODY_IDLE_TIMEOUT_MS },
     rateLimit: { perToken: e.RATE_LIMIT_PER_TOKEN, perAddress: e.RATE_LIMIT_PER_ADDRESS, windowSec: e.RATE_LIMIT_WINDOW },
     corsOrigins: e.CORS_ORIGINS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

@@ -237,6 +237,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       services,
       logger,
       maxJsonBodyBytes: config.limits.maxJsonBodyBytes,
+      maxUploadPlanBytes: config.limits.maxUploadPlanBytes,
       bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs,
       trustProxy: config.trustProxy,
       corsOrigins: config.corsOrigins,

@@ -17,6 +17,9 @@ export const ROOT_ID = 'root';
 /** S3's limit on key length, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
 
+/** What desktop file systems (ext4, APFS, NTFS) allow for one name: longer names could never sync down. */
+export const MAX_NAME_BYTES = 255;
+
 const ID_SHAPE = /^[A-Za-z0-9_-]+$/;
 const MAX_ID_LENGTH = Math.ceil((MAX_KEY_BYTES * 4) / 3);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -74,6 +77,8 @@ export function checkName(name: unknown, field: string, fullKeyWithName: (name: 
   if (name === '.' || name === '..') throw invalid(field, `must not be "${name}"`);
   if (name.includes('/')) throw invalid(field, 'must not contain "/"');
   if (name.includes('\0')) throw invalid(field, 'must not contain a NUL character');
+  const nameBytes = Buffer.byteLength(name, 'utf8');
+  if (nameBytes > MAX_NAME_BYTES) throw invalid(field, `is ${nameBytes} bytes long in UTF-8; names may have at most ${MAX_NAME_BYTES}`);
   const bytes = Buffer.byteLength(fullKeyWithName(name), 'utf8');
   if (bytes > MAX_KEY_BYTES) throw invalid(field, `makes the S3 key ${bytes} bytes long; S3 allows ${MAX_KEY_BYTES}`);
   return name;

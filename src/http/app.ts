@@ -16,6 +16,8 @@ export interface AppOptions {
   services: GatewayServices;
   logger: Logger;
   maxJsonBodyBytes: number;
+  /** The segment plan of a large upload: up to 10,000 segments, so more than other JSON bodies. */
+  maxUploadPlanBytes: number;
   bodyIdleTimeoutMs: number;
   trustProxy: boolean | number | string;
   /** Browser origins allowed by CORS; undefined: no CORS headers, browsers keep other sites out. */
@@ -55,7 +57,7 @@ export function createApp(o: AppOptions): Express {
   app.use(accessLog(o.logger, o.metrics));
   app.use(healthRoutes(o.services));
   if (o.metrics && o.serveMetrics) app.get('/metrics', metricsHandler(o.metrics));
-  for (const dialect of DIALECTS) app.use(dialectRouter(o.services, dialect, { maxJsonBodyBytes: o.maxJsonBodyBytes, bodyIdleTimeoutMs: o.bodyIdleTimeoutMs }, o.metrics));
+  for (const dialect of DIALECTS) app.use(dialectRouter(o.services, dialect, { maxJsonBodyBytes: o.maxJsonBodyBytes, maxUploadPlanBytes: o.maxUploadPlanBytes, bodyIdleTimeoutMs: o.bodyIdleTimeoutMs }, o.metrics));
 
   app.use((req, _res, next) => {
     next(new GatewayError('not_found', `No such endpoint: ${req.method} ${req.path.split('/').slice(0, 3).join('/')}`));

@@ -68,8 +68,8 @@ const segmentJson = (seg: { number: number; size: number; sha256: string; cookie
 interface Spec {
   /** Needs a session (everything but the sign-in calls). */
   auth: boolean;
-  /** Reads a JSON body (uploads stream theirs instead). */
-  json: boolean;
+  /** Reads a JSON body (uploads stream theirs instead); 'plan': a segment plan, allowed to be larger. */
+  json: boolean | 'plan';
   handle(d: Dialect): Handler;
 }
 
@@ -234,7 +234,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
     update: { auth: true, json: false, handle: upload(false) },
     startUpload: {
       auth: true,
-      json: true,
+      json: 'plan',
       handle: (d) => async (req, res) => {
         const b = bodyOf(req);
         const started = await s.uploads.start(
@@ -299,7 +299,7 @@ function requestLimit(s: GatewayServices, withToken: boolean): Handler {
 export function dialectRouter(
   services: GatewayServices,
   dialect: Dialect,
-  limits: { maxJsonBodyBytes: number; bodyIdleTimeoutMs: number },
+  limits: { maxJsonBodyBytes: number; maxUploadPlanBytes: number; bodyIdleTimeoutMs: number },
   metrics?: Metrics,
 ): Router {
   const r = Router();
@@ -307,9 +307,10 @@ export function dialectRouter(
   const specs = operations(services);
   const auth = authenticate(services.sessions);
   const body = jsonBody(limits.maxJsonBodyBytes);
+  const plan = jsonBody(limits.maxUploadPlanBytes);
   for (const [op, route] of Object.entries(dialect.routes) as Array<[Operation, NonNullable<Dialect['routes'][Operation]>]>) {
     const spec = specs[op];
-    const chain: Handler[] = [operationName(op, metrics), idle, requestLimit(services, spec.auth), ...(spec.auth ? [auth] : []), ...(spec.json ? body : []), spec.handle(dialect)];
+    const chain: Handler[] = [operationName(op, metrics), idle, requestLimit(services, spec.auth), ...(spec.auth ? [auth] : []), ...(spec.json === 'plan' ? plan : spec.json ? body : []), spec.handle(dialect)];
     // (Express routes HEAD to GET handlers; the download handler answers it from HeadObject.)
     r[route.method](route.path, ...chain);
   }

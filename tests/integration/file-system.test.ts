@@ -207,7 +207,8 @@ describe('new folders', () => {
     [{ 'gateway.metadata.name': '..' }, /must not be "\.\."/],
     [{ 'gateway.metadata.name': 'a/b' }, /must not contain "\/"/],
     [{ 'gateway.metadata.name': 42 }, /must be a string/],
-    [{ 'gateway.metadata.name': 'x'.repeat(1100) }, /S3 allows 1024/],
+    [{ 'gateway.metadata.name': 'x'.repeat(256) }, /256 bytes long in UTF-8; names may have at most 255/],
+    [{ 'gateway.metadata.name': 'é'.repeat(128) }, /256 bytes long in UTF-8/],
     [{ 'gateway.metadata.name': 'ok', 'gateway.metadata.modified': 'yesterday' }, /gateway\.metadata\.modified/],
   ])('refuse %j with 400 naming the problem, writing nothing', async (body, message) => {
     const before = await keys('');
@@ -215,6 +216,18 @@ describe('new folders', () => {
     expect(res.body.message).toMatch(message);
     expect(res.body.field).toBeDefined();
     expect(await keys('')).toEqual(before);
+  });
+
+  it('refuse a name that would make the S3 key longer than 1024 bytes, and take one that fits exactly', async () => {
+    // Four nested folders of 250-byte names, seeded straight into S3 as another tool could.
+    const deep = `${['a', 'b', 'c', 'd'].map((l) => l.repeat(250)).join('/')}/`;
+    await put([deep]);
+    const room = 1024 - Buffer.byteLength(root + deep);
+    const tooLong = await newFolder(idOf(deep), 'n'.repeat(room + 1)).expect(400);
+    expect(tooLong.body).toMatchObject({ field: 'gateway.metadata.name', message: expect.stringMatching(/1026 bytes long; S3 allows 1024/) });
+    // The folder's own key ends in "/", so a name one byte shorter fills the key to exactly 1024 bytes.
+    await newFolder(idOf(deep), 'n'.repeat(room - 1)).expect(200);
+    expect(await keys(deep)).toEqual([deep, `${deep}${'n'.repeat(room - 1)}/`]);
   });
 
   it('need an existing parent folder', async () => {

@@ -388,6 +388,30 @@ describe('segmented uploads', () => {
     expect(res.body.message).toMatch(new RegExp(`must be ${SEGMENT} \\(gateway.upload.segment.size\\)`));
   });
 
+  it('accept a plan of as many segments as S3 allows, and refuse one more, up front', async () => {
+    const planOf = (count: number) => ({
+      'gateway.metadata.parent.id': idOf('up/'),
+      'gateway.metadata.name': `parts-${count}.bin`,
+      'gateway.metadata.file.size': count * SEGMENT,
+      'gateway.upload.segment': Array.from({ length: count }, (_, i) => ({
+        'gateway.upload.segment.number': i + 1,
+        'gateway.upload.segment.size': SEGMENT,
+        'gateway.upload.segment.sha256': 'a'.repeat(64),
+      })),
+    });
+    // 10,000 segments make a plan of about 1.2 MB: more than other JSON bodies may be, well within the plan's own limit.
+    const started = await c.post('/v2/gateway_upload', planOf(10_000)).expect(200);
+    expect(started.body['gateway.upload.segment']).toHaveLength(10_000);
+    await c.del(`/v2/gateway_upload/${started.body['gateway.upload.id']}`).expect(200);
+    const refused = await c.post('/v2/gateway_upload', planOf(10_001)).expect(400);
+    expect(refused.body).toMatchObject({ field: 'gateway.upload.segment', message: expect.stringMatching(/has 10001 segments; this S3 allows 10000/) });
+    expect((await keys('up/')).filter((k) => k.startsWith('up/parts-'))).toEqual([]);
+    if (realS3) {
+      const open = await bucket().client.send(new ListMultipartUploadsCommand({ Bucket: bucket().name, Prefix: `${root}up/parts-` }));
+      expect(open.Uploads ?? []).toEqual([]);
+    }
+  });
+
   it('update an existing file', async () => {
     const first = await uploadNew(idOf('up/'), 'seg-update.bin', Buffer.from('old')).expect(200);
     const body = randomBytes(SEGMENT + 1);
