@@ -1,6 +1,8 @@
 // TypeScript ES modules run through ts-jest in ESM mode; type checking is `npm run typecheck`'s job.
 export default {
-  testEnvironment: 'node',
+  // Node's environment and jest's order, plus what the suite-wide log audit needs (tests/audit/).
+  testEnvironment: '<rootDir>/tests/support/environment.mjs',
+  testSequencer: '<rootDir>/tests/support/sequencer.mjs',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {

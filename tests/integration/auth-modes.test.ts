@@ -10,6 +10,7 @@ import type { EmbeddedKey } from '../../src/storage/s3/embedded-auth.js';
 import { RedisSessionStore } from '../../src/storage/session-store/redis.js';
 import { idOf, listAll, names, signInWith, type Json } from '../support/api.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { recordSecrets } from '../support/log-audit.js';
 import { describeWithRedis, testRedisUrl } from '../support/targets.js';
 
 /** Key pairs of the embedded S3 server, which checks every signature; `reader` may only read. */
@@ -19,6 +20,7 @@ const PAIRS: Record<string, EmbeddedKey> = {
   'reader-key': { secret: 'reader-secret-0123456789', readOnly: true },
 };
 const CELLS_SECRET = 'gatewaysecret';
+recordSecrets(CELLS_SECRET, ...Object.values(PAIRS).map((p) => p.secret));
 
 const jwtKey = randomBytes(32);
 const cellsToken = (sub: string, expiresInSec: number) =>

@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../../src/log.js';
 import { buildRuntime, type Runtime } from '../../src/runtime.js';
 import type { S3Bucket } from '../../src/storage/s3/bucket.js';
 import { EMBEDDED_CREDENTIALS } from '../../src/storage/s3/embedded.js';
+import { openAuditLog, recordSecretsOf } from './log-audit.js';
 import { realS3, testRedisUrl, uniquePrefix } from './targets.js';
 
 export interface TestGateway {
@@ -64,8 +65,10 @@ export async function startTestGateway(opts: {
   }
   Object.assign(env, opts.env ?? {});
   const config = loadConfig(env);
+  recordSecretsOf(env);
 
   const logLines: string[] = [];
+  const audit = openAuditLog('in-process');
   const logger = createLogger({ level: 'debug', format: 'json' });
   logger.clear();
   logger.add(
@@ -73,6 +76,7 @@ export async function startTestGateway(opts: {
       stream: new Writable({
         write(chunk, _enc, cb) {
           logLines.push(String(chunk));
+          audit.write(String(chunk));
           cb();
         },
       }),
@@ -91,6 +95,7 @@ export async function startTestGateway(opts: {
     async close() {
       await runtime.close();
       logger.close();
+      audit.close();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { EMBEDDED_CREDENTIALS } from '../../src/storage/s3/embedded.js';
+import { openAuditLog, recordSecretsOf } from './log-audit.js';
 import { realS3 } from './targets.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -33,11 +34,20 @@ export function runGateway(env: Record<string, string>, nodeFlags: string[] = []
     env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  recordSecretsOf(env);
+  const audit = openAuditLog('process');
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => (out += d.toString()));
-  child.stderr!.on('data', (d) => (err += d.toString()));
+  child.stdout!.on('data', (d) => {
+    out += d.toString();
+    audit.write(d.toString());
+  });
+  child.stderr!.on('data', (d) => {
+    err += d.toString();
+    audit.write(d.toString());
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  child.on('close', () => audit.close());
   const ready = /ready at (http:\/\/\S+)/;
   return {
     child,
