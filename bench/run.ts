@@ -8,7 +8,9 @@
  * - upload and download of a 1 GiB file, vs lib-storage Upload and GetObject with the same part size;
  * - metadata under load: BENCH_LOAD_CONNECTIONS clients (64) doing get-entry and listing for BENCH_LOAD_SEC
  *   (30 s) with autocannon, vs the same load of GetObject and ListObjectsV2 sent to S3 as presigned URLs
- *   (the same generator, and any S3 accepts them), with requests per second, p50/p99 and CPU per request.
+ *   (the same generator, and any S3 accepts them), with requests per second, p50/p99 and CPU per request;
+ *   then each call alone at a steady half of S3's saturated rate (LIGHT_CONNECTIONS clients), where p50 shows
+ *   the gateway's own latency rather than time spent queueing for a saturated S3.
  *
  * S3 is the embedded server in a process of its own unless S3_ENDPOINT (and keys, bucket) are set; sessions are
  * in the gateway's process unless REDIS_URL is set. BENCH_ROUNDS, BENCH_LIST_OBJECTS,
@@ -39,6 +41,7 @@ const TRANSFER_BYTES = Number(process.env.BENCH_TRANSFER_MIB ?? 1024) * 1024 * 1
 const TRANSFER_ROUNDS = Number(process.env.BENCH_TRANSFER_ROUNDS ?? 3);
 const LOAD_SEC = Number(process.env.BENCH_LOAD_SEC ?? 30);
 const LOAD_CONNECTIONS = Number(process.env.BENCH_LOAD_CONNECTIONS ?? 64);
+const LIGHT_CONNECTIONS = 8;
 
 /** CPU time a process has used so far, in ms (user + system, from /proc). */
 async function cpuMs(pid: number): Promise<number> {
@@ -54,8 +57,15 @@ interface LoadResult {
   non2xx: number;
 }
 
-async function load(url: string, requests: autocannon.Request[], headers: Record<string, string> = {}): Promise<LoadResult> {
-  const r = await autocannon({ url, connections: LOAD_CONNECTIONS, duration: LOAD_SEC, requests, headers });
+/** Clients as fast as they can (`rate` absent: saturation), or together at a steady rate of requests per second. */
+async function load(
+  url: string,
+  requests: autocannon.Request[],
+  headers: Record<string, string> = {},
+  opts: { connections: number; rate?: number; seconds?: number } = { connections: LOAD_CONNECTIONS },
+): Promise<LoadResult> {
+  const duration = opts.seconds ?? LOAD_SEC;
+  const r = await autocannon({ url, connections: opts.connections, duration, requests, headers, ...(opts.rate ? { overallRate: opts.rate } : {}) });
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, non2xx: r.non2xx + r.errors };
 }
 const PASSWORD = 'bench-password-1';
@@ -307,23 +317,33 @@ async function main(): Promise<void> {
     );
     const s3Pid = embedded?.child.pid;
     const s3CpuBefore = s3Pid ? await cpuMs(s3Pid) : 0;
-    const direct = await load(head.origin, [
+    const directRequests: autocannon.Request[] = [
       { method: 'GET', path: `${head.pathname}${head.search}` },
       { method: 'GET', path: `${listing.pathname}${listing.search}` },
-    ]);
+    ];
+    const gatewayRequests: autocannon.Request[] = [
+      { method: 'GET', path: `/v2/gateway_metadata/${b64(entryKey)}` },
+      { method: 'GET', path: `/v2/gateway_metadata_children/${b64(loadFolder)}` },
+    ];
+    const auth = { Authorization: `Bearer ${token}` };
+    const direct = await load(head.origin, directRequests);
     const s3CpuDirect = s3Pid ? (await cpuMs(s3Pid)) - s3CpuBefore : 0;
     const gwCpuBefore = await cpuMs(gateway.child.pid!);
     const s3CpuBefore2 = s3Pid ? await cpuMs(s3Pid) : 0;
-    const through = await load(
-      base,
-      [
-        { method: 'GET', path: `/v2/gateway_metadata/${b64(entryKey)}` },
-        { method: 'GET', path: `/v2/gateway_metadata_children/${b64(loadFolder)}` },
-      ],
-      { Authorization: `Bearer ${token}` },
-    );
+    const through = await load(base, gatewayRequests, auth);
     const gwCpu = (await cpuMs(gateway.child.pid!)) - gwCpuBefore;
     const s3CpuGateway = s3Pid ? (await cpuMs(s3Pid)) - s3CpuBefore2 : 0;
+    const lightRate = Math.max(10, Math.floor(direct.rps / 2));
+    const light = { connections: LIGHT_CONNECTIONS, rate: lightRate, seconds: Math.max(5, Math.round(LOAD_SEC / 2)) };
+    const lightRows: string[] = [];
+    for (const [i, name] of ['get-entry (vs GetObject)', 'listing (vs ListObjectsV2)'].entries()) {
+      const d = await load(head.origin, [directRequests[i]!], {}, light);
+      const g = await load(base, [gatewayRequests[i]!], auth, light);
+      lightRows.push(
+        `    ${name.padEnd(27)} direct p50 ${d.p50} ms, p99 ${d.p99} ms; gateway p50 ${g.p50} ms, p99 ${g.p99} ms: ` +
+          `+${(g.p50 - d.p50).toFixed(1)} ms at p50 (${d.non2xx + g.non2xx} failed)\n`,
+      );
+    }
 
     const rss = await peakRss();
 
@@ -354,7 +374,9 @@ async function main(): Promise<void> {
         `  CPU per request: gateway ${(gwCpu / through.requests).toFixed(3)} ms` +
         (s3Pid
           ? `; S3 ${(s3CpuGateway / through.requests).toFixed(3)} ms through the gateway, ${(s3CpuDirect / direct.requests).toFixed(3)} ms direct\n`
-          : '\n'),
+          : '\n') +
+        `  below saturation (each call alone at a steady ${lightRate} req/s, half of direct's saturated rate, ${LIGHT_CONNECTIONS} clients, ${light.seconds} s):\n` +
+        lightRows.join(''),
     );
     process.stdout.write(`gateway peak RSS: ${(rss / 1024 / 1024).toFixed(0)} MiB (target < 200 MB)\n`);
   } finally {
