@@ -263,8 +263,8 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
         res.json({ ...segmentJson(seg), 'gateway.upload.cookie': header['gateway.upload.cookie'] });
       },
     },
-    finishNewUpload: { auth: true, json: true, handle: finish(true) },
-    finishUpdateUpload: { auth: true, json: true, handle: finish(false) },
+    finishNewUpload: { auth: true, json: 'plan', handle: finish(true) },
+    finishUpdateUpload: { auth: true, json: 'plan', handle: finish(false) },
     cancelUpload: {
       auth: true,
       json: false,
