@@ -1,0 +1,42 @@
+import { CommanderError } from 'commander';
+import { ConfigFile, configPath } from './config-file.js';
+import { buildProgram } from './commands.js';
+import { GatewayCallError } from './gateway-client.js';
+import { interactive } from './interactive.js';
+import { ShellError, Workspace } from './workspace.js';
+
+/**
+ * gws: one command and exit (`gws ls -l /gateway/home`), or, with no command, an interactive prompt.
+ * Exit codes: 0 done, 1 the gateway or a file said no, 2 the command line was wrong.
+ */
+export async function run(argv: string[]): Promise<number> {
+  const ws = await Workspace.open(new ConfigFile(configPath()));
+  if (argv.filter((a) => !a.startsWith('-')).length === 0 && !argv.some((a) => a === '-h' || a === '--help' || a === '-V')) {
+    return interactive(ws, runLine);
+  }
+  return runLine(ws, argv, { interactive: process.stdin.isTTY === true });
+}
+
+/** One command line; the error, if any, as one line on stderr. */
+export async function runLine(ws: Workspace, args: string[], opts: { interactive: boolean }): Promise<number> {
+  const program = buildProgram(ws, { out: (line) => process.stdout.write(`${line}\n`), interactive: opts.interactive });
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed the usage problem
+    if (err instanceof ShellError || err instanceof GatewayCallError) {
+      process.stderr.write(`gws: ${err.message}\n`);
+      return 1;
+    }
+    if ((err as Error).name === 'ExitPromptError') return 130; // Ctrl-C at a prompt
+    const e = err as NodeJS.ErrnoException;
+    if (e.code && e.path) {
+      process.stderr.write(`gws: ${e.path}: ${e.code === 'ENOENT' ? 'no such local file or folder' : e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`gws: ${e.message ?? String(err)}\n`);
+    return 1;
+  }
+}
+

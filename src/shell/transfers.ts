@@ -1,0 +1,266 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline as pipelineCallback, Readable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GatewayCallError, type Entry, type GatewayClient, type SegmentState } from './gateway-client.js';
+import { progressBar, rateLimit, type Progress } from './progress.js';
+import { ShellError, type Place, type Workspace } from './workspace.js';
+
+type EntryPlace = Extract<Place, { kind: 'entry' }>;
+
+export interface TransferOptions {
+  quiet: boolean;
+  /** Bytes per second, for each transfer; undefined: as fast as the network goes. */
+  limitRate: number | undefined;
+  /** One line per finished file, on stdout. */
+  report: (line: string) => void;
+}
+
+/**
+ * A file's modified time to the nearest millisecond: setting a time goes through a float number of
+ * seconds, so 12:00:00.123 is stored as 12:00:00.122999999, and truncating would lose a millisecond on
+ * every round trip.
+ */
+export async function modifiedMs(file: string): Promise<number> {
+  return Number(((await stat(file, { bigint: true })).mtimeNs + 500_000n) / 1_000_000n);
+}
+
+/** sha256 (hex) of a byte range of a file, read as a stream. */
+async function sha256Of(file: string, start = 0, end?: number): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file, { start, ...(end !== undefined ? { end } : {}) }), hash);
+  return hash.digest('hex');
+}
+
+/** Streams joined so that an error anywhere ends them all (`.pipe` would leave the request waiting). */
+function chain(source: Readable, ...stages: Transform[]): Readable {
+  return pipelineCallback([source, ...stages], () => undefined) as unknown as Readable;
+}
+
+// ---------------------------------------------------------------- upload
+
+interface ResumeState {
+  uploadId: string;
+  cookie: string;
+  expiresAt: number;
+  segments: SegmentState[];
+  sent: number[];
+}
+
+/** Where an interrupted upload of this file to this place keeps its state, until it finishes. */
+function resumeFile(ws: Workspace, parent: EntryPlace, name: string, local: string, size: number, modified: number): string {
+  const key = createHash('sha256').update(JSON.stringify([parent.client.baseUrl, parent.entry.id, name, path.resolve(local), size, modified])).digest('hex');
+  return path.join(ws.config.uploadsDir, `${key.slice(0, 32)}.json`);
+}
+
+async function readResume(file: string): Promise<ResumeState | undefined> {
+  try {
+    const state = JSON.parse(await readFile(file, 'utf8')) as ResumeState;
+    // An upload about to expire on the gateway is not worth resuming.
+    return state.expiresAt === 0 || state.expiresAt > Date.now() + 60_000 ? state : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeResume(file: string, state: ResumeState): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, JSON.stringify(state), { mode: 0o600 });
+  await rename(temp, file);
+}
+
+/** One local file into a remote folder: in one request, or in segments (resumable) above the gateway's segment size. */
+export async function uploadFile(ws: Workspace, parent: EntryPlace, local: string, name: string, opts: TransferOptions): Promise<Entry> {
+  const st = await stat(local);
+  const size = st.size;
+  const modified = await modifiedMs(local);
+  const existing = await ws.childNamed(parent, name);
+  if (existing?.type === 'folder') throw new ShellError(`${parent.path}/${name}: is a folder; cannot replace it with a file`);
+  const target = existing ? { existingId: existing.id } : { parentId: parent.entry.id, name };
+  const segmentSize = ws.mount(parent.mount).segmentSize;
+  const label = `upload ${name}`;
+  let entry: Entry;
+  if (!segmentSize || size <= segmentSize) {
+    const sha256 = await sha256Of(local);
+    const progress = progressBar(label, size, opts);
+    try {
+      entry = await parent.client.upload(target, { size, modified, sha256 }, () => ({
+        body: chain(createReadStream(local), rateLimit(opts.limitRate), progress.counter()),
+        length: size,
+      }));
+    } finally {
+      progress.stop();
+    }
+  } else {
+    entry = await uploadInSegments(ws, parent, target, local, name, { size, modified, segmentSize }, opts);
+  }
+  ws.changed();
+  opts.report(`uploaded ${local} → ${parent.path}/${name} (${size} bytes)`);
+  return entry;
+}
+
+async function uploadInSegments(
+  ws: Workspace,
+  parent: EntryPlace,
+  target: { existingId: string } | { parentId: string; name: string },
+  local: string,
+  name: string,
+  file: { size: number; modified: number; segmentSize: number },
+  opts: TransferOptions,
+): Promise<Entry> {
+  const stateFile = resumeFile(ws, parent, name, local, file.size, file.modified);
+  let state = await readResume(stateFile);
+  if (state) {
+    opts.report(`resuming upload of ${local}: ${state.sent.length} of ${state.segments.length} segments already sent`);
+  } else {
+    // One pass over the file: each segment's sha256 for the plan, and the whole file's for the gateway to check.
+    const whole = createHash('sha256');
+    const plan: Array<{ number: number; size: number; sha256: string }> = [];
+    for (let start = 0, n = 1; start < file.size; start += file.segmentSize, n++) {
+      const size = Math.min(file.segmentSize, file.size - start);
+      const hash = createHash('sha256');
+      for await (const chunk of createReadStream(local, { start, end: start + size - 1 })) {
+        hash.update(chunk as Buffer);
+        whole.update(chunk as Buffer);
+      }
+      plan.push({ number: n, size, sha256: hash.digest('hex') });
+    }
+    const started = await parent.client.startUpload(target, { ...file, sha256: whole.digest('hex') }, plan);
+    state = { uploadId: started.id, cookie: started.cookie, expiresAt: started.expiresAt, segments: started.segments, sent: [] };
+    await writeResume(stateFile, state);
+  }
+
+  const sentBytes = state.segments.filter((s) => state.sent.includes(s.number)).reduce((n, s) => n + s.size, 0);
+  const progress = progressBar(`upload ${name}`, file.size, { ...opts, start: sentBytes });
+  try {
+    for (const [i, segment] of state.segments.entries()) {
+      if (state.sent.includes(segment.number)) continue;
+      const start = (segment.number - 1) * file.segmentSize;
+      let answered: SegmentState;
+      try {
+        answered = await parent.client.sendSegment({ id: state.uploadId, cookie: state.cookie }, segment, () => ({
+          body: chain(createReadStream(local, { start, end: start + segment.size - 1 }), rateLimit(opts.limitRate), progress.counter()),
+          length: segment.size,
+        }));
+      } catch (err) {
+        if (err instanceof GatewayCallError && err.status === 404) {
+          await rm(stateFile, { force: true });
+          throw new ShellError(`${err.message}; the upload expired or was cancelled: run the command again to start over`);
+        }
+        throw err;
+      }
+      state.segments[i] = { ...segment, ...answered, sha256: segment.sha256 };
+      state.sent.push(segment.number);
+      await writeResume(stateFile, state);
+    }
+  } finally {
+    progress.stop();
+  }
+  const entry = await parent.client.finishUpload(target, file, { id: state.uploadId, cookie: state.cookie, segments: state.segments });
+  await rm(stateFile, { force: true });
+  return entry;
+}
+
+/** Files and folders, recursively, into a remote folder. */
+export async function uploadTree(ws: Workspace, parent: EntryPlace, local: string, opts: TransferOptions): Promise<void> {
+  const st = await stat(local).catch(() => {
+    throw new ShellError(`${local}: no such local file or folder`);
+  });
+  const name = path.basename(path.resolve(local));
+  if (!st.isDirectory()) {
+    await uploadFile(ws, parent, local, name, opts);
+    return;
+  }
+  const existing = await ws.childNamed(parent, name);
+  if (existing && existing.type !== 'folder') throw new ShellError(`${parent.path}/${name}: is a file; cannot upload a folder onto it`);
+  const folder = existing ?? (await parent.client.mkdir(parent.entry.id, name, await modifiedMs(local)));
+  ws.changed();
+  const place: EntryPlace = { ...parent, entry: folder, path: `${parent.path}/${name}` };
+  for (const child of (await readdir(local, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (child.isFile() || child.isDirectory()) await uploadTree(ws, place, path.join(local, child.name), opts);
+  }
+}
+
+// ---------------------------------------------------------------- download
+
+/** One remote file to a local path; an interrupted download resumes with a byte range where the gateway offers one. */
+export async function downloadFile(client: GatewayClient, entry: Entry, local: string, opts: TransferOptions): Promise<void> {
+  const partial = `${local}.gws-partial`;
+  const sidecar = `${partial}.json`;
+  const identity = JSON.stringify({ id: entry.id, size: entry.size, hash: entry.hash, modified: entry.modified });
+  let offset = 0;
+  try {
+    if ((await readFile(sidecar, 'utf8')) === identity) offset = (await stat(partial)).size;
+  } catch {
+    offset = 0;
+  }
+  if (entry.size !== undefined && offset > entry.size) offset = 0;
+  if (offset === 0) await rm(partial, { force: true });
+  await writeFile(sidecar, identity);
+  if (offset > 0) opts.report(`resuming download of ${entry.name} at byte ${offset}`);
+
+  const total = entry.size ?? 0;
+  const progress = progressBar(`download ${entry.name}`, total, { ...opts, start: offset });
+  try {
+    if (entry.size === undefined || offset < entry.size || entry.size === 0) {
+      const { body, from } = await client.download(entry.id, offset);
+      await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), rateLimit(opts.limitRate), progress.counter(), createWriteStream(partial, { flags: from > 0 ? 'a' : 'w' }));
+    }
+  } finally {
+    progress.stop();
+  }
+  const got = (await stat(partial)).size;
+  if (entry.size !== undefined && got !== entry.size) {
+    throw new ShellError(`download of ${entry.name} ended at ${got} of ${entry.size} bytes; run the command again to resume`);
+  }
+  await rename(partial, local);
+  await rm(sidecar, { force: true });
+  if (entry.modified > 0) await utimes(local, new Date(), new Date(entry.modified));
+  opts.report(`downloaded ${entry.name} → ${local} (${got} bytes)`);
+}
+
+/** Files and folders, recursively, into a local folder. */
+export async function downloadTree(ws: Workspace, place: EntryPlace, localDir: string, opts: TransferOptions): Promise<void> {
+  const local = path.join(localDir, place.entry.name);
+  if (place.entry.type === 'file') {
+    await downloadFile(place.client, place.entry, local, opts);
+    return;
+  }
+  await mkdir(local, { recursive: true });
+  for (const child of await ws.childrenOf(place.client, place.entry.id)) {
+    await downloadTree(ws, { ...place, entry: child, path: `${place.path}/${child.name}` }, local, opts);
+  }
+}
+
+// ---------------------------------------------------------------- copy between gateways
+
+/** Streams a file or folder from one mounted gateway into a folder of another (or the same): nothing touches local disk. */
+export async function copyTree(ws: Workspace, from: EntryPlace, into: EntryPlace, opts: TransferOptions): Promise<void> {
+  const name = from.entry.name;
+  const existing = await ws.childNamed(into, name);
+  if (from.entry.type === 'folder') {
+    if (existing && existing.type !== 'folder') throw new ShellError(`${into.path}/${name}: is a file; cannot copy a folder onto it`);
+    const folder = existing ?? (await into.client.mkdir(into.entry.id, name, from.entry.modified || Date.now()));
+    ws.changed();
+    const target: EntryPlace = { ...into, entry: folder, path: `${into.path}/${name}` };
+    for (const child of await ws.childrenOf(from.client, from.entry.id)) await copyTree(ws, { ...from, entry: child, path: `${from.path}/${child.name}` }, target, opts);
+    return;
+  }
+  if (existing?.type === 'folder') throw new ShellError(`${into.path}/${name}: is a folder; cannot replace it with a file`);
+  const size = from.entry.size ?? 0;
+  const progress: Progress = progressBar(`copy ${name}`, size, opts);
+  try {
+    // One streamed request: the gateway takes any size in one upload, and a segment plan would need every hash first.
+    await into.client.upload(existing ? { existingId: existing.id } : { parentId: into.entry.id, name }, { size, modified: from.entry.modified || Date.now() }, async () => {
+      const { body } = await from.client.download(from.entry.id);
+      return { body: chain(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), rateLimit(opts.limitRate), progress.counter()), length: size };
+    });
+  } finally {
+    progress.stop();
+  }
+  ws.changed();
+  opts.report(`copied ${from.path} → ${into.path}/${name} (${size} bytes)`);
+}
