@@ -1,3 +1,4 @@
+import { S3_MAX_KEY_BYTES } from '../storage/s3/bucket.js';
 import { GatewayError, invalid } from './errors.js';
 
 /**
@@ -14,8 +15,7 @@ import { GatewayError, invalid } from './errors.js';
 /** The id of an account's root. Reserved: "root" is not the base64url form of any valid UTF-8 key. */
 export const ROOT_ID = 'root';
 
-/** S3's limit on key length, in UTF-8 bytes. */
-export const MAX_KEY_BYTES = 1024;
+export const MAX_KEY_BYTES = S3_MAX_KEY_BYTES;
 
 /** What desktop file systems (ext4, APFS, NTFS) allow for one name: longer names could never sync down. */
 export const MAX_NAME_BYTES = 255;

@@ -76,6 +76,9 @@ export interface BucketOptions {
   deleteConcurrency: number;
 }
 
+/** S3's limit on key length, in UTF-8 bytes. */
+export const S3_MAX_KEY_BYTES = 1024;
+
 const MAX_DELETE_BATCH = 1000;
 /** Asked of a server that does not paginate, so that it cuts nothing off. */
 const UNPAGED_MAX_KEYS = 1_000_000;
@@ -204,6 +207,8 @@ export class S3Bucket {
   }
 
   async head(key: string): Promise<ObjectHead | undefined> {
+    // No object can have a longer key, and some servers (Ceph RGW) answer such a HEAD with a bare 400.
+    if (Buffer.byteLength(key, 'utf8') > S3_MAX_KEY_BYTES) return undefined;
     if (key.endsWith('/') && !this.profile.headFolders) {
       // The marker sorts first among the keys it starts.
       const first = (await this.list(key, { maxKeys: 1 })).objects[0];
