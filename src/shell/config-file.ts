@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
@@ -56,15 +56,47 @@ export class ConfigFile {
     }
   }
 
-  /** Reads, changes and writes the file (tokens in it: readable by its owner only, written whole or not at all). */
-  async update(change: (state: ShellState) => void): Promise<ShellState> {
-    const state = await this.read();
-    change(state);
+  /**
+   * Runs `fn` while holding the file's lock (a `.lock` file made exclusively), so that processes of the
+   * shell take turns; a lock older than `staleMs` was left by a process that died and is taken over.
+   */
+  private async withLock<T>(fn: () => Promise<T>, opts: { waitMs?: number; staleMs?: number } = {}): Promise<T> {
+    const lock = `${this.file}.lock`;
+    const until = Date.now() + (opts.waitMs ?? 30_000);
     await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    const temp = `${this.file}.${process.pid}.tmp`;
-    await writeFile(temp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-    await chmod(temp, 0o600); // the mode of writeFile is masked by umask
-    await rename(temp, this.file);
-    return state;
+    for (;;) {
+      try {
+        await (await open(lock, 'wx', 0o600)).close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+        if (age > (opts.staleMs ?? 60_000)) await rm(lock, { force: true });
+        else if (Date.now() > until) throw new Error(`${lock} is held by another gws; remove it if no gws is running`);
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await rm(lock, { force: true });
+    }
+  }
+
+  /**
+   * Reads, changes and writes the file under its lock, so concurrent commands never undo each other's
+   * changes (`change` may call the gateway: a token refresh happens inside). Tokens are in it: readable by
+   * its owner only, and written whole or not at all.
+   */
+  async update(change: (state: ShellState) => void | Promise<void>): Promise<ShellState> {
+    return this.withLock(async () => {
+      const state = await this.read();
+      await change(state);
+      const temp = `${this.file}.${process.pid}.tmp`;
+      await writeFile(temp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+      await chmod(temp, 0o600); // the mode of writeFile is masked by umask
+      await rename(temp, this.file);
+      return state;
+    });
   }
 }

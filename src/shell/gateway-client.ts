@@ -114,12 +114,20 @@ async function send(url: string, init: RequestInit, what: string): Promise<Respo
 /** A request body that can be made again, so that a call can be repeated after a token refresh. */
 export type BodySource = () => Promise<{ body: Readable | string; length?: number }> | { body: Readable | string; length?: number };
 
+/**
+ * Keeps a session's tokens where every process of the shell finds them. Refresh tokens are single-use and a
+ * second use ends the whole session, so two processes must never refresh the same pair: `renew` gives the
+ * tokens another process already got, or refreshes (one process at a time) and keeps the result.
+ */
+export interface TokenKeeper {
+  renew(stale: Tokens, refresh: (stale: Tokens) => Promise<Tokens>): Promise<Tokens>;
+}
+
 export class GatewayClient {
   constructor(
     readonly baseUrl: string,
     private tokens: Tokens,
-    /** Told about new tokens after a refresh, to keep them. */
-    private readonly onRefresh: (tokens: Tokens) => Promise<void>,
+    private readonly keeper: TokenKeeper,
   ) {}
 
   // ---------------------------------------------------------------- sign-in (no session yet)
@@ -203,18 +211,19 @@ export class GatewayClient {
   }
 
   private async refresh(): Promise<void> {
-    const res = await send(
-      `${this.baseUrl}/v2/gateway_auth_access`,
-      { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ 'gateway.auth.refresh.token': this.tokens.refreshToken }) },
-      'refresh the session',
-    );
-    if (!res.ok) {
-      const err = await failure(res, 'refresh the session');
-      throw new GatewayCallError(401, `${err.message} (sign in again: mounts add)`);
-    }
-    const b = (await res.json()) as Json;
-    this.tokens = { accessToken: String(b['gateway.auth.access.token']), refreshToken: String(b['gateway.auth.refresh.token']) };
-    await this.onRefresh(this.tokens);
+    this.tokens = await this.keeper.renew(this.tokens, async (stale) => {
+      const res = await send(
+        `${this.baseUrl}/v2/gateway_auth_access`,
+        { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ 'gateway.auth.refresh.token': stale.refreshToken }) },
+        'refresh the session',
+      );
+      if (!res.ok) {
+        const err = await failure(res, 'refresh the session');
+        throw new GatewayCallError(401, `${err.message} (sign in again: mounts add)`);
+      }
+      const b = (await res.json()) as Json;
+      return { accessToken: String(b['gateway.auth.access.token']), refreshToken: String(b['gateway.auth.refresh.token']) };
+    });
   }
 
   async entry(id: string): Promise<Entry> {

@@ -222,9 +222,17 @@ export async function downloadFile(client: GatewayClient, entry: Entry, local: s
   opts.report(`downloaded ${entry.name} → ${local} (${got} bytes)`);
 }
 
+/** A name from the gateway as a local file name: never one that would climb out of the target folder. */
+export function localName(name: string): string {
+  if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
+    throw new ShellError(`the gateway sent the name ${JSON.stringify(name)}, which cannot be a local file name; nothing written for it`);
+  }
+  return name;
+}
+
 /** Files and folders, recursively, into a local folder. */
 export async function downloadTree(ws: Workspace, place: EntryPlace, localDir: string, opts: TransferOptions): Promise<void> {
-  const local = path.join(localDir, place.entry.name);
+  const local = path.join(localDir, localName(place.entry.name));
   if (place.entry.type === 'file') {
     await downloadFile(place.client, place.entry, local, opts);
     return;

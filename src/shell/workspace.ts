@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ConfigFile, type Mount, type ShellState } from './config-file.js';
-import { GatewayClient, type Entry } from './gateway-client.js';
+import { GatewayClient, type Entry, type TokenKeeper } from './gateway-client.js';
 
 /** A failure the shell reports as one line and a non-zero exit. */
 export class ShellError extends Error {}
@@ -62,15 +62,27 @@ export class Workspace {
     let c = this.clients.get(name);
     if (!c) {
       const m = this.mount(name);
-      c = new GatewayClient(m.url, { accessToken: m.accessToken, refreshToken: m.refreshToken }, async (tokens) => {
-        this.state = await this.config.update((s) => {
-          const kept = s.mounts[name];
-          if (kept) Object.assign(kept, tokens);
-        });
-      });
+      c = new GatewayClient(m.url, { accessToken: m.accessToken, refreshToken: m.refreshToken }, this.tokenKeeper(name));
       this.clients.set(name, c);
     }
     return c;
+  }
+
+  /** Tokens of one mount, renewed by one process at a time (see TokenKeeper). */
+  private tokenKeeper(name: string): TokenKeeper {
+    return {
+      renew: async (stale, refresh) => {
+        let tokens = stale;
+        this.state = await this.config.update(async (s) => {
+          const kept = s.mounts[name];
+          if (!kept) throw new ShellError(`the mount "${name}" was removed`);
+          // Another gws refreshed first: its tokens are the live ones.
+          tokens = kept.accessToken !== stale.accessToken ? { accessToken: kept.accessToken, refreshToken: kept.refreshToken } : await refresh(stale);
+          Object.assign(kept, tokens);
+        });
+        return tokens;
+      },
+    };
   }
 
   /** An absolute, normalised remote path; relative paths start from the working folder. */

@@ -243,14 +243,16 @@ describe('gws at the prompt', () => {
 });
 
 describe('gws sessions', () => {
-  it('refreshes an expired access token without the user noticing', async () => {
+  it('refreshes an expired access token without the user noticing, even in three commands at once', async () => {
     const before = (await readConfig()).mounts.late!;
     // ACCESS_TOKEN_TTL is 60 s: wait until the token "late" got at sign-in has expired.
     const wait = lateSignedInAt + 61_000 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const r = await gws('ls', '/gateway/late');
-    expect(r).toMatchObject({ code: 0, stderr: '' });
-    expect(r.stdout).toContain('docs/');
+    // A refresh token works once (a second use ends the session), so the three must take turns, not race.
+    const results = await Promise.all([gws('ls', '/gateway/late'), gws('ls', '/gateway/late/docs'), gws('stat', '/gateway/late/docs')]);
+    for (const r of results) expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(results[0]!.stdout).toContain('docs/');
+    expect(await gws('ls', '/gateway/late')).toMatchObject({ code: 0, stderr: '' });
     const after = (await readConfig()).mounts.late!;
     expect(after.accessToken).not.toBe(before.accessToken);
     expect(after.refreshToken).not.toBe(before.refreshToken);
