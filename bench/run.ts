@@ -9,8 +9,8 @@
  * - metadata under load: BENCH_LOAD_CONNECTIONS clients (64) doing get-entry and listing for BENCH_LOAD_SEC
  *   (30 s) with autocannon, vs the same load of GetObject and ListObjectsV2 sent to S3 as presigned URLs
  *   (the same generator, and any S3 accepts them), with requests per second, p50/p99 and CPU per request;
- *   then each call alone at a steady half of S3's saturated rate (LIGHT_CONNECTIONS clients), where p50 shows
- *   the gateway's own latency rather than time spent queueing for a saturated S3.
+ *   then each call alone at a steady half of S3's saturated rate (LIGHT_CONNECTIONS clients), and from one
+ *   client one request at a time, where p50 shows the gateway's own latency rather than queueing for S3.
  *
  * S3 is the embedded server in a process of its own unless S3_ENDPOINT (and keys, bucket) are set; sessions are
  * in the gateway's process unless REDIS_URL is set. BENCH_ROUNDS, BENCH_LIST_OBJECTS,
@@ -335,14 +335,15 @@ async function main(): Promise<void> {
     const s3CpuGateway = s3Pid ? (await cpuMs(s3Pid)) - s3CpuBefore2 : 0;
     const lightRate = Math.max(10, Math.floor(direct.rps / 2));
     const light = { connections: LIGHT_CONNECTIONS, rate: lightRate, seconds: Math.max(5, Math.round(LOAD_SEC / 2)) };
+    const alone = { connections: 1, seconds: light.seconds };
     const lightRows: string[] = [];
+    const aloneRows: string[] = [];
+    const row = (name: string, d: LoadResult, g: LoadResult) =>
+      `    ${name.padEnd(27)} direct p50 ${d.p50} ms, p99 ${d.p99} ms; gateway p50 ${g.p50} ms, p99 ${g.p99} ms: ` +
+      `+${(g.p50 - d.p50).toFixed(1)} ms at p50 (${d.non2xx + g.non2xx} failed)\n`;
     for (const [i, name] of ['get-entry (vs GetObject)', 'listing (vs ListObjectsV2)'].entries()) {
-      const d = await load(head.origin, [directRequests[i]!], {}, light);
-      const g = await load(base, [gatewayRequests[i]!], auth, light);
-      lightRows.push(
-        `    ${name.padEnd(27)} direct p50 ${d.p50} ms, p99 ${d.p99} ms; gateway p50 ${g.p50} ms, p99 ${g.p99} ms: ` +
-          `+${(g.p50 - d.p50).toFixed(1)} ms at p50 (${d.non2xx + g.non2xx} failed)\n`,
-      );
+      lightRows.push(row(name, await load(head.origin, [directRequests[i]!], {}, light), await load(base, [gatewayRequests[i]!], auth, light)));
+      aloneRows.push(row(name, await load(head.origin, [directRequests[i]!], {}, alone), await load(base, [gatewayRequests[i]!], auth, alone)));
     }
 
     const rss = await peakRss();
@@ -376,7 +377,9 @@ async function main(): Promise<void> {
           ? `; S3 ${(s3CpuGateway / through.requests).toFixed(3)} ms through the gateway, ${(s3CpuDirect / direct.requests).toFixed(3)} ms direct\n`
           : '\n') +
         `  below saturation (each call alone at a steady ${lightRate} req/s, half of direct's saturated rate, ${LIGHT_CONNECTIONS} clients, ${light.seconds} s):\n` +
-        lightRows.join(''),
+        lightRows.join('') +
+        `  one client, one request at a time (${alone.seconds} s):\n` +
+        aloneRows.join(''),
     );
     process.stdout.write(`gateway peak RSS: ${(rss / 1024 / 1024).toFixed(0)} MiB (target < 200 MB)\n`);
   } finally {

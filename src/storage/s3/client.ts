@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 /** Where the SDK's own remarks go (it would print to the console otherwise). */
@@ -40,13 +40,14 @@ export function createS3Client(o: S3ClientOptions): S3Client {
     responseChecksumValidation: o.checksums,
     maxAttempts: o.maxAttempts,
     // The SDK warns about failed streaming requests that the gateway already reports in its own terms.
+    // No `info`: the SDK logs every call's whole output through `logger?.info?.(…)`, and only a missing
+    // method spares it from redacting that output (every object of a listing) for nothing.
     logger: {
       trace: () => undefined,
       debug: () => undefined,
-      info: () => undefined,
       warn: (...args: unknown[]) => void o.logger?.debug('aws-sdk', { detail: args.map(String).join(' ') }),
       error: (...args: unknown[]) => void o.logger?.debug('aws-sdk', { detail: args.map(String).join(' ') }),
-    },
+    } as unknown as NonNullable<S3ClientConfig['logger']>,
     requestHandler: new NodeHttpHandler({
       httpAgent: new http.Agent(agentOptions),
       httpsAgent: new https.Agent(agentOptions),
