@@ -3,7 +3,7 @@ import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { parse } from 'yaml';
 import { configSchema, loadConfig } from '../../src/config.js';
-import { externalS3, repoRoot, runGateway } from '../support/processes.js';
+import { externalS3, productionInstall, repoRoot, runGateway } from '../support/processes.js';
 import { describeWithRedis, testRedisUrl, uniquePrefix } from '../support/targets.js';
 
 interface Service {
@@ -89,8 +89,30 @@ describe('the container image', () => {
   });
 });
 
+describe('a production install (npm ci --omit=dev), as in the image', () => {
+  it('has none of the embedded S3 server\'s dependencies, whose advisories have no fix', () => {
+    const lock = JSON.parse(readFileSync(path.join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    // s3rver > busboy 0.3 > dicer (GHSA-wm7h-9275-46v2, high, no fix); s3rver > fast-xml-parser 3
+    for (const name of ['s3rver', 'busboy', 'dicer', 'fast-xml-parser', 'koa']) expect(lock.packages[`node_modules/${name}`]?.dev).toBe(true);
+  });
+
+  it('refuses to start without S3_ENDPOINT, in one line that says why', async () => {
+    const prod = await productionInstall();
+    const gw = runGateway({ DATA_DIR: path.join(prod.root, 'data'), DEMO_PASSWORD: 'prod-install-password' }, [], prod.root);
+    try {
+      expect(await gw.exited).toBe(1);
+      expect(gw.stderr().trim().split('\n')).toEqual([
+        'Cannot start: the embedded S3 server (no S3_ENDPOINT) is for trying and development and comes with the development dependencies (npm ci); set S3_ENDPOINT and its keys to use an S3 server',
+      ]);
+    } finally {
+      await prod.remove();
+    }
+  });
+});
+
 describeWithRedis('the built gateway, configured as docker-compose.yml configures it', () => {
-  it('serves the seeded demo files from an S3 and a Redis of their own', async () => {
+  it('serves the seeded demo files from an S3 and a Redis of their own, from production dependencies only', async () => {
+    const prod = await productionInstall();
     const s3 = await externalS3('gateway', { realS3: false });
     // what minio-init's `mc mirror` does: every file under minio/seed, keyed by its path
     const seedDir = path.join(repoRoot, 'minio/seed');
@@ -107,7 +129,7 @@ describeWithRedis('the built gateway, configured as docker-compose.yml configure
       REDIS_KEY_PREFIX: uniquePrefix('compose'),
       HOST: '127.0.0.1',
       PORT: '0',
-    });
+    }, [], prod.root);
     try {
       const url = await gw.url();
       expect((await fetch(`${url}/readyz`)).status).toBe(200);
@@ -121,6 +143,7 @@ describeWithRedis('the built gateway, configured as docker-compose.yml configure
     } finally {
       await gw.stop();
       await s3.stop();
+      await prod.remove();
     }
   });
 });

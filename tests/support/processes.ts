@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -27,10 +29,13 @@ export async function waitFor(check: () => boolean, what: string, ms = 20_000): 
   }
 }
 
-/** `node dist/main.js` with exactly this environment (plus PATH), as a container or `npm start` runs it. */
-export function runGateway(env: Record<string, string>, nodeFlags: string[] = []): Running {
-  const child = spawn(process.execPath, [...nodeFlags, path.join(repoRoot, 'dist/main.js')], {
-    cwd: repoRoot,
+/**
+ * `node dist/main.js` with exactly this environment (plus PATH), as a container or `npm start` runs it;
+ * from `root` (a production install, see productionInstall) or from the repository.
+ */
+export function runGateway(env: Record<string, string>, nodeFlags: string[] = [], root = repoRoot): Running {
+  const child = spawn(process.execPath, [...nodeFlags, path.join(root, 'dist/main.js')], {
+    cwd: root,
     env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -101,4 +106,23 @@ export async function externalS3(
       await exited;
     },
   };
+}
+
+/**
+ * What `npm ci --omit=dev` makes (the container image): the built dist/, package.json, and a node_modules
+ * holding only the packages the lockfile does not mark as dev-only (linked from the repository's). The
+ * gateway's own imports resolve there, so one of a dev dependency fails as it would in the image.
+ */
+export async function productionInstall(): Promise<{ root: string; remove(): Promise<void> }> {
+  const root = await mkdtemp(path.join(tmpdir(), 'gateway-prod-'));
+  await cp(path.join(repoRoot, 'dist'), path.join(root, 'dist'), { recursive: true });
+  await cp(path.join(repoRoot, 'package.json'), path.join(root, 'package.json'));
+  const lock = JSON.parse(await readFile(path.join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+  for (const [where, pkg] of Object.entries(lock.packages)) {
+    // top-level packages only: nested ones come along inside their parent
+    if (!/^node_modules\/(@[^/]+\/)?[^/]+$/.test(where) || pkg.dev) continue;
+    await mkdir(path.dirname(path.join(root, where)), { recursive: true });
+    await symlink(path.join(repoRoot, where), path.join(root, where), 'junction');
+  }
+  return { root, remove: () => rm(root, { recursive: true, force: true }) };
 }

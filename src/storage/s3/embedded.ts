@@ -64,6 +64,19 @@ const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'
 const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
 
 /**
+ * s3rver is a development dependency: a production install (`npm ci --omit=dev`, the container image)
+ * leaves it out, with the advisories of its unmaintained dependencies, and must name an S3_ENDPOINT.
+ */
+async function loadS3rver(): Promise<typeof import('s3rver').default> {
+  try {
+    return (await import('s3rver')).default;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new Error('the embedded S3 server (no S3_ENDPOINT) is for trying and development and comes with the development dependencies (npm ci); set S3_ENDPOINT and its keys to use an S3 server');
+  }
+}
+
+/**
  * ListObjectsV2 as S3 does it, in place of s3rver's: keys and common prefixes in UTF-8 byte order,
  * prefixes counted against max-keys, and a page token that needs no legacy cipher.
  */
@@ -240,7 +253,7 @@ function serializeDeletes(store: FsStore): void {
 export async function startEmbeddedS3(dataDir: string, options: EmbeddedS3Options = {}): Promise<EmbeddedS3> {
   const directory = path.join(dataDir, 's3');
   await mkdir(directory, { recursive: true });
-  const { default: S3rver } = await import('s3rver');
+  const S3rver = await loadS3rver();
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, vhostBuckets: false });
   const internals = server as unknown as { middleware: Middleware[]; store: FsStore };
   serializeDeletes(internals.store);
