@@ -68,7 +68,9 @@ export function runGateway(env: Record<string, string>, nodeFlags: string[] = []
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      // (a grace timer left pending would hold the test process open for its full 10 s)
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]).finally(() => clearTimeout(timer));
       child.kill('SIGKILL');
     },
   };
