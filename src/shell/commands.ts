@@ -44,13 +44,14 @@ export function buildProgram(ws: Workspace, io: Io): Command {
   const program = new Command('gws')
     .description('Gateway Shell: browse, upload and download the files of odrive Storage Gateways (Gateway API v2, final dialect)')
     .option('-q, --quiet', 'no progress bars')
+    .option('--progress', 'progress bars even when stderr is not a terminal (a line a second, for logs)')
     .addOption(new Option('--limit-rate <rate>', 'cap each transfer at this many bytes per second (e.g. 500k, 10M)').argParser(parseRate))
     .showHelpAfterError()
     .exitOverride();
 
   const transfer = (): TransferOptions => {
-    const o = program.opts<{ quiet?: boolean; limitRate?: number }>();
-    return { quiet: o.quiet === true, limitRate: o.limitRate, report: io.out };
+    const o = program.opts<{ quiet?: boolean; progress?: boolean; limitRate?: number }>();
+    return { quiet: o.quiet === true, progress: o.progress === true, limitRate: o.limitRate, report: io.out };
   };
 
   // ---------------------------------------------------------------- mounts

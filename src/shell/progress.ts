@@ -1,7 +1,10 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import cliProgress from 'cli-progress';
 
-/** Bytes moved, shown as a bar on a terminal; silent when stderr is not one (scripts, logs) or with --quiet. */
+/**
+ * Bytes moved, shown as a bar on a terminal; silent when stderr is not one (scripts) unless --progress asks
+ * for it anyway (a line per second, for logs), and always with --quiet.
+ */
 export interface Progress {
   add(bytes: number): void;
   /** A stream stage that counts what passes through. */
@@ -9,8 +12,9 @@ export interface Progress {
   stop(): void;
 }
 
-export function progressBar(label: string, total: number, opts: { quiet: boolean; start?: number }): Progress {
-  const show = !opts.quiet && process.stderr.isTTY === true;
+export function progressBar(label: string, total: number, opts: { quiet: boolean; progress?: boolean; start?: number }): Progress {
+  const terminal = process.stderr.isTTY === true;
+  const show = !opts.quiet && (terminal || opts.progress === true);
   const bar = show
     ? new cliProgress.SingleBar(
         {
@@ -19,6 +23,8 @@ export function progressBar(label: string, total: number, opts: { quiet: boolean
           hideCursor: true,
           clearOnComplete: false,
           etaBuffer: 50,
+          noTTYOutput: !terminal,
+          notTTYSchedule: 1000,
         },
         cliProgress.Presets.shades_classic,
       )

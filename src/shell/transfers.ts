@@ -12,6 +12,8 @@ type EntryPlace = Extract<Place, { kind: 'entry' }>;
 
 export interface TransferOptions {
   quiet: boolean;
+  /** Bars even when stderr is not a terminal. */
+  progress: boolean;
   /** Bytes per second, for each transfer; undefined: as fast as the network goes. */
   limitRate: number | undefined;
   /** One line per finished file, on stdout. */

@@ -216,8 +216,13 @@ describe('gws transfers and organising', () => {
     await waitFor(() => existsSync(partial) && statSync(partial).size >= 10 * MiB, '10 MiB to arrive', 30_000);
     first.child.kill('SIGKILL');
     await first.done;
-    const second = await ok('download', '/gateway/a/docs/other.bin', into);
-    expect(second).toMatch(/resuming download of other\.bin at byte \d+/);
+    const second = await gwsProcess(['--progress', 'download', '/gateway/a/docs/other.bin', into]).done;
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/resuming download of other\.bin at byte \d+/);
+    // --progress draws the bar without a terminal: it starts where the first run stopped and ends full.
+    const bars = second.stderr.split(/[\r\n]+/).filter((l) => l.startsWith('download other.bin ['));
+    expect(Number(/\] (\d+)% \|/.exec(bars[0]!)?.[1])).toBeGreaterThanOrEqual(25);
+    expect(bars[bars.length - 1]).toMatch(/\] 100% \| 40\.0 MiB\/40\.0 MiB \|/);
     expect(await sha256(path.join(into, 'other.bin'))).toBe(await sha256(path.join(dir, 'local', 'other.bin')));
     expect(existsSync(partial)).toBe(false);
   });
