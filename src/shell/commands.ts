@@ -158,8 +158,7 @@ export function buildProgram(ws: Workspace, io: Io): Command {
         const { parent, name } = await ws.parentOf(p);
         const existing = await ws.childNamed(parent, name);
         if (existing) throw new ShellError(`${parent.path}/${name}: already exists`);
-        await parent.client.mkdir(parent.entry.id, name);
-        ws.changed();
+        ws.added(parent, await parent.client.mkdir(parent.entry.id, name));
       }
     });
   program

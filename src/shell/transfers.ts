@@ -99,7 +99,7 @@ export async function uploadFile(ws: Workspace, parent: EntryPlace, local: strin
   } else {
     entry = await uploadInSegments(ws, parent, target, local, name, { size, modified, segmentSize }, opts);
   }
-  ws.changed();
+  ws.added(parent, entry);
   opts.report(`uploaded ${local} → ${parent.path}/${name} (${size} bytes)`);
   return entry;
 }
@@ -179,7 +179,7 @@ export async function uploadTree(ws: Workspace, parent: EntryPlace, local: strin
   const existing = await ws.childNamed(parent, name);
   if (existing && existing.type !== 'folder') throw new ShellError(`${parent.path}/${name}: is a file; cannot upload a folder onto it`);
   const folder = existing ?? (await parent.client.mkdir(parent.entry.id, name, await modifiedMs(local)));
-  ws.changed();
+  ws.added(parent, folder);
   const place: EntryPlace = { ...parent, entry: folder, path: `${parent.path}/${name}` };
   for (const child of (await readdir(local, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
     if (child.isFile() || child.isDirectory()) await uploadTree(ws, place, path.join(local, child.name), opts);
@@ -250,11 +250,14 @@ export async function downloadTree(ws: Workspace, place: EntryPlace, localDir: s
 /** Streams a file or folder from one mounted gateway into a folder of another (or the same): nothing touches local disk. */
 export async function copyTree(ws: Workspace, from: EntryPlace, into: EntryPlace, opts: TransferOptions): Promise<void> {
   const name = from.entry.name;
+  if (from.client.baseUrl === into.client.baseUrl && (into.path === from.path || into.path.startsWith(`${from.path}/`))) {
+    throw new ShellError(`${from.path}: cannot copy a folder into itself`);
+  }
   const existing = await ws.childNamed(into, name);
   if (from.entry.type === 'folder') {
     if (existing && existing.type !== 'folder') throw new ShellError(`${into.path}/${name}: is a file; cannot copy a folder onto it`);
     const folder = existing ?? (await into.client.mkdir(into.entry.id, name, from.entry.modified || Date.now()));
-    ws.changed();
+    ws.added(into, folder);
     const target: EntryPlace = { ...into, entry: folder, path: `${into.path}/${name}` };
     for (const child of await ws.childrenOf(from.client, from.entry.id)) await copyTree(ws, { ...from, entry: child, path: `${from.path}/${child.name}` }, target, opts);
     return;
@@ -262,15 +265,16 @@ export async function copyTree(ws: Workspace, from: EntryPlace, into: EntryPlace
   if (existing?.type === 'folder') throw new ShellError(`${into.path}/${name}: is a folder; cannot replace it with a file`);
   const size = from.entry.size ?? 0;
   const progress: Progress = progressBar(`copy ${name}`, size, opts);
+  let copied: Entry;
   try {
     // One streamed request: the gateway takes any size in one upload, and a segment plan would need every hash first.
-    await into.client.upload(existing ? { existingId: existing.id } : { parentId: into.entry.id, name }, { size, modified: from.entry.modified || Date.now() }, async () => {
+    copied = await into.client.upload(existing ? { existingId: existing.id } : { parentId: into.entry.id, name }, { size, modified: from.entry.modified || Date.now() }, async () => {
       const { body } = await from.client.download(from.entry.id);
       return { body: chain(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), rateLimit(opts.limitRate), progress.counter()), length: size };
     });
   } finally {
     progress.stop();
   }
-  ws.changed();
+  ws.added(into, copied);
   opts.report(`copied ${from.path} → ${into.path}/${name} (${size} bytes)`);
 }

@@ -113,6 +113,15 @@ export class Workspace {
     this.listings.clear();
   }
 
+  /** An entry now in a folder (made or replaced by us): its listing, if known, stays right without a new one. */
+  added(folder: Extract<Place, { kind: 'entry' }>, entry: Entry): void {
+    const list = this.listings.get(`${folder.client.baseUrl} ${folder.entry.id}`);
+    if (!list) return;
+    const at = list.findIndex((e) => e.name === entry.name);
+    if (at >= 0) list[at] = entry;
+    else list.push(entry);
+  }
+
   async locate(p: string | undefined): Promise<Place> {
     const abs = this.absolute(p);
     const parts = this.parts(abs);

@@ -156,6 +156,7 @@ describe('gws transfers and organising', () => {
     await mkdir(back);
     await ok('download', '/gateway/b/tree', back);
     expect(await hashes(path.join(back, 'tree'))).toEqual(await hashes(path.join(dir, 'back', 'tree')));
+    expect(await gws('copy', '/gateway/b/tree', '/gateway/b/tree/sub dir')).toMatchObject({ code: 1, stderr: 'gws: /gateway/b/tree: cannot copy a folder into itself\n' });
   });
 
   it('reports a gateway: dialect, sign-in, segment size, thumbnails, byte ranges, latency', async () => {
