@@ -167,7 +167,7 @@ export function buildProgram(ws: Workspace, io: Io): Command {
     .action(async (p: string, name: string) => {
       if (name.includes('/')) throw new ShellError(`${name}: a name cannot hold "/"; use mv to move`);
       const place = await ws.entryAt(p);
-      if (place.entry.id === ws.mount(place.mount).rootId) throw new ShellError(`${place.path}: cannot rename a mount's root`);
+      ws.assertNotRoot(place, 'rename');
       await place.client.rename(place.entry, name);
       ws.changed();
     });
@@ -176,7 +176,7 @@ export function buildProgram(ws: Workspace, io: Io): Command {
     .description('move into a folder, or to a new path (moved, then renamed)')
     .action(async (p: string, dest: string) => {
       const from = await ws.entryAt(p);
-      if (from.entry.id === ws.mount(from.mount).rootId) throw new ShellError(`${from.path}: cannot move a mount's root`);
+      ws.assertNotRoot(from, 'move');
       let into = await ws.locate(dest).catch(() => undefined);
       let newName: string | undefined;
       if (!into || into.kind === 'top' || into.entry.type !== 'folder') {
@@ -200,7 +200,7 @@ export function buildProgram(ws: Workspace, io: Io): Command {
     .action(async (paths: string[], opts: { recursive?: boolean }) => {
       for (const p of paths) {
         const place = await ws.entryAt(p);
-        if (place.entry.id === ws.mount(place.mount).rootId) throw new ShellError(`${place.path}: cannot delete a mount's root`);
+        ws.assertNotRoot(place, 'delete');
         if (place.entry.type === 'folder' && !opts.recursive) throw new ShellError(`${place.path}: is a folder; use rm -r`);
         await place.client.remove(place.entry);
         ws.changed();

@@ -32,6 +32,15 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'gws', 'config.json');
 }
 
+/** Writes a file readable by its owner only, whole or not at all (a temporary file, then a rename). */
+export async function writePrivateFile(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, text, { mode: 0o600 });
+  await chmod(temp, 0o600); // the mode of writeFile is masked by umask
+  await rename(temp, file);
+}
+
 export class ConfigFile {
   constructor(readonly file: string) {}
 
@@ -92,10 +101,7 @@ export class ConfigFile {
     return this.withLock(async () => {
       const state = await this.read();
       await change(state);
-      const temp = `${this.file}.${process.pid}.tmp`;
-      await writeFile(temp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-      await chmod(temp, 0o600); // the mode of writeFile is masked by umask
-      await rename(temp, this.file);
+      await writePrivateFile(this.file, `${JSON.stringify(state, null, 2)}\n`);
       return state;
     });
   }

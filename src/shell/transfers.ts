@@ -4,6 +4,7 @@ import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'n
 import path from 'node:path';
 import { pipeline as pipelineCallback, Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { writePrivateFile } from './config-file.js';
 import { GatewayCallError, type Entry, type GatewayClient, type SegmentState } from './gateway-client.js';
 import { progressBar, rateLimit, type Progress } from './progress.js';
 import { ShellError, type Place, type Workspace } from './workspace.js';
@@ -29,10 +30,10 @@ export async function modifiedMs(file: string): Promise<number> {
   return Number(((await stat(file, { bigint: true })).mtimeNs + 500_000n) / 1_000_000n);
 }
 
-/** sha256 (hex) of a byte range of a file, read as a stream. */
-async function sha256Of(file: string, start = 0, end?: number): Promise<string> {
+/** sha256 (hex) of a file, read as a stream. */
+async function sha256Of(file: string): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { start, ...(end !== undefined ? { end } : {}) }), hash);
+  await pipeline(createReadStream(file), hash);
   return hash.digest('hex');
 }
 
@@ -67,12 +68,7 @@ async function readResume(file: string): Promise<ResumeState | undefined> {
   }
 }
 
-async function writeResume(file: string, state: ResumeState): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(state), { mode: 0o600 });
-  await rename(temp, file);
-}
+const writeResume = (file: string, state: ResumeState) => writePrivateFile(file, JSON.stringify(state));
 
 /** One local file into a remote folder: in one request, or in segments (resumable) above the gateway's segment size. */
 export async function uploadFile(ws: Workspace, parent: EntryPlace, local: string, name: string, opts: TransferOptions): Promise<Entry> {

@@ -161,6 +161,11 @@ export class Workspace {
     return { parent: await this.folderAt(dir), name };
   }
 
+  /** Refuses to rename, move or delete a mount's root folder. */
+  assertNotRoot(place: Extract<Place, { kind: 'entry' }>, what: string): void {
+    if (place.entry.id === this.mount(place.mount).rootId) throw new ShellError(`${place.path}: cannot ${what} a mount's root`);
+  }
+
   /** The child of a folder with this name, if any. */
   async childNamed(place: Extract<Place, { kind: 'entry' }>, name: string): Promise<Entry | undefined> {
     return (await this.childrenOf(place.client, place.entry.id)).find((e) => e.name === name);
