@@ -5,7 +5,10 @@
  * peak RSS is its own. Cases (median of several rounds, direct and gateway interleaved):
  * - listing: every page of a 10,000-object folder, metadata cache warm, vs ListObjectsV2 page by page;
  * - folder rename: a 1,000-object folder, vs CopyObject of each at the same concurrency + DeleteObjects;
- * - upload and download of a 1 GiB file, vs lib-storage Upload and GetObject with the same part size;
+ * - upload and download of a 1 GiB file, vs lib-storage Upload and GetObject with the same part size, and
+ *   the same SDK calls through a bare Node pass-through proxy (bench/pass-through.ts): the least any Node
+ *   hop costs on this machine. Each transfer runs in a lean client process (bench/transfer-client.ts);
+ *   the CPU of S3, of the hop and of the client is reported per GiB;
  * - metadata under load: BENCH_LOAD_CONNECTIONS clients (64) doing get-entry and listing for BENCH_LOAD_SEC
  *   (30 s) with autocannon, vs the same load of GetObject and ListObjectsV2 sent to S3 as presigned URLs
  *   (the same generator, and any S3 accepts them), with requests per second, p50/p99 and CPU per request;
@@ -18,14 +21,11 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { CopyObjectCommand, CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import autocannon from 'autocannon';
 import pLimit from 'p-limit';
@@ -33,6 +33,7 @@ import { loadConfig } from '../src/config.js';
 import { S3Bucket, copySource } from '../src/storage/s3/bucket.js';
 import { createS3Client } from '../src/storage/s3/client.js';
 import { EMBEDDED_CREDENTIALS } from '../src/storage/s3/embedded.js';
+import { generated, type TransferJob, type TransferResult } from './transfer-client.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const LIST_OBJECTS = Number(process.env.BENCH_LIST_OBJECTS ?? 10_000);
@@ -56,6 +57,17 @@ interface LoadResult {
   requests: number;
   non2xx: number;
 }
+
+/** One timed transfer and the CPU each party used for it (ms; undefined where not measured). */
+interface Transfer {
+  ms: number;
+  s3CpuMs: number | undefined;
+  hopCpuMs: number | undefined;
+  clientCpuMs: number;
+}
+
+/** The yardstick proxy forwards the Host header its clients signed, which only an S3 that ignores it accepts. */
+const isLoopback = (endpoint: string) => ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(endpoint).hostname);
 
 /** Clients as fast as they can (`rate` absent: saturation), or together at a steady rate of requests per second. */
 async function load(
@@ -88,23 +100,6 @@ async function seed(bucket: S3Bucket, keys: string[]): Promise<void> {
   );
 }
 
-/** A body generated while it is read, the same bytes every time (no file, no copy in memory). */
-function generated(size: number): Readable {
-  const block = Buffer.alloc(1024 * 1024);
-  for (let i = 0; i < block.length; i++) block[i] = (i * 31) & 0xff;
-  return Readable.from(
-    (function* () {
-      for (let sent = 0; sent < size; sent += block.length) yield block.subarray(0, Math.min(block.length, size - sent));
-    })(),
-  );
-}
-
-async function drain(body: AsyncIterable<Uint8Array>): Promise<number> {
-  let n = 0;
-  for await (const chunk of body) n += chunk.length;
-  return n;
-}
-
 /** A node script as a child process, ready once its output matches `ready` (whose group is its URL). */
 async function startProcess(script: string, env: Record<string, string>, ready: RegExp, nodeFlags: string[] = []) {
   const child = spawn(process.execPath, [...nodeFlags, script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -131,6 +126,19 @@ async function startProcess(script: string, env: Record<string, string>, ready: 
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** Runs one transfer in a lean client process with the gateway's Node flags; its answer is one JSON line. */
+async function runTransfer(job: TransferJob): Promise<TransferResult> {
+  const child = spawn(process.execPath, [...START_FLAGS, path.resolve('.bench-build/bench/transfer-client.js')], {
+    env: { ...process.env, BENCH_TRANSFER: JSON.stringify(job) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`${job.mode} transfer failed (exit ${code})`);
+  return JSON.parse(out) as TransferResult;
 }
 
 async function directListAll(bucket: S3Bucket, prefix: string): Promise<number> {
@@ -174,14 +182,16 @@ async function main(): Promise<void> {
   const s3Env: Record<string, string> = embedded
     ? { S3_ENDPOINT: embedded.url, S3_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey, S3_BUCKET: config.s3.bucket }
     : {};
-  const client = createS3Client({
+  const s3Endpoint = embedded?.url ?? config.s3.endpoint!;
+  const clientOptions = {
     ...config.s3,
-    endpoint: embedded?.url ?? config.s3.endpoint!,
+    endpoint: s3Endpoint,
     forcePathStyle: embedded ? true : config.s3.profile.forcePathStyle,
     checksums: config.s3.profile.checksums,
     accessKeyId: config.s3.accessKeyId ?? EMBEDDED_CREDENTIALS.accessKeyId,
     secretAccessKey: config.s3.secretAccessKey ?? EMBEDDED_CREDENTIALS.secretAccessKey,
-  });
+  };
+  const client = createS3Client(clientOptions);
   const bucket = new S3Bucket(client, config.s3.bucket);
   if (embedded) await client.send(new CreateBucketCommand({ Bucket: config.s3.bucket }));
 
@@ -248,63 +258,66 @@ async function main(): Promise<void> {
     const sha = createHash('sha256');
     for await (const chunk of generated(TRANSFER_BYTES)) sha.update(chunk as Buffer);
     const digest = sha.digest('hex');
-    const upDirect: number[] = [];
-    const upGateway: number[] = [];
-    const upGatewayNoSha: number[] = [];
-    const downDirect: number[] = [];
-    const downGateway: number[] = [];
-    // Transfers through the gateway use node:http, as the SDK does for the direct ones: same client costs.
-    const gatewayUpload = (name: string, declareSha: boolean) =>
-      new Promise<void>((resolve, reject) => {
-        const req = http.request(
-          `${base}/v2/gateway_metadata_file/${b64(folder)}`,
-          {
-            method: 'POST',
-            headers: {
-              Authorization: `Bearer ${token}`,
-              'X-Gateway-Upload': JSON.stringify({
-                'gateway.metadata.name': name,
-                'gateway.metadata.file.size': TRANSFER_BYTES,
-                ...(declareSha ? { 'gateway.metadata.file.sha256': digest } : {}),
-              }),
-              'Content-Length': String(TRANSFER_BYTES),
-            },
-          },
-          (res) => {
-            res.resume();
-            res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`upload: ${res.statusCode}`))));
-          },
-        );
-        req.on('error', reject);
-        generated(TRANSFER_BYTES).pipe(req);
-      });
-    const gatewayDownload = (name: string) =>
-      new Promise<number>((resolve, reject) => {
-        http
-          .get(`${base}/v2/gateway_file/${b64(`${folder}${name}`)}`, { headers: { Authorization: `Bearer ${token}` } }, (res) => {
-            if (res.statusCode !== 200) reject(new Error(`download: ${res.statusCode}`));
-            drain(res).then(resolve, reject);
-          })
-          .on('error', reject);
-      });
+    // Every transfer runs in a lean client process of its own (bench/transfer-client.ts) with the gateway's
+    // Node flags, and is charged the CPU that S3 (when embedded), the hop in between (the gateway or the
+    // yardstick proxy) and the client used: on a small machine all of them share the cores.
+    const s3Pid = embedded?.child.pid;
+    const yardstick = isLoopback(s3Endpoint)
+      ? await startProcess(path.resolve('.bench-build/bench/pass-through.js'), { PASS_THROUGH_TARGET: s3Endpoint }, /^(http:\/\/\S+)/m, START_FLAGS)
+      : undefined;
+    const transfers = new Map<string, Transfer[]>();
+    const measure = async (name: string, hopPid: number | undefined, job: TransferJob) => {
+      const before = { s3: s3Pid ? await cpuMs(s3Pid) : 0, hop: hopPid ? await cpuMs(hopPid) : 0 };
+      const result = await runTransfer(job);
+      const t: Transfer = {
+        ms: result.ms,
+        s3CpuMs: s3Pid ? (await cpuMs(s3Pid)) - before.s3 : undefined,
+        hopCpuMs: hopPid ? (await cpuMs(hopPid)) - before.hop : undefined,
+        clientCpuMs: result.cpuMs,
+      };
+      transfers.set(name, [...(transfers.get(name) ?? []), t]);
+    };
+    const sdk = (mode: 'sdk-upload' | 'sdk-download', key: string, endpoint = s3Endpoint): TransferJob => ({
+      mode,
+      s3: { ...clientOptions, endpoint, forcePathStyle: endpoint === s3Endpoint ? clientOptions.forcePathStyle : true },
+      bucket: bucket.name,
+      key: `${folder}${key}`,
+      bytes: TRANSFER_BYTES,
+      partSize: config.transfers.partSize,
+      queueSize: config.transfers.queueSize,
+    });
+    const gatewayUpload = (name: string, declareSha: boolean): TransferJob => ({
+      mode: 'http-upload',
+      url: `${base}/v2/gateway_metadata_file/${b64(folder)}`,
+      headers: {
+        Authorization: `Bearer ${token}`,
+        'X-Gateway-Upload': JSON.stringify({
+          'gateway.metadata.name': name,
+          'gateway.metadata.file.size': TRANSFER_BYTES,
+          ...(declareSha ? { 'gateway.metadata.file.sha256': digest } : {}),
+        }),
+      },
+      bytes: TRANSFER_BYTES,
+    });
+    const gatewayDownload = (name: string): TransferJob => ({
+      mode: 'http-download',
+      url: `${base}/v2/gateway_file/${b64(`${folder}${name}`)}`,
+      headers: { Authorization: `Bearer ${token}` },
+      bytes: TRANSFER_BYTES,
+    });
+    const gatewayPid = gateway.child.pid;
+    const proxyPid = yardstick?.child.pid;
     for (let i = 0; i < TRANSFER_ROUNDS; i++) {
-      upDirect.push(
-        await timed(() =>
-          new Upload({
-            client,
-            partSize: config.transfers.partSize,
-            queueSize: config.transfers.queueSize,
-            params: { Bucket: bucket.name, Key: `${folder}direct-${i}.bin`, Body: generated(TRANSFER_BYTES) },
-          }).done(),
-        ),
-      );
-      upGateway.push(await timed(() => gatewayUpload(`gateway-${i}.bin`, true)));
-      upGatewayNoSha.push(await timed(() => gatewayUpload(`gateway-nosha-${i}.bin`, false)));
-      downDirect.push(
-        await timed(async () => drain((await client.send(new GetObjectCommand({ Bucket: bucket.name, Key: `${folder}direct-${i}.bin` }))).Body as Readable)),
-      );
-      downGateway.push(await timed(() => gatewayDownload(`gateway-${i}.bin`)));
+      await measure('upload direct', undefined, sdk('sdk-upload', `direct-${i}.bin`));
+      if (yardstick) await measure('upload proxy', proxyPid, sdk('sdk-upload', `proxy-${i}.bin`, yardstick.url));
+      await measure('upload gateway', gatewayPid, gatewayUpload(`gateway-${i}.bin`, true));
+      await measure('upload gateway no sha', gatewayPid, gatewayUpload(`gateway-nosha-${i}.bin`, false));
+      await measure('download direct', undefined, sdk('sdk-download', `direct-${i}.bin`));
+      if (yardstick) await measure('download proxy', proxyPid, sdk('sdk-download', `direct-${i}.bin`, yardstick.url));
+      await measure('download gateway', gatewayPid, gatewayDownload(`gateway-${i}.bin`));
     }
+    await yardstick?.stop();
+    const transferRss = await peakRss();
     // ---- metadata under load
     const loadFolder = `${run}load/`;
     await seed(bucket, Array.from({ length: 100 }, (_, i) => `${loadFolder}f${String(i).padStart(6, '0')}.txt`));
@@ -315,7 +328,6 @@ async function main(): Promise<void> {
     const listing = new URL(
       await getSignedUrl(client, new ListObjectsV2Command({ Bucket: bucket.name, Prefix: loadFolder, Delimiter: '/' }), { expiresIn: 3600 }),
     );
-    const s3Pid = embedded?.child.pid;
     const s3CpuBefore = s3Pid ? await cpuMs(s3Pid) : 0;
     const directRequests: autocannon.Request[] = [
       { method: 'GET', path: `${head.pathname}${head.search}` },
@@ -349,12 +361,16 @@ async function main(): Promise<void> {
     const rss = await peakRss();
 
     const mibPerSec = (ms: number) => TRANSFER_BYTES / 1024 / 1024 / (ms / 1000);
+    const runs = (name: string) => transfers.get(name) ?? [];
+    const msOf = (name: string) => median(runs(name).map((t) => t.ms));
+    const upDirect = msOf('upload direct');
+    const downDirect = msOf('download direct');
     const rows = [
       ['listing, warm cache', `${LIST_OBJECTS} objects, all pages`, median(listDirect), median(listGateway), '≤ 1.3 (time)'],
       ['folder rename', `${RENAME_OBJECTS} objects, concurrency ${concurrency}`, median(renameDirect), median(renameGateway), '≤ 1.2 (time)'],
-      ['upload, sha256 given', `${TRANSFER_BYTES / 1024 ** 2} MiB`, median(upDirect), median(upGateway), '≥ 0.85 (speed)'],
-      ['upload, no sha256', `${TRANSFER_BYTES / 1024 ** 2} MiB, + metadata copy`, median(upDirect), median(upGatewayNoSha), '≥ 0.85 (speed)'],
-      ['download', `${TRANSFER_BYTES / 1024 ** 2} MiB`, median(downDirect), median(downGateway), '≥ 0.9 (speed)'],
+      ['upload, sha256 given', `${TRANSFER_BYTES / 1024 ** 2} MiB`, upDirect, msOf('upload gateway'), '≥ 0.85 (speed)'],
+      ['upload, no sha256', `${TRANSFER_BYTES / 1024 ** 2} MiB, + metadata copy`, upDirect, msOf('upload gateway no sha'), '≥ 0.85 (speed)'],
+      ['download', `${TRANSFER_BYTES / 1024 ** 2} MiB`, downDirect, msOf('download gateway'), '≥ 0.9 (speed)'],
     ] as const;
     process.stdout.write('case                 | work                              | direct ms | gateway ms | time ratio | speed ratio | target\n');
     process.stdout.write('---------------------|-----------------------------------|-----------|------------|------------|-------------|---------------\n');
@@ -363,9 +379,31 @@ async function main(): Promise<void> {
         `${name.padEnd(20)} | ${work.padEnd(33)} | ${direct.toFixed(0).padStart(9)} | ${gw.toFixed(0).padStart(10)} | ${(gw / direct).toFixed(2).padStart(10)} | ${(direct / gw).toFixed(2).padStart(11)} | ${target}\n`,
       );
     }
+    // CPU seconds per GiB moved, median over the rounds; '-' where that party was not measured.
+    const perGiB = (name: string, cpu: (t: Transfer) => number | undefined) => {
+      const values = runs(name).map(cpu);
+      return values.some((v) => v === undefined) ? '   -' : (median(values as number[]) / 1000 / (TRANSFER_BYTES / 1024 ** 3)).toFixed(2);
+    };
+    const transferLine = (label: string, name: string, directName: string, proxyName?: string) => {
+      if (runs(name).length === 0) return `  ${label.padEnd(30)} not run (the yardstick needs an S3 on loopback)\n`;
+      const busy = median(runs(name).map((t) => ((t.s3CpuMs ?? 0) + (t.hopCpuMs ?? 0) + t.clientCpuMs) / t.ms));
+      const vsProxy = proxyName && runs(proxyName).length ? `, ${(msOf(proxyName) / msOf(name)).toFixed(2)} of the bare proxy's` : '';
+      return (
+        `  ${label.padEnd(30)} ${mibPerSec(msOf(name)).toFixed(0).padStart(5)} MiB/s ${(msOf(directName) / msOf(name)).toFixed(2).padStart(5)}×` +
+        ` | CPU s/GiB: S3 ${perGiB(name, (t) => t.s3CpuMs)}, hop ${perGiB(name, (t) => t.hopCpuMs)}, client ${perGiB(name, (t) => t.clientCpuMs)}` +
+        ` | ${s3Pid ? `${busy.toFixed(1)} cores busy` : 'S3 CPU not seen'}${vsProxy}\n`
+      );
+    };
     process.stdout.write(
-      `\nthroughput (MiB/s): upload direct ${mibPerSec(median(upDirect)).toFixed(0)}, gateway ${mibPerSec(median(upGateway)).toFixed(0)}; ` +
-        `download direct ${mibPerSec(median(downDirect)).toFixed(0)}, gateway ${mibPerSec(median(downGateway)).toFixed(0)}\n`,
+      `\ntransfers of ${TRANSFER_BYTES / 1024 ** 2} MiB (median of ${TRANSFER_ROUNDS}): speed, speed vs direct, CPU per GiB of S3, of the hop in between and of the client,\n` +
+        `and the cores all of them kept busy (this machine has ${availableParallelism()}). The bare proxy is the least any Node hop costs here.\n` +
+        transferLine('upload direct (lib-storage)', 'upload direct', 'upload direct') +
+        transferLine('upload via a bare Node proxy', 'upload proxy', 'upload direct') +
+        transferLine('upload via the gateway', 'upload gateway', 'upload direct', 'upload proxy') +
+        transferLine('  same, no sha256 declared', 'upload gateway no sha', 'upload direct', 'upload proxy') +
+        transferLine('download direct (GetObject)', 'download direct', 'download direct') +
+        transferLine('download via a bare Node proxy', 'download proxy', 'download direct') +
+        transferLine('download via the gateway', 'download gateway', 'download direct', 'download proxy'),
     );
     process.stdout.write(
       `\nmetadata under load (${LOAD_CONNECTIONS} clients, ${LOAD_SEC} s each, get-entry + listing of a 100-object folder, autocannon):\n` +
@@ -381,7 +419,8 @@ async function main(): Promise<void> {
         `  one client, one request at a time (${alone.seconds} s):\n` +
         aloneRows.join(''),
     );
-    process.stdout.write(`gateway peak RSS: ${(rss / 1024 / 1024).toFixed(0)} MiB (target < 200 MB)\n`);
+    const size = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB (${(bytes / 1024 ** 2).toFixed(0)} MiB)`;
+    process.stdout.write(`gateway peak RSS: ${size(transferRss)} after the transfers, ${size(rss)} after every case (target < 200 MB)\n`);
   } finally {
     // Leave the bucket as it was: remove everything this run wrote.
     for await (const page of bucket.listAll(run)) await bucket.deleteMany(page.map((o) => o.key));
