@@ -420,7 +420,7 @@ async function main(): Promise<void> {
         aloneRows.join(''),
     );
     const size = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB (${(bytes / 1024 ** 2).toFixed(0)} MiB)`;
-    process.stdout.write(`gateway peak RSS: ${size(transferRss)} after the transfers, ${size(rss)} after every case (target < 200 MB)\n`);
+    process.stdout.write(`gateway peak RSS: after the transfers ${size(transferRss)} (target < 200 MB); after every case ${size(rss)}\n`);
   } finally {
     // Leave the bucket as it was: remove everything this run wrote.
     for await (const page of bucket.listAll(run)) await bucket.deleteMany(page.map((o) => o.key));
