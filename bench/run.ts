@@ -66,7 +66,7 @@ interface Transfer {
   clientCpuMs: number;
 }
 
-/** The yardstick proxy forwards the Host header its clients signed, which only an S3 that ignores it accepts. */
+/** The yardstick proxy forwards the Host header its clients signed (its own), so it only suits an S3 that does not route by Host. */
 const isLoopback = (endpoint: string) => ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(endpoint).hostname);
 
 /** Clients as fast as they can (`rate` absent: saturation), or together at a steady rate of requests per second. */
