@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LockObserver } from './core/namespace-locks.js';
 
 /**
  * The gateway's Prometheus metrics, in a registry of its own: requests by operation and status, their
@@ -50,6 +51,25 @@ export class Metrics {
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [this.registry],
   });
+
+  private readonly lockWaiting = new Gauge({
+    name: 'gateway_lock_waiting',
+    help: 'Writes waiting for another write on the same names to finish',
+    registers: [this.registry],
+  });
+  private readonly lockWaits = new Histogram({
+    name: 'gateway_lock_wait_seconds',
+    help: 'Time writes waited for their turn, by outcome (granted, or timeout: answered 503)',
+    labelNames: ['outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60],
+    registers: [this.registry],
+  });
+
+  /** What the write ordering reports about waiting. */
+  readonly locks: LockObserver = {
+    waiting: (delta) => this.lockWaiting.inc(delta),
+    waited: (seconds, outcome) => this.lockWaits.observe({ outcome }, seconds),
+  };
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });

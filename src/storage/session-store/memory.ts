@@ -1,5 +1,5 @@
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import type { SessionStore } from './types.js';
+import type { LockNode, SessionStore } from './types.js';
 
 interface Entry {
   value: string;
@@ -12,6 +12,9 @@ export class MemorySessionStore implements SessionStore {
   readonly durable = false;
   private readonly entries = new Map<string, Entry>();
   private readonly sets = new Map<string, { members: Set<string>; expiresAt: number }>();
+  /** Lock nodes (scope + node id) -> holder token -> mode and lease end. */
+  private readonly locks = new Map<string, Map<number, { mode: 'S' | 'X'; expiresAt: number }>>();
+  private fence = 0;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(sweepIntervalMs = 60_000) {
@@ -32,6 +35,10 @@ export class MemorySessionStore implements SessionStore {
   private sweep(): void {
     const now = Date.now();
     for (const [k, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(k);
+    for (const [k, holders] of this.locks) {
+      for (const [t, h] of holders) if (h.expiresAt <= now) holders.delete(t);
+      if (holders.size === 0) this.locks.delete(k);
+    }
   }
 
   async get(key: string): Promise<string | null> {
@@ -82,6 +89,44 @@ export class MemorySessionStore implements SessionStore {
     return s && s.expiresAt > Date.now() ? s.members : undefined;
   }
 
+  // The same contract as Redis' lock scripts; one process, so each call is atomic by construction.
+  async acquireLocks(scope: string, nodes: LockNode[], ttlMs: number): Promise<number> {
+    const now = Date.now();
+    for (const { node, mode } of nodes) {
+      const holders = this.locks.get(`${scope}\0${node}`);
+      if (!holders) continue;
+      for (const [t, h] of holders) {
+        if (h.expiresAt <= now) holders.delete(t);
+        else if (mode === 'X' || h.mode === 'X') return 0;
+      }
+    }
+    const token = ++this.fence;
+    for (const { node, mode } of nodes) {
+      const key = `${scope}\0${node}`;
+      const holders = this.locks.get(key) ?? new Map();
+      holders.set(token, { mode, expiresAt: now + ttlMs });
+      this.locks.set(key, holders);
+    }
+    return token;
+  }
+
+  async renewLocks(scope: string, token: number, nodes: string[], ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const held = nodes.map((n) => this.locks.get(`${scope}\0${n}`)?.get(token));
+    if (held.some((h) => !h || h.expiresAt <= now)) return false;
+    for (const h of held) h!.expiresAt = now + ttlMs;
+    return true;
+  }
+
+  async releaseLocks(scope: string, token: number, nodes: string[]): Promise<void> {
+    for (const n of nodes) {
+      const key = `${scope}\0${n}`;
+      const holders = this.locks.get(key);
+      holders?.delete(token);
+      if (holders?.size === 0) this.locks.delete(key);
+    }
+  }
+
   rateLimiter(opts: { name: string; points: number; durationSec: number }) {
     return new RateLimiterMemory({ keyPrefix: opts.name, points: opts.points, duration: opts.durationSec });
   }
@@ -92,5 +137,6 @@ export class MemorySessionStore implements SessionStore {
     clearInterval(this.sweeper);
     this.entries.clear();
     this.sets.clear();
+    this.locks.clear();
   }
 }

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { storeUnavailable } from '../../core/errors.js';
-import type { SessionStore } from './types.js';
+import type { LockNode, SessionStore } from './types.js';
 
 // SET only if the key still holds the expected value: the atomic step behind token rotation.
 const COMPARE_AND_SET = `
@@ -10,6 +10,53 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return 1
 end
 return 0`;
+
+// Lock nodes are hashes: field = holder's fencing token, value = "<S|X>:<lease end, ms of Redis' clock>".
+// Redis' own clock decides leases, so instances with skewed clocks agree. Expired holders are dropped
+// where they are found. KEYS[1] is the scope's fencing counter, the rest are the nodes; ARGV[1] the
+// lease in ms, ARGV[i] (i > 1) the mode wanted on KEYS[i].
+const NOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+const ACQUIRE_LOCKS = `${NOW}
+local ttl = tonumber(ARGV[1])
+for i = 2, #KEYS do
+  local fields = redis.call('HGETALL', KEYS[i])
+  for j = 1, #fields, 2 do
+    local v = fields[j + 1]
+    if tonumber(string.sub(v, 3)) <= now then
+      redis.call('HDEL', KEYS[i], fields[j])
+    elseif ARGV[i] == 'X' or string.sub(v, 1, 1) == 'X' then
+      return 0
+    end
+  end
+end
+local token = redis.call('INCR', KEYS[1])
+for i = 2, #KEYS do
+  redis.call('HSET', KEYS[i], token, ARGV[i] .. ':' .. (now + ttl))
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return token`;
+// KEYS: the holder's nodes; ARGV[1] its token, ARGV[2] the lease in ms.
+const RENEW_LOCKS = `${NOW}
+local ttl = tonumber(ARGV[2])
+local modes = {}
+for i = 1, #KEYS do
+  local v = redis.call('HGET', KEYS[i], ARGV[1])
+  if not v or tonumber(string.sub(v, 3)) <= now then return 0 end
+  modes[i] = string.sub(v, 1, 1)
+end
+for i = 1, #KEYS do
+  redis.call('HSET', KEYS[i], ARGV[1], modes[i] .. ':' .. (now + ttl))
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return 1`;
+
+/** Every key of one lock scope shares a hash tag, so that a scope lives in one Redis Cluster slot. */
+const lockKey = {
+  fence: (scope: string) => `lock:{${scope}}:fence`,
+  node: (scope: string, node: string) => `lock:{${scope}}:n:${node}`,
+};
 
 export interface RedisStoreOptions {
   url: string;
@@ -40,9 +87,16 @@ export class RedisSessionStore implements SessionStore {
       connectTimeout: opts.commandTimeoutMs,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     });
+    // EVALSHA once loaded: the lock scripts run on every write, so Redis should not hash them each time.
+    this.client.defineCommand('gatewayAcquireLocks', { lua: ACQUIRE_LOCKS });
+    this.client.defineCommand('gatewayRenewLocks', { lua: RENEW_LOCKS });
     // Connection errors are reported through failed commands (503) and /readyz; without a listener
     // ioredis would print them to stderr itself.
     this.client.on('error', () => undefined);
+  }
+
+  private get scripts() {
+    return this.client as unknown as Record<'gatewayAcquireLocks' | 'gatewayRenewLocks', (...args: Array<string | number>) => Promise<unknown>>;
   }
 
   async connect(): Promise<void> {
@@ -94,6 +148,25 @@ export class RedisSessionStore implements SessionStore {
 
   async removeFromSet(key: string, member: string) {
     await this.run(() => this.client.srem(key, member));
+  }
+
+  async acquireLocks(scope: string, nodes: LockNode[], ttlMs: number) {
+    const keys = [lockKey.fence(scope), ...nodes.map((n) => lockKey.node(scope, n.node))];
+    const r = await this.run(() => this.scripts.gatewayAcquireLocks(keys.length, ...keys, String(ttlMs), ...nodes.map((n) => n.mode)));
+    return Number(r);
+  }
+
+  async renewLocks(scope: string, token: number, nodes: string[], ttlMs: number) {
+    const keys = nodes.map((n) => lockKey.node(scope, n));
+    const r = await this.run(() => this.scripts.gatewayRenewLocks(keys.length, ...keys, String(token), String(ttlMs)));
+    return r === 1;
+  }
+
+  async releaseLocks(scope: string, token: number, nodes: string[]) {
+    if (nodes.length === 0) return;
+    const pipeline = this.client.multi();
+    for (const n of nodes) pipeline.hdel(lockKey.node(scope, n), String(token));
+    await this.run(() => pipeline.exec());
   }
 
   rateLimiter(opts: { name: string; points: number; durationSec: number }) {
