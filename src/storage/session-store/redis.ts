@@ -11,51 +11,73 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`;
 
-// Lock nodes are hashes: field = holder's fencing token, value = "<S|X>:<lease end, ms of Redis' clock>".
-// Redis' own clock decides leases, so instances with skewed clocks agree. Expired holders are dropped
-// where they are found. KEYS[1] is the scope's fencing counter, the rest are the nodes; ARGV[1] the
-// lease in ms, ARGV[i] (i > 1) the mode wanted on KEYS[i].
+// A lock node is two keys: its exclusive holder (a string: the holder's fencing token, expiring with the
+// lease) and its shared holders (a sorted set of tokens scored by lease end, in ms of Redis' own clock, so
+// instances with skewed clocks agree). Checking a node costs O(log n) however many share it. KEYS[1] is
+// the scope's fencing counter, then each node's exclusive and shared key; ARGV[1] is the lease in ms, then
+// the mode wanted on each node.
 const NOW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 const ACQUIRE_LOCKS = `${NOW}
 local ttl = tonumber(ARGV[1])
-for i = 2, #KEYS do
-  local fields = redis.call('HGETALL', KEYS[i])
-  for j = 1, #fields, 2 do
-    local v = fields[j + 1]
-    if tonumber(string.sub(v, 3)) <= now then
-      redis.call('HDEL', KEYS[i], fields[j])
-    elseif ARGV[i] == 'X' or string.sub(v, 1, 1) == 'X' then
-      return 0
-    end
+local nodes = (#KEYS - 1) / 2
+for i = 1, nodes do
+  local x, s = KEYS[2 * i], KEYS[2 * i + 1]
+  if redis.call('EXISTS', x) == 1 then return 0 end
+  if ARGV[i + 1] == 'X' then
+    redis.call('ZREMRANGEBYSCORE', s, '-inf', now)
+    if redis.call('ZCARD', s) > 0 then return 0 end
   end
 end
 local token = redis.call('INCR', KEYS[1])
-for i = 2, #KEYS do
-  redis.call('HSET', KEYS[i], token, ARGV[i] .. ':' .. (now + ttl))
-  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+for i = 1, nodes do
+  local x, s = KEYS[2 * i], KEYS[2 * i + 1]
+  if ARGV[i + 1] == 'X' then
+    redis.call('SET', x, token, 'PX', ttl)
+  else
+    redis.call('ZADD', s, now + ttl, token)
+    if redis.call('PTTL', s) < ttl then redis.call('PEXPIRE', s, ttl) end
+  end
 end
 return token`;
-// KEYS: the holder's nodes; ARGV[1] its token, ARGV[2] the lease in ms.
+// KEYS: each node's exclusive and shared key; ARGV[1] the token, ARGV[2] the lease in ms. All or nothing.
 const RENEW_LOCKS = `${NOW}
 local ttl = tonumber(ARGV[2])
 local modes = {}
-for i = 1, #KEYS do
-  local v = redis.call('HGET', KEYS[i], ARGV[1])
-  if not v or tonumber(string.sub(v, 3)) <= now then return 0 end
-  modes[i] = string.sub(v, 1, 1)
+for i = 1, #KEYS / 2 do
+  local x, s = KEYS[2 * i - 1], KEYS[2 * i]
+  if redis.call('GET', x) == ARGV[1] then
+    modes[i] = 'X'
+  else
+    local until_ = redis.call('ZSCORE', s, ARGV[1])
+    if not until_ or tonumber(until_) <= now then return 0 end
+    modes[i] = 'S'
+  end
 end
-for i = 1, #KEYS do
-  redis.call('HSET', KEYS[i], ARGV[1], modes[i] .. ':' .. (now + ttl))
-  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+for i = 1, #KEYS / 2 do
+  local x, s = KEYS[2 * i - 1], KEYS[2 * i]
+  if modes[i] == 'X' then
+    redis.call('PEXPIRE', x, ttl)
+  else
+    redis.call('ZADD', s, 'XX', now + ttl, ARGV[1])
+    if redis.call('PTTL', s) < ttl then redis.call('PEXPIRE', s, ttl) end
+  end
+end
+return 1`;
+// KEYS: each node's exclusive and shared key; ARGV[1] the token. Only this holder's marks go.
+const RELEASE_LOCKS = `
+for i = 1, #KEYS / 2 do
+  local x, s = KEYS[2 * i - 1], KEYS[2 * i]
+  if redis.call('GET', x) == ARGV[1] then redis.call('DEL', x) else redis.call('ZREM', s, ARGV[1]) end
 end
 return 1`;
 
 /** Every key of one lock scope shares a hash tag, so that a scope lives in one Redis Cluster slot. */
 const lockKey = {
   fence: (scope: string) => `lock:{${scope}}:fence`,
-  node: (scope: string, node: string) => `lock:{${scope}}:n:${node}`,
+  /** A node's exclusive and shared keys. */
+  node: (scope: string, node: string) => [`lock:{${scope}}:x:${node}`, `lock:{${scope}}:s:${node}`],
 };
 
 export interface RedisStoreOptions {
@@ -90,13 +112,14 @@ export class RedisSessionStore implements SessionStore {
     // EVALSHA once loaded: the lock scripts run on every write, so Redis should not hash them each time.
     this.client.defineCommand('gatewayAcquireLocks', { lua: ACQUIRE_LOCKS });
     this.client.defineCommand('gatewayRenewLocks', { lua: RENEW_LOCKS });
+    this.client.defineCommand('gatewayReleaseLocks', { lua: RELEASE_LOCKS });
     // Connection errors are reported through failed commands (503) and /readyz; without a listener
     // ioredis would print them to stderr itself.
     this.client.on('error', () => undefined);
   }
 
   private get scripts() {
-    return this.client as unknown as Record<'gatewayAcquireLocks' | 'gatewayRenewLocks', (...args: Array<string | number>) => Promise<unknown>>;
+    return this.client as unknown as Record<'gatewayAcquireLocks' | 'gatewayRenewLocks' | 'gatewayReleaseLocks', (...args: Array<string | number>) => Promise<unknown>>;
   }
 
   async connect(): Promise<void> {
@@ -151,22 +174,21 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async acquireLocks(scope: string, nodes: LockNode[], ttlMs: number) {
-    const keys = [lockKey.fence(scope), ...nodes.map((n) => lockKey.node(scope, n.node))];
+    const keys = [lockKey.fence(scope), ...nodes.flatMap((n) => lockKey.node(scope, n.node))];
     const r = await this.run(() => this.scripts.gatewayAcquireLocks(keys.length, ...keys, String(ttlMs), ...nodes.map((n) => n.mode)));
     return Number(r);
   }
 
   async renewLocks(scope: string, token: number, nodes: string[], ttlMs: number) {
-    const keys = nodes.map((n) => lockKey.node(scope, n));
+    const keys = nodes.flatMap((n) => lockKey.node(scope, n));
     const r = await this.run(() => this.scripts.gatewayRenewLocks(keys.length, ...keys, String(token), String(ttlMs)));
     return r === 1;
   }
 
   async releaseLocks(scope: string, token: number, nodes: string[]) {
     if (nodes.length === 0) return;
-    const pipeline = this.client.multi();
-    for (const n of nodes) pipeline.hdel(lockKey.node(scope, n), String(token));
-    await this.run(() => pipeline.exec());
+    const keys = nodes.flatMap((n) => lockKey.node(scope, n));
+    await this.run(() => this.scripts.gatewayReleaseLocks(keys.length, ...keys, String(token)));
   }
 
   rateLimiter(opts: { name: string; points: number; durationSec: number }) {
