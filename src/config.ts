@@ -88,7 +88,14 @@ export const configSchema = z.object({
   ),
   S3_BULK_DELETE: optionalBool(),
   S3_COPY_TO_SELF: optionalBool(),
-  S3_CONDITIONAL_WRITES: optionalBool(),
+  S3_CONDITIONAL_WRITES: z.preprocess(
+    blankToUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no', 'put'], 'must be true, false or put')
+      .transform((v): S3Profile['conditionalWrites'] => (v === 'put' ? 'put' : v === 'true' || v === '1' || v === 'yes' ? 'all' : 'none'))
+      .optional(),
+  ),
+  S3_LEGACY_COPY_CONDITIONS: optionalBool(),
   S3_MAX_PARTS: optionalInt(1, 10000),
   S3_PAGINATES: optionalBool(),
   S3_READ_AFTER_WRITE: optionalBool(),
@@ -156,6 +163,8 @@ export const configSchema = z.object({
   COPY_CONCURRENCY: int(1, 1000, 16),
   MULTIPART_COPY_THRESHOLD: optionalInt(5 * MiB, 5 * 1024 * MiB),
   MULTIPART_COPY_PART_SIZE: int(5 * MiB, 5 * 1024 * MiB, 512 * MiB),
+  LOCK_WAIT_MS: int(0, 600_000, 15_000),
+  LOCK_LEASE_MS: int(1000, 3_600_000, 30_000),
 
   RATE_LIMIT_PER_TOKEN: int(0, 10_000_000, 1200),
   RATE_LIMIT_PER_ADDRESS: int(0, 10_000_000, 3000),
@@ -259,6 +268,8 @@ export interface Config {
     copyConcurrency: number;
     multipartCopyPartSize: number;
   };
+  /** Write ordering across instances (see core/namespace-locks.ts). */
+  locks: { waitMs: number; leaseMs: number };
   limits: { maxJsonBodyBytes: number; maxUploadPlanBytes: number; maxHeaderBytes: number; bodyIdleTimeoutMs: number };
   /** Requests per access token and per client address within `windowSec`; 0: unlimited. */
   rateLimit: { perToken: number; perAddress: number; windowSec: number };
@@ -319,6 +330,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     bulkDelete: e.S3_BULK_DELETE,
     copyToSelf: e.S3_COPY_TO_SELF,
     conditionalWrites: e.S3_CONDITIONAL_WRITES,
+    legacyCopyConditions: e.S3_LEGACY_COPY_CONDITIONS,
     multipartCopyCutoff: e.MULTIPART_COPY_THRESHOLD,
     maxParts: e.S3_MAX_PARTS,
     paginates: e.S3_PAGINATES,
@@ -392,6 +404,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       copyConcurrency: e.COPY_CONCURRENCY,
       multipartCopyPartSize: e.MULTIPART_COPY_PART_SIZE,
     },
+    locks: { waitMs: e.LOCK_WAIT_MS, leaseMs: e.LOCK_LEASE_MS },
     limits: { maxJsonBodyBytes: e.MAX_JSON_BODY_BYTES, maxUploadPlanBytes: e.MAX_UPLOAD_PLAN_BYTES, maxHeaderBytes: e.MAX_HEADER_BYTES, bodyIdleTimeoutMs: e.BODY_IDLE_TIMEOUT_MS },
     rateLimit: { perToken: e.RATE_LIMIT_PER_TOKEN, perAddress: e.RATE_LIMIT_PER_ADDRESS, windowSec: e.RATE_LIMIT_WINDOW },
     corsOrigins: e.CORS_ORIGINS,

@@ -14,6 +14,7 @@ import { SignInService, type SignInMethod } from './core/auth/sign-in.js';
 import { SignInThrottle } from './core/auth/throttle.js';
 import { BucketFileSystem } from './core/file-system.js';
 import { MetadataCache } from './core/metadata-cache.js';
+import { NamespaceLocks } from './core/namespace-locks.js';
 import { DownloadService } from './core/transfers/downloads.js';
 import { startUploadSweeper } from './core/transfers/sweeper.js';
 import { ThumbnailService } from './core/transfers/thumbnails.js';
@@ -48,6 +49,8 @@ export interface Runtime {
   demo: DemoAccount | undefined;
   /** Present when METRICS_ENABLED. */
   metrics: Metrics | undefined;
+  /** The write ordering of this instance (how many of its writes wait, for tests and metrics). */
+  locks: NamespaceLocks;
   close(): Promise<void>;
 }
 
@@ -123,6 +126,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       maxSockets: config.s3.maxSockets,
       connectTimeoutMs: config.s3.connectTimeoutMs,
       requestTimeoutMs: config.s3.requestTimeoutMs,
+      legacyCopyConditions: profile.legacyCopyConditions,
       logger,
       ...(metrics ? { onCall: metrics.s3Call.bind(metrics) } : {}),
     };
@@ -181,7 +185,8 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     });
     const signIn = new SignInService(method, sessions);
     const cache = new MetadataCache(store, config.files.metadataCacheTtlSec * 1000);
-    const files = new BucketFileSystem(cache, store, config.files);
+    const locks = new NamespaceLocks(store, config.locks, metrics?.locks);
+    const files = new BucketFileSystem(cache, store, locks, config.files);
     const t = config.transfers;
     const uploads = new UploadService(
       method,
@@ -243,7 +248,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       corsOrigins: config.corsOrigins,
       ...(metrics ? { metrics, serveMetrics: config.metrics.port === undefined } : {}),
     });
-    return { config, app, services, store, bucket, embeddedS3, demo, metrics, close: closeAll };
+    return { config, app, services, store, bucket, embeddedS3, demo, metrics, locks, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { ObjectHead, ObjectSummary, S3Bucket } from '../storage/s3/bucket.js';
+import { unquoted } from '../storage/s3/etags.js';
 import type { SessionStore } from '../storage/session-store/types.js';
 import type { Account } from './auth/accounts.js';
 import { GatewayError, invalid } from './errors.js';
 import { checkName, decodeId, encodeId, isCleanRelativeKey, isFolderKey, MAX_KEY_BYTES, nameOf, parentOf, ROOT_ID } from './ids.js';
 import type { MetadataCache, ObjectFacts } from './metadata-cache.js';
+import type { Lease, NamespaceLocks } from './namespace-locks.js';
 
 export interface Entry {
   id: string;
@@ -72,7 +74,8 @@ function openPageToken(prefix: string, page: string): string {
   return token;
 }
 
-const unquote = (etag: string) => etag.replace(/^W\//, '').replace(/^"|"$/g, '');
+/** A file's hash as entries report it: the sha256 the gateway computed, else S3's ETag (a multipart ETag is no content hash). */
+export const entryHash = (etag: string, sha256: string | undefined) => sha256 ?? unquoted(etag);
 
 /**
  * The bucket seen as odrive's file system: ids, listings, entries, folders, rename, move and delete,
@@ -84,6 +87,7 @@ export class BucketFileSystem {
   constructor(
     private readonly cache: MetadataCache,
     private readonly store: SessionStore,
+    private readonly locks: NamespaceLocks,
     private readonly opts: FileSystemOptions,
   ) {
     // Shared across requests: a burst of cold listings cannot flood S3 with HEADs.
@@ -135,21 +139,37 @@ export class BucketFileSystem {
   }
 
   // ---------------------------------------------------------------- writing
+  //
+  // Every write holds its names (see namespace-locks.ts) from its checks to its last S3 call, so that what
+  // it checked ("the name is free", "the source is this version") is still true when it writes.
+
+  /** Runs `work` holding the account's relative keys `rels` (and their ancestors, shared). */
+  locked<T>(account: Account, rels: string[], work: (lease: Lease) => Promise<T>): Promise<T> {
+    return this.locks.run(
+      account.bucket.name,
+      rels.map((r) => account.root + r),
+      work,
+    );
+  }
 
   /** `field` names the name in the caller's dialect, for error messages. */
   async createFolder(account: Account, parentId: string, name: unknown, modified: number | undefined, field = 'gateway.metadata.name'): Promise<Entry> {
     this.assertWritable(account);
-    const parentRel = await this.folderKeyOf(account, parentId, 'id', true);
+    const parentRel = await this.folderKeyOf(account, parentId, 'id');
     checkName(name, field, (n) => `${account.root}${parentRel}${n}/`);
     const rel = `${parentRel}${name as string}/`;
     const full = account.root + rel;
-    const taken = await this.nameTaken(account.bucket, full.slice(0, -1));
-    if (taken === 'file') throw new GatewayError('conflict', `${field}: a file with this name already exists here`, { field });
-    if (taken === 'folder') return this.entry(account, encodeId(rel));
-    const time = modified ?? Date.now();
-    await account.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(time) } });
-    await this.cache.putFolder(account.bucket.name, full, time);
-    return this.folderEntry(rel, time);
+    return this.locked(account, [rel], async (lease) => {
+      await this.assertFolder(account, parentRel);
+      const taken = await this.nameTaken(account.bucket, full.slice(0, -1));
+      if (taken === 'file') throw new GatewayError('conflict', `${field}: a file with this name already exists here`, { field });
+      if (taken === 'folder') return this.entry(account, encodeId(rel));
+      const time = modified ?? Date.now();
+      lease.assertHeld();
+      await account.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(time) } });
+      await this.cache.putFolder(account.bucket.name, full, time);
+      return this.folderEntry(rel, time);
+    });
   }
 
   async rename(account: Account, id: string, newName: unknown, field = 'new.gateway.metadata.name'): Promise<Entry> {
@@ -166,69 +186,82 @@ export class BucketFileSystem {
     if (newParentId === undefined || newParentId === null) throw invalid(field, 'is required');
     if (typeof newParentId !== 'string') throw invalid(field, 'must be a string');
     const rel = this.movableKeyOf(id);
-    const target = decodeId(newParentId, field);
+    const target = await this.folderKeyOf(account, newParentId, field);
     if (isFolderKey(rel) && target.startsWith(rel)) throw invalid(field, 'is the folder itself or inside it');
-    await this.folderKeyOf(account, newParentId, field, true);
     const targetRel = `${target}${nameOf(rel)}${isFolderKey(rel) ? '/' : ''}`;
     const bytes = Buffer.byteLength(account.root + targetRel, 'utf8');
     if (bytes > MAX_KEY_BYTES) throw invalid(field, `would make the S3 key ${bytes} bytes long; S3 allows ${MAX_KEY_BYTES}`);
-    return this.relocate(account, rel, targetRel, field);
+    return this.relocate(account, rel, targetRel, field, target);
   }
 
   async remove(account: Account, id: string): Promise<void> {
     this.assertWritable(account);
     const rel = this.movableKeyOf(id);
     const full = account.root + rel;
-    if (isFolderKey(rel)) {
-      const legacy = `${full.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
-      const [any, legacyMarker] = await Promise.all([account.bucket.hasAny(full), account.bucket.head(legacy)]);
-      if (!any && !legacyMarker) throw notFound();
-      // Page by page: a folder of any size is deleted without holding its key list.
-      for await (const page of account.bucket.listAll(full)) await account.bucket.deleteMany(page.map((o) => o.key));
-      if (legacyMarker) await account.bucket.deleteOne(legacy);
-      await this.cache.forgetFolder(account.bucket.name, full);
-    } else {
-      if (!(await account.bucket.head(full))) throw notFound();
-      await account.bucket.deleteOne(full);
-    }
-    await this.keepFolder(account, parentOf(rel));
+    await this.locked(account, [rel], async (lease) => {
+      if (isFolderKey(rel)) {
+        const legacy = `${full.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
+        const [any, legacyMarker] = await Promise.all([account.bucket.hasAny(full), account.bucket.head(legacy)]);
+        if (!any && !legacyMarker) throw notFound();
+        // Page by page: a folder of any size is deleted without holding its key list.
+        for await (const page of account.bucket.listAll(full)) {
+          lease.assertHeld();
+          await account.bucket.deleteMany(page.map((o) => o.key));
+        }
+        if (legacyMarker) await account.bucket.deleteOne(legacy);
+        await this.cache.forgetFolder(account.bucket.name, full);
+      } else {
+        if (!(await account.bucket.head(full))) throw notFound();
+        lease.assertHeld();
+        await account.bucket.deleteOne(full);
+      }
+      await this.keepFolder(account, parentOf(rel), lease);
+    });
   }
 
   // ---------------------------------------------------------------- rename and move
 
-  private async relocate(account: Account, rel: string, targetRel: string, field: string): Promise<Entry> {
+  /** `newParent`: the target folder of a move, which must (still) exist once the names are held. */
+  private async relocate(account: Account, rel: string, targetRel: string, field: string, newParent?: string): Promise<Entry> {
     if (targetRel === rel) return this.entry(account, encodeId(rel));
-    return isFolderKey(rel) ? this.relocateFolder(account, rel, targetRel, field) : this.relocateFile(account, rel, targetRel, field);
+    return this.locked(account, [rel, targetRel], async (lease) => {
+      if (newParent !== undefined) await this.assertFolder(account, newParent);
+      return isFolderKey(rel) ? this.relocateFolder(account, rel, targetRel, field, lease) : this.relocateFile(account, rel, targetRel, field, lease);
+    });
   }
 
-  private async relocateFile(account: Account, rel: string, targetRel: string, field: string): Promise<Entry> {
+  /** Moves the file's newest version, read once its names are held: a replace that came first moves with it. */
+  private async relocateFile(account: Account, rel: string, targetRel: string, field: string, lease: Lease): Promise<Entry> {
     const from = account.root + rel;
     const to = account.root + targetRel;
     const [source, taken] = await Promise.all([account.bucket.head(from), this.nameTaken(account.bucket, to)]);
     if (!source) throw notFound();
     if (taken) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
     const facts = factsFromHead(source);
+    lease.assertHeld();
+    // Guarded by the version read above: S3 refuses the copy if another writer changed it since.
     const copied = await account.bucket.copy(source, to);
     if (copied.etag) await this.cache.put(account.bucket.name, { key: to, etag: copied.etag, size: source.size }, facts);
+    lease.assertHeld();
     await account.bucket.deleteOne(from);
-    await this.keepFolder(account, parentOf(rel));
+    await this.keepFolder(account, parentOf(rel), lease);
     return this.fileEntry(account, { ...source, key: to, etag: copied.etag ?? source.etag }, facts);
   }
 
   /**
    * Copies every descendant, then deletes the sources — only once every copy succeeded, so a failure
    * half-way loses nothing. A journal entry in the session store lets the same request, repeated after a
-   * failure, finish the job instead of answering 409 for the half-made target.
+   * failure, finish the job instead of answering 409 for the half-made target; once the job is done the
+   * entry goes, and a repeat is checked afresh (404: the source is gone). The whole subtree is held
+   * throughout, so no write inside it can slip between the listing and the deletes.
    */
-  private async relocateFolder(account: Account, rel: string, targetRel: string, field: string): Promise<Entry> {
+  private async relocateFolder(account: Account, rel: string, targetRel: string, field: string, lease: Lease): Promise<Entry> {
     const from = account.root + rel;
     const to = account.root + targetRel;
     const jobKey = `job:${createHash('sha256').update(`${account.bucket.name}\0${from}\0${to}`).digest('base64url')}`;
     const [job, sourceExists] = await Promise.all([this.store.get(jobKey), this.folderExists(account.bucket, from)]);
-    if (!sourceExists) {
-      if (job === 'done') return this.entry(account, encodeId(targetRel));
-      throw notFound();
-    }
+    // A repeat of a finished move is checked like any request: its source is gone.
+    if (!sourceExists) throw notFound();
     if (job === null) {
       if (await this.nameTaken(account.bucket, to.slice(0, -1))) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
     }
@@ -239,6 +272,7 @@ export class BucketFileSystem {
     const copiedSources: string[] = [];
     for await (const page of account.bucket.listAll(from)) {
       const known = await this.cache.getMany(account.bucket.name, page);
+      lease.assertHeld();
       await Promise.all(
         page.map((object, i) =>
           copy(async () => {
@@ -252,20 +286,25 @@ export class BucketFileSystem {
       );
     }
     const legacy = `${from.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
+    lease.assertHeld();
     await account.bucket.deleteMany(copiedSources);
     if (await account.bucket.head(legacy)) await account.bucket.deleteOne(legacy);
     await Promise.all([this.cache.forgetFolder(account.bucket.name, from), this.cache.putFolder(account.bucket.name, to, folderModified!)]);
-    await this.keepFolder(account, parentOf(rel));
-    await this.store.set(jobKey, 'done', JOB_DONE_TTL_MS);
+    await this.keepFolder(account, parentOf(rel), lease);
+    await this.store.delete(jobKey);
     return this.folderEntry(targetRel, folderModified!);
   }
 
-  /** A folder whose last child left stays a folder: write its marker, keeping the time it showed. */
-  private async keepFolder(account: Account, rel: string): Promise<void> {
+  /**
+   * A folder whose last child left stays a folder: write its marker, keeping the time it showed. Called
+   * holding a child's name, so the folder itself (an ancestor, held shared) cannot go meanwhile.
+   */
+  private async keepFolder(account: Account, rel: string, lease: Lease): Promise<void> {
     if (rel === '') return;
     const full = account.root + rel;
     if (await account.bucket.hasAny(full)) return;
     const [modified] = await this.folderTimes(account.bucket, [full]);
+    lease.assertHeld();
     await account.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(modified) } });
   }
 
@@ -284,7 +323,8 @@ export class BucketFileSystem {
 
   /**
    * The relative key of an id that must name a folder: 400 for a file, 404 when missing. Listings learn
-   * whether the folder exists from the listing itself; other callers ask for the check.
+   * whether the folder exists from the listing itself; other callers ask for the check (writers once
+   * they hold their names: `assertFolder`).
    */
   async folderKeyOf(account: Account, id: string, field: string, mustExist = false): Promise<string> {
     const rel = decodeId(id, field);
@@ -294,8 +334,13 @@ export class BucketFileSystem {
       if (await account.bucket.head(full)) throw notAFolder(field);
       throw notFound();
     }
-    if (mustExist && !(await this.folderExists(account.bucket, full))) throw notFound();
+    if (mustExist) await this.assertFolder(account, rel);
     return rel;
+  }
+
+  /** 404 unless the folder (relative key, '' for the root) exists. */
+  async assertFolder(account: Account, rel: string): Promise<void> {
+    if (rel !== '' && !(await this.folderExists(account.bucket, account.root + rel))) throw notFound();
   }
 
   /** True when a file or a folder already has this name (full key of the file form). */
@@ -327,8 +372,7 @@ export class BucketFileSystem {
       name: nameOf(rel),
       modified: facts.modified,
       size: object.size,
-      // A multipart ETag is no content hash; a sha256 the gateway computed always wins.
-      hash: facts.sha256 ?? unquote(object.etag),
+      hash: entryHash(object.etag, facts.sha256),
     };
   }
 
@@ -390,5 +434,3 @@ export class BucketFileSystem {
 }
 
 const JOB_TTL_MS = 24 * 3600 * 1000;
-/** How long a finished rename or move still answers a repeat of the same request with its result. */
-const JOB_DONE_TTL_MS = 3600 * 1000;

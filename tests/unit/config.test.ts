@@ -56,7 +56,13 @@ describe('configuration', () => {
   it('takes the provider profile, with each setting overridable', () => {
     expect(loadConfig({}).s3.profile).toMatchObject({ forcePathStyle: true, checksums: 'WHEN_REQUIRED', bulkDelete: true, paginates: true });
     const aws = loadConfig({ S3_PROVIDER: 'aws' }).s3.profile;
-    expect(aws).toMatchObject({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED', conditionalWrites: true });
+    expect(aws).toMatchObject({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED', conditionalWrites: 'all' });
+    // Ceph RGW honours If-None-Match on PUT only, and reads copy conditions under its own header name
+    expect(loadConfig({ S3_PROVIDER: 'ceph' }).s3.profile).toMatchObject({ conditionalWrites: 'put', legacyCopyConditions: true });
+    expect(loadConfig({ S3_PROVIDER: 'ceph', S3_CONDITIONAL_WRITES: 'false', S3_LEGACY_COPY_CONDITIONS: 'false' }).s3.profile).toMatchObject({ conditionalWrites: 'none', legacyCopyConditions: false });
+    expect(loadConfig({ S3_CONDITIONAL_WRITES: 'true' }).s3.profile.conditionalWrites).toBe('all');
+    expect(loadConfig({ S3_CONDITIONAL_WRITES: 'put' }).s3.profile.conditionalWrites).toBe('put');
+    expect(() => loadConfig({ S3_CONDITIONAL_WRITES: 'maybe' })).toThrow('S3_CONDITIONAL_WRITES must be true, false or put');
     const cells = loadConfig({ S3_PROVIDER: 'cells', S3_BULK_DELETE: 'true', S3_CHECKSUMS: 'when_supported' }).s3.profile;
     expect(cells).toMatchObject({ bulkDelete: true, checksums: 'WHEN_SUPPORTED', copyToSelf: false, paginates: false, readAfterWrite: false, headFolders: false });
     expect(loadConfig({ MULTIPART_COPY_THRESHOLD: String(64 * 1024 * 1024) }).s3.profile.multipartCopyCutoff).toBe(64 * 1024 * 1024);

@@ -1,7 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import { lookup as mimeLookup } from 'mime-types';
-import type { ObjectHead } from '../../storage/s3/bucket.js';
+import type { CommittedObject, ObjectHead, StagedObject } from '../../storage/s3/bucket.js';
+import { sameEtag } from '../../storage/s3/etags.js';
 import type { SessionStore } from '../../storage/session-store/types.js';
 import type { Logger } from '../../log.js';
 import type { Account } from '../auth/accounts.js';
@@ -10,6 +11,7 @@ import { GatewayError, invalid } from '../errors.js';
 import { META_MODIFIED, META_SHA256, type BucketFileSystem, type Entry } from '../file-system.js';
 import { checkName, decodeId, isFolderKey } from '../ids.js';
 import type { MetadataCache } from '../metadata-cache.js';
+import type { Lease } from '../namespace-locks.js';
 import { VerifiedStream } from './verified-stream.js';
 
 /** What a client says about the bytes it sends, already checked. */
@@ -127,8 +129,10 @@ export interface StartedUpload {
 }
 
 /**
- * Uploads in one request (streamed through lib-storage) and in segments (one S3 multipart upload whose
- * state lives in the session store). Nothing becomes visible until every check has passed.
+ * Uploads in one request (streamed) and in segments (one S3 multipart upload whose state lives in the
+ * session store). Bytes are staged first, invisible and holding up nobody; then, holding the file's name,
+ * the gateway checks again that the upload may happen (the name still free, the file still there) and
+ * commits in one step. Nothing becomes visible until every check has passed.
  */
 export class UploadService {
   constructor(
@@ -144,50 +148,48 @@ export class UploadService {
 
   async uploadNew(account: Account, parentId: string, name: unknown, d: FileDeclaration, body: Readable, f: DeclarationFields): Promise<Entry> {
     this.files.assertWritable(account);
-    const { full } = await this.newFileKey(account, parentId, 'id', name, f.name);
-    return this.store1(account, full, d, body, f, true);
+    const parentRel = await this.files.folderKeyOf(account, parentId, 'id');
+    checkName(name, f.name, (n) => `${account.root}${parentRel}${n}`);
+    const rel = `${parentRel}${name as string}`;
+    // A large body is refused before it is read when it could not be stored anyway; the check that
+    // counts is the one made again at the commit.
+    if (d.size > this.opts.partSize) await this.assertNameFree(account, parentRel, rel, f.name);
+    return this.store1(account, rel, d, body, f, { isNew: true, parentRel, nameField: f.name });
   }
 
   async update(account: Account, id: string, d: FileDeclaration, body: Readable, f: DeclarationFields): Promise<Entry> {
     this.files.assertWritable(account);
-    return this.store1(account, await this.existingFileKey(account, id, 'id'), d, body, f, false);
+    const rel = fileRelOf(id, 'id');
+    if (d.size > this.opts.partSize) await this.assertFileExists(account, rel);
+    return this.store1(account, rel, d, body, f, { isNew: false });
   }
 
-  /** The key of a new file: the parent folder exists, the name is valid and free (else 404, 400, 409). */
-  private async newFileKey(account: Account, parentId: string, parentField: string, name: unknown, nameField: string) {
-    const parentRel = await this.files.folderKeyOf(account, parentId, parentField, true);
-    checkName(name, nameField, (n) => `${account.root}${parentRel}${n}`);
-    const full = `${account.root}${parentRel}${name as string}`;
-    if (await this.files.nameTaken(account.bucket, full)) {
+  /** The parent folder exists and nothing has the name (else 404, 409). */
+  private async assertNameFree(account: Account, parentRel: string, rel: string, nameField: string): Promise<void> {
+    await this.files.assertFolder(account, parentRel);
+    if (await this.files.nameTaken(account.bucket, account.root + rel)) {
       throw new GatewayError('conflict', `${nameField}: a file or folder with this name already exists`, { field: nameField });
     }
-    return { full, parentRel };
   }
 
-  /** The key of a file that must exist (400 for a folder, 404 when missing). */
-  private async existingFileKey(account: Account, id: string, field: string): Promise<string> {
-    const rel = decodeId(id, field);
-    if (rel === '' || isFolderKey(rel)) throw invalid(field, 'is a folder, not a file');
+  private async assertFileExists(account: Account, rel: string): Promise<void> {
+    if (!(await account.bucket.head(account.root + rel))) throw new GatewayError('not_found', 'No such file.');
+  }
+
+  private async store1(account: Account, rel: string, d: FileDeclaration, body: Readable, f: DeclarationFields, target: CommitTarget) {
     const full = account.root + rel;
-    if (!(await account.bucket.head(full))) throw new GatewayError('not_found', 'No such file.');
-    return full;
-  }
-
-  private async store1(account: Account, full: string, d: FileDeclaration, body: Readable, f: DeclarationFields, isNew: boolean) {
     const verified = new VerifiedStream({ size: d.size, sha256: d.sha256, sizeField: f.size, sha256Field: f.sha256 });
     // The request's failure (client gone) reaches the upload through the verifying stream.
     pipeline(body, verified, () => undefined);
-    const metadata = objectMetadata(d);
     let multipart: string | undefined;
     let renew: NodeJS.Timeout | undefined;
     const lease = () =>
       this.register({ key: full, uploadId: multipart!, principal: account.principal, leaseUntil: Date.now() + this.opts.streamLeaseMs }).catch(() => undefined);
-    let stored: { etag: string | undefined };
     try {
-      stored = await account.bucket.upload(
+      const staged = await account.bucket.stage(
         full,
         verified,
-        { contentType: contentTypeOf(full), metadata, mustNotExist: isNew },
+        { contentType: contentTypeOf(full), metadata: objectMetadata(d) },
         {
           size: d.size,
           partSize: this.opts.partSize,
@@ -200,46 +202,88 @@ export class UploadService {
           },
         },
       );
+      // The body is whole and checked: its sha256 is known even when the client did not declare it.
+      try {
+        return await this.commit(account, rel, staged, { ...d, sha256: verified.sha256 }, target);
+      } catch (err) {
+        await staged.discard().catch(() => undefined);
+        throw err;
+      }
     } finally {
       clearInterval(renew);
       if (multipart) void this.unregister(multipart).catch(() => undefined);
     }
-    return this.finishObject(account, full, verified.bytes, { ...d, sha256: verified.sha256 }, metadata, stored.etag);
   }
 
   /**
-   * After the bytes are stored: trust nothing unchecked (the stored length must be what we counted), then
-   * record the content's sha256 in the object's metadata if the client had not declared it.
+   * Holding the file's name: checks again that the write may happen, commits the staged bytes, and
+   * checks what S3 stored. A segmented upload also re-reads its session first (`recheck`) and forgets it
+   * once committed (`committed`), both under the same lock.
    */
-  private async finishObject(
+  private commit(
     account: Account,
-    full: string,
-    counted: number,
+    rel: string,
+    staged: StagedObject,
     d: FileDeclaration,
-    metadata: Record<string, string>,
-    etag: string | undefined,
-  ) {
-    const profile = account.bucket.profile;
+    target: CommitTarget,
+    hooks: { recheck?: () => Promise<void>; committed?: () => Promise<void> } = {},
+  ): Promise<Entry> {
+    return this.files.locked(account, [rel], async (lease) => {
+      await hooks.recheck?.();
+      if (target.isNew) await this.assertNameFree(account, target.parentRel, rel, target.nameField);
+      else await this.assertFileExists(account, rel);
+      lease.assertHeld();
+      const written = await staged.commit({ mustNotExist: target.isNew, metadata: objectMetadata(d) });
+      await hooks.committed?.();
+      return this.finishObject(account, account.root + rel, staged.size, d, written, lease);
+    });
+  }
+
+  /**
+   * After the bytes are stored, still holding the name: trust nothing unchecked (the stored length must be
+   * what we counted), then record the sha256 in the object's metadata if it was not known when the bytes
+   * went into S3 — only on the version this request wrote: if the object is another one by then, no hash
+   * is recorded for it rather than a wrong one.
+   */
+  private async finishObject(account: Account, full: string, counted: number, d: FileDeclaration, committed: CommittedObject, lease: Lease): Promise<Entry> {
+    const { bucket } = account;
+    const profile = bucket.profile;
     let head: ObjectHead | undefined;
     if (profile.readAfterWrite) {
-      head = await account.bucket.head(full);
+      head = await bucket.head(full);
     } else {
       // The server indexes after answering (Cells): a HEAD now may miss the object, so answer from what was written.
-      head = { key: full, size: counted, etag: etag ?? '', lastModified: new Date(), contentType: contentTypeOf(full), metadata };
-    }
-    if (!head || head.size !== counted || head.size !== d.size) {
-      this.logger.error('stored object length differs from the bytes received', { size: head?.size, counted, declared: d.size });
-      throw new GatewayError('bad_gateway', 'S3 stored a different number of bytes than the gateway sent; try the upload again.');
-    }
-    // Without copy-to-self the sha256 stays in the metadata cache only: the entry then shows the ETag once that expires.
-    if (d.sha256 && metadata[META_SHA256] !== d.sha256 && profile.copyToSelf) {
-      // Known only now: keep it with the object (a copy onto itself, inside S3).
-      const copied = await account.bucket.replaceMetadata(head, { ...metadata, [META_SHA256]: d.sha256 });
-      head = copied.etag ? { ...head, etag: copied.etag } : await account.bucket.head(full);
-      if (!head) throw new GatewayError('conflict', 'The file was deleted while it was being stored.');
+      head = { key: full, size: counted, etag: committed.etag ?? '', lastModified: new Date(), contentType: contentTypeOf(full), metadata: committed.metadata };
     }
     const facts = { modified: d.modified, sha256: d.sha256 };
-    await this.cache.put(account.bucket.name, head, facts);
+    // Without an ETag from the commit (nothing to compare), the name held since then vouches for it.
+    if (!head || (committed.etag !== undefined && !sameEtag(head.etag, committed.etag))) {
+      // A writer that bypasses the gateway replaced or deleted it at once: this upload happened, and was superseded.
+      this.logger.warn('the object changed right after the upload committed; no hash recorded for it', { key: full });
+      return this.files.fileEntry(account, { key: full, size: counted, etag: committed.etag ?? '', lastModified: new Date() }, facts);
+    }
+    if (head.size !== counted || head.size !== d.size) {
+      this.logger.error('stored object length differs from the bytes received', { size: head.size, counted, declared: d.size });
+      // S3 holds something other than what was sent: take it away rather than serve it under the name.
+      lease.assertHeld();
+      await bucket.deleteOne(full).catch(() => undefined);
+      throw new GatewayError('bad_gateway', 'S3 stored a different number of bytes than the gateway sent; nothing was kept. Try the upload again.');
+    }
+    // Without copy-to-self the sha256 stays in the metadata cache only: the entry then shows the ETag once that expires.
+    if (d.sha256 && committed.metadata[META_SHA256] !== d.sha256 && profile.copyToSelf) {
+      lease.assertHeld();
+      try {
+        // Known only now: keep it with the object (a copy onto itself inside S3, of exactly this version).
+        const copied = await bucket.replaceMetadata(head, { ...committed.metadata, [META_SHA256]: d.sha256 });
+        const after = copied.etag ? { ...head, etag: copied.etag } : await bucket.head(full);
+        if (after) head = after;
+      } catch (err) {
+        if (!(err instanceof GatewayError && err.kind === 'conflict')) throw err;
+        this.logger.warn('the object changed before its hash was recorded; no hash recorded for it', { key: full });
+        return this.files.fileEntry(account, head, facts);
+      }
+    }
+    await this.cache.put(bucket.name, head, facts);
     return this.files.fileEntry(account, head, facts);
   }
 
@@ -254,21 +298,26 @@ export class UploadService {
   ): Promise<StartedUpload> {
     this.files.assertWritable(account);
     const plan = this.planSegments(account, segments, d.size, fields.segments);
-    let full: string;
+    let rel: string;
     let isNew: boolean;
     let targetRef: string;
     if (target.id !== undefined && target.id !== null) {
       if (typeof target.id !== 'string') throw invalid('gateway.metadata.id', 'must be a string');
-      full = await this.existingFileKey(account, target.id, 'gateway.metadata.id');
+      rel = fileRelOf(target.id, 'gateway.metadata.id');
+      await this.assertFileExists(account, rel);
       isNew = false;
       targetRef = target.id;
     } else {
       if (typeof target.parentId !== 'string') throw invalid('gateway.metadata.parent.id', 'is required (or gateway.metadata.id to update a file)');
-      const made = await this.newFileKey(account, target.parentId, 'gateway.metadata.parent.id', target.name, fields.name);
-      full = made.full;
+      const parentRel = await this.files.folderKeyOf(account, target.parentId, 'gateway.metadata.parent.id');
+      checkName(target.name, fields.name, (n) => `${account.root}${parentRel}${n}`);
+      rel = `${parentRel}${target.name as string}`;
+      // Checked now so that nobody sends gigabytes for nothing; checked again when the upload finishes.
+      await this.assertNameFree(account, parentRel, rel, fields.name);
       isNew = true;
-      targetRef = `${made.parentRel}\0${target.name as string}`;
+      targetRef = `${parentRel}\0${target.name as string}`;
     }
+    const full = account.root + rel;
     const s3UploadId = await account.bucket.createMultipart(full, { contentType: contentTypeOf(full), metadata: objectMetadata(d) });
     const id = randomBytes(16).toString('base64url');
     const cookie = randomBytes(32).toString('base64url');
@@ -381,21 +430,35 @@ export class UploadService {
     const etags = await this.store.getMany(s.segments.map((p) => key.part(uploadId, p.number)));
     const missing = s.segments.filter((_, i) => !etags[i]).map((p) => p.number);
     if (missing.length) throw invalid('gateway.upload.segment', `segment(s) ${missing.slice(0, 10).join(', ')} have not been uploaded`);
-    const completed = await account.bucket.completeMultipart(
-      s.key,
-      s.s3UploadId,
-      s.segments.map((p, i) => ({ partNumber: p.number, etag: etags[i]! })),
-      s.isNew,
-    );
-    await this.forget(uploadId, s);
     const stored = { modified: s.modified, size: s.size, sha256: s.sha256 };
-    return this.finishObject(account, s.key, s.size, stored, objectMetadata(stored), completed.etag);
+    const parts = s.segments.map((p, i) => ({ partNumber: p.number, etag: etags[i]! }));
+    const staged = account.bucket.multipartObject(s.key, s.s3UploadId, s.size, parts, objectMetadata(stored));
+    const rel = s.key.slice(account.root.length);
+    const commitTarget: CommitTarget = s.isNew ? { isNew: true, parentRel: s.target.slice(0, s.target.indexOf('\0')), nameField: 'gateway.metadata.name' } : { isNew: false };
+    try {
+      // Under the name's lock: a concurrent finish or cancel of the same upload either went first (and
+      // the session is gone: 404) or waits for this one.
+      return await this.commit(account, rel, staged, stored, commitTarget, {
+        recheck: async () => void (await this.session(account, uploadId, cookie)),
+        committed: () => this.forget(uploadId, s),
+      });
+    } catch (err) {
+      // An upload that can never finish (its name taken, its file or folder gone) is cleared away now.
+      if (err instanceof GatewayError && (err.kind === 'conflict' || err.kind === 'not_found') && (await this.store.get(key.session(uploadId))) !== null) {
+        await staged.discard().catch(() => undefined);
+        await this.forget(uploadId, s);
+      }
+      throw err;
+    }
   }
 
   async cancel(account: Account, uploadId: string): Promise<void> {
     const s = await this.load(account, uploadId);
-    await account.bucket.abortMultipart(s.key, s.s3UploadId);
-    await this.forget(uploadId, s);
+    await this.files.locked(account, [s.key.slice(account.root.length)], async () => {
+      await this.load(account, uploadId); // a finish that went first took it
+      await account.bucket.abortMultipart(s.key, s.s3UploadId);
+      await this.forget(uploadId, s);
+    });
   }
 
   private async forget(uploadId: string, s: UploadSession): Promise<void> {
@@ -443,6 +506,16 @@ export class UploadService {
     }
     return aborted;
   }
+}
+
+/** What a commit must find: a free name in an existing folder (new file), or the file (update). */
+type CommitTarget = { isNew: true; parentRel: string; nameField: string } | { isNew: false };
+
+/** The relative key of an id that must name a file (400 for a folder). */
+function fileRelOf(id: string, field: string): string {
+  const rel = decodeId(id, field);
+  if (rel === '' || isFolderKey(rel)) throw invalid(field, 'is a folder, not a file');
+  return rel;
 }
 
 /** Opaque to clients; says which segment it is and which stored part it stands for. */

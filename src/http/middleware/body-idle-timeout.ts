@@ -8,7 +8,8 @@ import type { NextFunction, Request, Response } from 'express';
 export function bodyIdleTimeout(idleMs: number) {
   return (req: Request, _res: Response, next: NextFunction): void => {
     if (!req.complete) {
-      const stop = () => req.setTimeout(0);
+      // (after the answer the socket may already be detached from the request)
+      const stop = () => void (req.socket && req.setTimeout(0));
       req.setTimeout(idleMs, () => req.destroy(new Error(`no request body bytes for ${idleMs} ms`)));
       req.once('end', stop);
       req.once('close', stop);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -17,10 +18,10 @@ import {
   UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import pLimit from 'p-limit';
 import { fromS3Error, isNotFound, s3ErrorName, s3Status } from './errors.js';
+import { quoted, sameEtag, unquoted } from './etags.js';
 import { PROFILES, type S3Profile } from './profiles.js';
 
 export interface ObjectSummary {
@@ -58,8 +59,30 @@ export interface ObjectStream {
 export interface NewObject {
   contentType: string;
   metadata: Record<string, string>;
-  /** Refuse (412) when the key already holds an object, where the server honours conditional writes. */
-  mustNotExist?: boolean;
+}
+
+/** What a commit wrote: the new version's ETag when known, and the metadata it carries. */
+export interface CommittedObject {
+  etag: string | undefined;
+  metadata: Record<string, string>;
+}
+
+/**
+ * Bytes that are in S3 (or, up to one part, in memory) but not yet visible under their key: an upload is
+ * staged first, without holding up anyone, and committed in one short step (a PUT, or completing the
+ * multipart upload), which is when the key changes.
+ */
+export interface StagedObject {
+  readonly key: string;
+  readonly size: number;
+  /**
+   * Makes the object visible. `mustNotExist`: refused (409) where the server honours conditional writes
+   * and the key already holds an object. `metadata` applies where the bytes are not in a multipart upload
+   * yet (a multipart upload's metadata was fixed when it started).
+   */
+  commit(opts: { mustNotExist: boolean; metadata: Record<string, string> }): Promise<CommittedObject>;
+  /** Drops the bytes (aborts the multipart upload); nothing once committed. */
+  discard(): Promise<void>;
 }
 
 export interface MultipartUpload {
@@ -86,6 +109,18 @@ const UNPAGED_MAX_KEYS = 1_000_000;
 /** S3 wants the copy source URL-encoded, with the slashes between key segments kept. */
 export function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/**
+ * The ETag S3 gives a completed multipart upload (MD5 of the parts' MD5s, dash, part count): for servers
+ * that answer CompleteMultipartUpload with an empty one (Ceph RGW). Undefined unless every part's ETag is an MD5.
+ */
+function multipartEtag(parts: Array<{ etag: string }>): string | undefined {
+  const md5s = parts.map((p) => unquoted(p.etag));
+  if (md5s.length === 0 || md5s.some((m) => !/^[0-9a-f]{32}$/i.test(m))) return undefined;
+  const hash = createHash('md5');
+  for (const m of md5s) hash.update(Buffer.from(m, 'hex'));
+  return `"${hash.digest('hex')}-${md5s.length}"`;
 }
 
 function summary(o: { Key?: string; Size?: number; ETag?: string; LastModified?: Date }): ObjectSummary {
@@ -254,6 +289,7 @@ export class S3Bucket {
           Key: toKey,
           CopySource: copySource(this.name, from.key),
           MetadataDirective: 'COPY',
+          ...(from.etag ? { CopySourceIfMatch: quoted(from.etag) } : {}),
         }),
       );
       return { etag: r.CopyObjectResult?.ETag || undefined };
@@ -265,6 +301,8 @@ export class S3Bucket {
   private async copyInParts(from: ObjectSummary, toKey: string, override?: ObjectHead): Promise<{ etag: string | undefined }> {
     const current = await this.head(from.key);
     if (!current) throw fromS3Error(Object.assign(new Error('gone'), { name: 'NoSuchKey' }), 'UploadPartCopy');
+    // The version the caller read (inside its lock) is the one to copy; a newer one is a conflict.
+    if (from.etag && !sameEtag(current.etag, from.etag)) throw fromS3Error(Object.assign(new Error('changed'), { name: 'PreconditionFailed' }), 'UploadPartCopy');
     const source = override ? { ...current, metadata: override.metadata, contentType: override.contentType } : current;
     let uploadId: string | undefined;
     try {
@@ -285,7 +323,7 @@ export class S3Bucket {
             CopySource: copySource(this.name, from.key),
             CopySourceRange: `bytes=${start}-${end}`,
             // the source must not change while its parts are copied
-            CopySourceIfMatch: source.etag,
+            CopySourceIfMatch: quoted(source.etag),
           }),
         );
         parts.push({ ETag: r.CopyPartResult?.ETag ?? '', PartNumber: n });
@@ -341,49 +379,80 @@ export class S3Bucket {
   }
 
   /**
-   * Streams a body of known size into an object; a body that errors (size or hash mismatch, client
-   * gone) leaves nothing visible. Up to one part, lib-storage sends a single PUT. Above it, parts go
-   * through a fixed pool of queueSize + 1 part buffers that are reused: lib-storage's stream chunker
-   * copies every part (Buffer.concat) and keeps the previous one alive through the remainder it slices
-   * off, so with it a transfer holds three parts or more at once, and leaves a part of garbage per part.
+   * Stages a body of known size: a body that errors (size or hash mismatch, client gone) leaves nothing.
+   * Up to one part, the bytes are read into memory (one part buffer) and sent with the commit's single
+   * PUT. Above it, they stream into a multipart upload through a fixed pool of queueSize + 1 part buffers
+   * that are reused: lib-storage's stream chunker copies every part (Buffer.concat) and keeps the
+   * previous one alive through the remainder it slices off, so with it a transfer holds three parts or
+   * more at once, and leaves a part of garbage per part.
    */
-  async upload(
+  async stage(
     key: string,
     body: Readable,
     object: NewObject,
     transfer: { size: number; partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
-  ): Promise<{ etag: string | undefined }> {
-    if (transfer.size > transfer.partSize) return this.uploadInParts(key, body, object, transfer);
-    const upload = new Upload({
-      client: this.client,
-      partSize: transfer.partSize,
-      queueSize: 1,
-      leavePartsOnError: false,
-      params: {
-        Bucket: this.name,
-        Key: key,
-        Body: body,
-        ContentType: object.contentType,
-        Metadata: object.metadata,
-        ...(object.mustNotExist && this.profile.conditionalWrites ? { IfNoneMatch: '*' } : {}),
-      },
-    });
-    body.once('error', () => void upload.abort().catch(() => undefined));
-    try {
-      const done = await upload.done();
-      return { etag: ('ETag' in done && done.ETag) || undefined };
-    } catch (err) {
-      // The body's own error (a GatewayError: mismatch, hang-up) says more than the SDK's wrapper.
-      throw fromS3Error(body.errored ?? err, 'PutObject');
-    }
+  ): Promise<StagedObject> {
+    if (transfer.size > transfer.partSize) return this.stageInParts(key, body, object, transfer);
+    const bytes = Buffer.allocUnsafe(transfer.size);
+    let filled = 0;
+    for await (const chunk of body as AsyncIterable<Buffer>) filled += chunk.copy(bytes, filled);
+    return this.bufferedObject(key, bytes.subarray(0, filled), object.contentType);
   }
 
-  private async uploadInParts(
+  private bufferedObject(key: string, held: Buffer, contentType: string): StagedObject {
+    let bytes: Buffer | undefined = held;
+    return {
+      key,
+      size: held.length,
+      commit: async ({ mustNotExist, metadata }) => {
+        if (!bytes) throw new Error('already committed');
+        try {
+          const r = await this.client.send(
+            new PutObjectCommand({
+              Bucket: this.name,
+              Key: key,
+              Body: bytes,
+              ContentLength: bytes.length,
+              ContentType: contentType,
+              Metadata: metadata,
+              ...(mustNotExist && this.profile.conditionalWrites !== 'none' ? { IfNoneMatch: '*' } : {}),
+            }),
+          );
+          bytes = undefined;
+          return { etag: r.ETag || undefined, metadata };
+        } catch (err) {
+          throw fromS3Error(err, 'PutObject');
+        }
+      },
+      discard: async () => {
+        bytes = undefined;
+      },
+    };
+  }
+
+  /** A multipart upload whose parts are all uploaded, ready to be completed (or aborted). */
+  multipartObject(key: string, uploadId: string, size: number, parts: Array<{ partNumber: number; etag: string }>, metadata: Record<string, string>): StagedObject {
+    let done = false;
+    return {
+      key,
+      size,
+      commit: async ({ mustNotExist }) => {
+        const completed = await this.completeMultipart(key, uploadId, parts, mustNotExist && this.profile.conditionalWrites === 'all');
+        done = true;
+        return { etag: completed.etag ?? multipartEtag(parts), metadata };
+      },
+      discard: async () => {
+        if (!done) await this.abortMultipart(key, uploadId);
+      },
+    };
+  }
+
+  private async stageInParts(
     key: string,
     body: Readable,
     object: NewObject,
-    transfer: { partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
-  ): Promise<{ etag: string | undefined }> {
+    transfer: { size: number; partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
+  ): Promise<StagedObject> {
     const uploadId = await this.createMultipart(key, object);
     transfer.onMultipart?.(uploadId);
     const pool: Buffer[] = [];
@@ -422,13 +491,13 @@ export class S3Bucket {
       if (filled > 0 || partNumber === 1) send(buffer, filled, partNumber);
       await Promise.all(inFlight);
       if (failure) throw failure;
-      parts.sort((a, b) => a.partNumber - b.partNumber);
-      return await this.completeMultipart(key, uploadId, parts, object.mustNotExist ?? false);
     } catch (err) {
       await Promise.allSettled(inFlight);
       await this.abortMultipart(key, uploadId).catch(() => undefined);
       throw fromS3Error(body.errored ?? err, 'UploadPart');
     }
+    parts.sort((a, b) => a.partNumber - b.partNumber);
+    return this.multipartObject(key, uploadId, transfer.size, parts, object.metadata);
   }
 
   /** The object's bytes (a range of them); 'not-modified' when If-None-Match matched; undefined when missing. */
@@ -456,7 +525,10 @@ export class S3Bucket {
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.name, Key: key }), { expiresIn: ttlSec });
   }
 
-  /** Rewrites an object's metadata in place (a copy onto itself); answers the new version's ETag if known. */
+  /**
+   * Rewrites the metadata of the version `head` describes, in place (a copy onto itself, refused with 409
+   * when the object is another version by then); answers the new version's ETag if known.
+   */
   async replaceMetadata(head: ObjectHead, metadata: Record<string, string>): Promise<{ etag: string | undefined }> {
     const target = { ...head, metadata };
     if (head.size > this.profile.multipartCopyCutoff) return this.copyInParts(head, head.key, target);
@@ -466,7 +538,7 @@ export class S3Bucket {
           Bucket: this.name,
           Key: head.key,
           CopySource: copySource(this.name, head.key),
-          CopySourceIfMatch: head.etag,
+          CopySourceIfMatch: quoted(head.etag),
           MetadataDirective: 'REPLACE',
           ContentType: head.contentType,
           Metadata: metadata,
@@ -512,11 +584,11 @@ export class S3Bucket {
     }
   }
 
-  async completeMultipart(
+  private async completeMultipart(
     key: string,
     uploadId: string,
     parts: Array<{ partNumber: number; etag: string }>,
-    mustNotExist: boolean,
+    ifNoneMatch: boolean,
   ): Promise<{ etag: string | undefined }> {
     try {
       const r = await this.client.send(
@@ -525,7 +597,7 @@ export class S3Bucket {
           Key: key,
           UploadId: uploadId,
           MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
-          ...(mustNotExist && this.profile.conditionalWrites ? { IfNoneMatch: '*' } : {}),
+          ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
         }),
       );
       return { etag: r.ETag || undefined };

@@ -19,6 +19,8 @@ export interface S3ClientOptions {
   maxSockets: number;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
+  /** Also send a copy's source condition as `x-amz-copy-if-match`, the name Ceph RGW reads. */
+  legacyCopyConditions?: boolean;
   logger?: SdkLogger;
   /** Told of every S3 call once it ends (retries included): for metrics. */
   onCall?: (operation: string, outcome: string, seconds: number) => void;
@@ -57,6 +59,18 @@ export function createS3Client(o: S3ClientOptions): S3Client {
       socketTimeout: o.requestTimeoutMs,
     }),
   });
+  if (o.legacyCopyConditions) {
+    client.middlewareStack.add(
+      (next) => (args) => {
+        const headers = (args.request as { headers?: Record<string, string> }).headers;
+        const etag = headers?.['x-amz-copy-source-if-match'];
+        if (headers && etag) headers['x-amz-copy-if-match'] = etag;
+        return next(args);
+      },
+      // before signing, so that the header is signed like the rest
+      { step: 'build', name: 'legacyCopyConditions' },
+    );
+  }
   const onCall = o.onCall;
   if (onCall) {
     client.middlewareStack.add(

@@ -11,8 +11,14 @@ export interface S3Profile {
   bulkDelete: boolean;
   /** CopyObject onto the same key (to rewrite metadata) works. */
   copyToSelf: boolean;
-  /** PUT / CompleteMultipartUpload honour `If-None-Match: *`; else the gateway checks first. */
-  conditionalWrites: boolean;
+  /**
+   * Which writes honour `If-None-Match: *` (refuse to replace an object): `all` (PUT and
+   * CompleteMultipartUpload), `put` (single-request PUT only), `none`. The gateway's own locks order its
+   * writes either way; this is the last line of defence against writers that bypass them.
+   */
+  conditionalWrites: 'all' | 'put' | 'none';
+  /** Copy-source conditions go (also) under the header name Ceph RGW reads, `x-amz-copy-if-match`. */
+  legacyCopyConditions: boolean;
   /** Objects above this many bytes are copied part by part (CopyObject stops at 5 GiB). */
   multipartCopyCutoff: number;
   /** Most parts in one multipart upload. */
@@ -35,7 +41,8 @@ const s3Like: S3Profile = {
   checksums: 'WHEN_REQUIRED',
   bulkDelete: true,
   copyToSelf: true,
-  conditionalWrites: false,
+  conditionalWrites: 'none',
+  legacyCopyConditions: false,
   multipartCopyCutoff: 5 * GiB,
   maxParts: 10_000,
   paginates: true,
@@ -45,16 +52,20 @@ const s3Like: S3Profile = {
 
 /**
  * One row per provider. Where a server's behaviour is not documented the row takes the safe side
- * (check the name before writing); `other` is safe everywhere. Some servers (R2) refuse multipart
+ * (no conditions the server might not honour); `other` is safe everywhere. Conditional writes: AWS
+ * documents If-None-Match on PutObject and CompleteMultipartUpload, R2 on both, MinIO on uploads of
+ * either kind; Ceph RGW 16 honours it on PutObject but ignores it on CompleteMultipartUpload, and reads
+ * a copy's source condition only as `x-amz-copy-if-match` (both measured with scripts/rgw). Wasabi, B2
+ * and Cells document none of it. Some servers (R2) refuse multipart
  * uploads whose parts differ in size: no setting is needed for them, because every multipart path of
  * the gateway (streamed parts, segments, part copies) uses one part size.
  */
 export const PROFILES: Record<Provider, S3Profile> = {
-  aws: { ...s3Like, forcePathStyle: false, checksums: 'WHEN_SUPPORTED', conditionalWrites: true },
-  minio: { ...s3Like, conditionalWrites: true },
-  ceph: s3Like,
+  aws: { ...s3Like, forcePathStyle: false, checksums: 'WHEN_SUPPORTED', conditionalWrites: 'all' },
+  minio: { ...s3Like, conditionalWrites: 'all' },
+  ceph: { ...s3Like, conditionalWrites: 'put', legacyCopyConditions: true },
   wasabi: { ...s3Like, forcePathStyle: false },
-  r2: { ...s3Like, conditionalWrites: true },
+  r2: { ...s3Like, conditionalWrites: 'all' },
   b2: { ...s3Like, forcePathStyle: false },
   // Pydio Cells' S3 gateway (bucket `io`): no DeleteObjects, no copy onto itself, HEAD fails on folder
   // paths, listings are cut at max-keys without a token, and objects are indexed after the write returns.
