@@ -202,7 +202,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       },
       logger,
     );
-    const downloads = new DownloadService({ mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec });
+    const downloads = new DownloadService({ mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec }, cache);
     const thumbnails = new ThumbnailService({
       size: t.thumbnailSize,
       maxSourceBytes: t.thumbnailMaxSourceBytes,

@@ -48,7 +48,7 @@ export function createApp(o: AppOptions): Express {
     app.use(
       cors({
         origin: o.corsOrigins,
-        allowedHeaders: ['Authorization', 'Content-Type', 'Range', 'If-None-Match', 'X-Gateway-Upload', 'X-Gateway-Upload-Segment', 'X-Upload-JSON', 'X-Request-Id'],
+        allowedHeaders: ['Authorization', 'Content-Type', 'Range', 'If-Range', 'If-None-Match', 'X-Gateway-Upload', 'X-Gateway-Upload-Segment', 'X-Upload-JSON', 'X-Request-Id'],
         exposedHeaders: ['X-Gateway-Page', 'page', 'X-Request-Id', 'ETag', 'Content-Range', 'Retry-After'],
         maxAge: 600,
       }),

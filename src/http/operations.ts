@@ -160,21 +160,21 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
             .set({
               'Content-Length': String(head.size),
               'Content-Type': head.contentType ?? 'application/octet-stream',
-              ETag: head.etag,
+              ETag: head.httpEtag,
               'Last-Modified': head.lastModified.toUTCString(),
               'Accept-Ranges': 'bytes',
             })
             .end();
           return;
         }
-        const got = await s.downloads.open(account, idOf(req), { range: req.get('range'), ifNoneMatch: req.get('if-none-match') });
+        const got = await s.downloads.open(account, idOf(req), { range: req.get('range'), ifRange: req.get('if-range'), ifNoneMatch: req.get('if-none-match') });
         if (got.kind === 'redirect') return res.redirect(302, got.url);
         if (got.kind === 'not-modified') return res.status(304).set('ETag', got.etag).end();
         const o = got.object;
         res.status(o.status).set({
           'Content-Length': String(o.contentLength),
           'Content-Type': o.contentType ?? 'application/octet-stream',
-          ETag: o.etag,
+          ETag: got.etag,
           'Last-Modified': o.lastModified.toUTCString(),
           'Accept-Ranges': 'bytes',
           ...(o.contentRange ? { 'Content-Range': o.contentRange } : {}),

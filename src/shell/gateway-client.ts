@@ -333,9 +333,16 @@ export class GatewayClient {
     await this.call('DELETE', `/v2/gateway_upload/${uploadId}`, 'cancel upload');
   }
 
-  /** The bytes of a file, from `offset` on when the gateway honours ranges (206), else from the start (200). */
-  async download(id: string, offset = 0): Promise<{ body: ReadableStream<Uint8Array>; from: number }> {
-    const res = await this.call('GET', `/v2/gateway_file/${id}`, 'download', offset > 0 ? { headers: { Range: `bytes=${offset}-` } } : {});
+  /**
+   * The bytes of a file, from `offset` on when the gateway honours ranges (206), else from the start (200).
+   * `hash`, the entry's, makes the range conditional (If-Range): if the file changed since, the whole new
+   * file comes back rather than the rest of another version.
+   */
+  async download(id: string, offset = 0, hash?: string): Promise<{ body: ReadableStream<Uint8Array>; from: number }> {
+    // (only a hash that can be an entity tag: another gateway's may be anything)
+    const validator: Record<string, string> = hash && /^[\x21\x23-\x7e]+$/.test(hash) ? { 'If-Range': `"${hash}"` } : {};
+    const headers: Record<string, string> = offset > 0 ? { Range: `bytes=${offset}-`, ...validator } : {};
+    const res = await this.call('GET', `/v2/gateway_file/${id}`, 'download', offset > 0 ? { headers } : {});
     if (!res.body) throw new GatewayCallError(res.status, 'download: the gateway sent no body');
     return { body: res.body, from: res.status === 206 ? offset : 0 };
   }

@@ -204,7 +204,7 @@ export async function downloadFile(client: GatewayClient, entry: Entry, local: s
   const progress = progressBar(`download ${entry.name}`, total, { ...opts, start: offset });
   try {
     if (entry.size === undefined || offset < entry.size || entry.size === 0) {
-      const { body, from } = await client.download(entry.id, offset);
+      const { body, from } = await client.download(entry.id, offset, entry.hash);
       await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), rateLimit(opts.limitRate), progress.counter(), createWriteStream(partial, { flags: from > 0 ? 'a' : 'w' }));
     }
   } finally {

@@ -260,6 +260,69 @@ describe('downloads', () => {
     expect(head.headers.etag).toBe(etag);
   });
 
+  it('name a version with one ETag: the entry\'s hash, quoted, also in HEAD and If-None-Match', async () => {
+    const entry = byName((await listAll(c, c.rootId)).entries, 'dl.bin')!;
+    expect(entry['gateway.metadata.file.hash']).toBe(sha256(body));
+    const res = await c.get(`/v2/gateway_file/${id}`).buffer(true).expect(200);
+    expect(res.headers.etag).toBe(`"${sha256(body)}"`);
+    await c.get(`/v2/gateway_file/${id}`).set('If-None-Match', `"other", W/"${sha256(body)}"`).expect(304);
+    await c.get(`/v2/gateway_file/${id}`).set('If-None-Match', '"other"').expect(200);
+  });
+
+  describe('resumed with If-Range (RFC 9110)', () => {
+    let fileId: string;
+    let v1: Buffer;
+    let v2: Buffer;
+    beforeEach(async () => {
+      v1 = randomBytes(50_000);
+      v2 = randomBytes(60_000);
+      fileId = (await uploadNew(c.rootId, `resume-${randomBytes(3).toString('hex')}.bin`, v1).expect(200)).body['gateway.metadata.id'];
+    });
+    const replace = () =>
+      c.put(`/v2/gateway_metadata_file/${fileId}`).set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.file.size': v2.length })).send(v2).expect(200);
+    const resume = (validator: string, range = 'bytes=20000-') =>
+      c.get(`/v2/gateway_file/${fileId}`).set('Range', range).set('If-Range', validator).buffer(true).parse(binary);
+
+    it('sends the rest (206) while the file is the version the client names', async () => {
+      const res = await resume(`"${sha256(v1)}"`).expect(206);
+      expect(res.headers['content-range']).toBe('bytes 20000-49999/50000');
+      expect(Buffer.compare(res.body as Buffer, v1.subarray(20000))).toBe(0);
+    });
+
+    it('sends the whole new file (200) once it was replaced, never half of each', async () => {
+      const started = await c.get(`/v2/gateway_file/${fileId}`).buffer(true).parse(binary).expect(200);
+      const etag = started.headers.etag!;
+      await replace();
+      const res = await resume(etag).expect(200);
+      expect(res.headers['content-range']).toBeUndefined();
+      expect(res.headers.etag).toBe(`"${sha256(v2)}"`);
+      expect(sha256(res.body as Buffer)).toBe(sha256(v2));
+      // also when the range would not even fit the old version
+      expect(sha256((await resume(etag, 'bytes=55000-').expect(200)).body as Buffer)).toBe(sha256(v2));
+    });
+
+    it('accepts the Last-Modified date as validator, exactly, and never a weak tag', async () => {
+      const lastModified = (await c.get(`/v2/gateway_file/${fileId}`).buffer(true).expect(200)).headers['last-modified']!;
+      await resume(lastModified).expect(206);
+      await resume(new Date(Date.parse(lastModified) - 3_600_000).toUTCString()).expect(200);
+      await resume(`W/"${sha256(v1)}"`).expect(200);
+    });
+
+    it('sends a changed file whole from the gateway in redirect mode, and redirects otherwise', async () => {
+      const redirecting = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }], env: { ...sameS3(gw), DOWNLOAD_MODE: 'redirect' } });
+      try {
+        const rc = await signIn(redirecting.runtime.app, 'tester');
+        const get = (validator: string) => rc.get(`/v2/gateway_file/${fileId}`).set('Range', 'bytes=100-').set('If-Range', validator).buffer(true).parse(binary);
+        await get(`"${sha256(v1)}"`).expect(302);
+        await replace();
+        const whole = await get(`"${sha256(v1)}"`).expect(200);
+        expect(sha256(whole.body as Buffer)).toBe(sha256(v2));
+      } finally {
+        await redirecting.close();
+      }
+    });
+  });
+
   it('refuse folders with 400 and missing files with 404', async () => {
     await c.get(`/v2/gateway_file/${idOf('up/')}`).expect(400);
     await c.get(`/v2/gateway_file/${idOf('nothing.bin')}`).expect(404);

@@ -44,7 +44,7 @@ export class ThumbnailService {
     if (cached) return cached;
 
     const object = await account.bucket.get(key);
-    if (!object || object === 'not-modified') throw new GatewayError('not_found', 'No such file.');
+    if (!object) throw new GatewayError('not_found', 'No such file.');
     const keepAlpha = type !== 'image/jpeg';
     // Loaded on first use: libvips adds tens of MiB to a process that may never make a thumbnail.
     const { default: sharp } = await import('sharp');

@@ -49,11 +49,16 @@ export interface ObjectStream {
   body: Readable;
   /** 200, or 206 for a satisfied range. */
   status: 200 | 206;
+  /** Bytes in this answer (the range's, for a range). */
   contentLength: number;
+  /** The whole object's size. */
+  size: number;
   contentRange: string | undefined;
   contentType: string | undefined;
   etag: string;
   lastModified: Date;
+  /** User metadata (x-amz-meta-*), names in lower case. */
+  metadata: Record<string, string>;
 }
 
 export interface NewObject {
@@ -500,21 +505,23 @@ export class S3Bucket {
     return this.multipartObject(key, uploadId, transfer.size, parts, object.metadata);
   }
 
-  /** The object's bytes (a range of them); 'not-modified' when If-None-Match matched; undefined when missing. */
-  async get(key: string, opts: { range?: string; ifNoneMatch?: string } = {}): Promise<ObjectStream | 'not-modified' | undefined> {
+  /** The object's bytes (a range of them); undefined when missing. */
+  async get(key: string, opts: { range?: string | undefined } = {}): Promise<ObjectStream | undefined> {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: opts.range, IfNoneMatch: opts.ifNoneMatch }));
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: opts.range }));
+      const total = r.ContentRange ? Number(/\/(\d+)$/.exec(r.ContentRange)?.[1]) : undefined;
       return {
         body: r.Body as Readable,
         status: r.ContentRange ? 206 : 200,
         contentLength: r.ContentLength ?? 0,
+        size: total ?? r.ContentLength ?? 0,
         contentRange: r.ContentRange,
         contentType: r.ContentType,
         etag: r.ETag ?? '',
         lastModified: r.LastModified ?? new Date(0),
+        metadata: r.Metadata ?? {},
       };
     } catch (err) {
-      if (s3Status(err) === 304) return 'not-modified';
       if (isNotFound(err)) return undefined;
       throw fromS3Error(err, 'GetObject');
     }
