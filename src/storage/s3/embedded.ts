@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -202,6 +202,52 @@ function abortMultipart(store: FsStore): Middleware {
   };
 }
 
+/**
+ * ListMultipartUploads, which s3rver lacks (it keeps each upload's key in its upload folder): uploads in
+ * key order, then upload id, from the markers on, `max-uploads` at a time.
+ */
+function listMultipartUploads(store: FsStore): Middleware {
+  return async (ctx, next) => {
+    const bucketMatch = /^\/([^/]+)\/?$/.exec(ctx.path);
+    if (ctx.method !== 'GET' || !('uploads' in ctx.query) || !bucketMatch) return next();
+    const bucket = decodeURIComponent(bucketMatch[1]!);
+    if (!(await store.getBucket(bucket))) return next();
+    const prefix = one(ctx.query.prefix) ?? '';
+    const keyMarker = one(ctx.query['key-marker']) ?? '';
+    const idMarker = one(ctx.query['upload-id-marker']) ?? '';
+    const max = Math.min(1000, Math.max(1, Number(one(ctx.query['max-uploads']) ?? 1000) || 1000));
+    const dir = store.getResourcePath(bucket, undefined, 'uploads');
+    const ids = await readdir(dir).catch(() => [] as string[]);
+    const uploads = (
+      await Promise.all(
+        ids.map(async (uploadId) => {
+          const key = await readFile(path.join(dir, uploadId, 'key'), 'utf8').catch(() => undefined);
+          return key === undefined ? undefined : { key, uploadId, initiated: (await stat(path.join(dir, uploadId))).birthtime };
+        }),
+      )
+    )
+      .filter((u): u is NonNullable<typeof u> => u !== undefined && u.key.startsWith(prefix))
+      .filter((u) => byteOrder(u.key, keyMarker) > 0 || (u.key === keyMarker && idMarker !== '' && u.uploadId > idMarker))
+      .sort((a, b) => byteOrder(a.key, b.key) || (a.uploadId < b.uploadId ? -1 : 1));
+    const page = uploads.slice(0, max);
+    const truncated = uploads.length > page.length;
+    const last = page[page.length - 1];
+    ctx.body = {
+      ListMultipartUploadsResult: {
+        '@': { xmlns: 'http://s3.amazonaws.com/doc/2006-03-01/' },
+        Bucket: bucket,
+        KeyMarker: keyMarker,
+        UploadIdMarker: idMarker,
+        ...(truncated && last ? { NextKeyMarker: last.key, NextUploadIdMarker: last.uploadId } : {}),
+        Prefix: prefix,
+        MaxUploads: max,
+        IsTruncated: truncated,
+        Upload: page.map((u) => ({ Key: u.key, UploadId: u.uploadId, Initiated: u.initiated.toISOString(), StorageClass: 'STANDARD' })),
+      },
+    };
+  };
+}
+
 /** What Pydio Cells' S3 gateway does not do, refused as it refuses it. */
 function cellsLimits(): Middleware {
   const { S3Error } = s3rver();
@@ -267,6 +313,7 @@ export async function startEmbeddedS3(dataDir: string, options: EmbeddedS3Option
     listObjectsV2(internals.store, !options.imitateCells),
     suffixRanges(internals.store),
     abortMultipart(internals.store),
+    listMultipartUploads(internals.store),
   );
   const { port } = await server.run();
   return {
