@@ -18,7 +18,9 @@ describe('docs/reliability.md', () => {
     const full = path.join(root, file);
     expect(existsSync(full)).toBe(true);
     // the title (or the fixed part of a parameterised one) as written in a test's source
-    const titles = [...readFileSync(full, 'utf8').replace(/\\'/g, "'").matchAll(/(?:it|it\.each\([\s\S]*?\))\(\s*'([^']+)'/g)].map((m) => m[1]!);
+    // a string literal in any quotes, escapes included, as the first argument of it(…) or it.each(…)(…)
+    const literal = /(?:it|it\.each\([\s\S]*?\))\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/g;
+    const titles = [...readFileSync(full, 'utf8').matchAll(literal)].map((m) => m[2]!.replace(/\\(.)/g, '$1'));
     expect(titles.some((t) => t === title || t.endsWith(`: ${title}`))).toBe(true);
   });
 });
