@@ -9,6 +9,8 @@
  *   the same SDK calls through a bare Node pass-through proxy (bench/pass-through.ts): the least any Node
  *   hop costs on this machine. Each transfer runs in a lean client process (bench/transfer-client.ts);
  *   the CPU of S3, of the hop and of the client is reported per GiB;
+ * - write ordering: a new folder through the gateway, and the locks of one write alone on Redis and in
+ *   process, one writer and 64 at once (bench/locks.ts);
  * - metadata under load: BENCH_LOAD_CONNECTIONS clients (64) doing get-entry and listing for BENCH_LOAD_SEC
  *   (30 s) with autocannon, vs the same load of GetObject and ListObjectsV2 sent to S3 as presigned URLs
  *   (the same generator, and any S3 accepts them), with requests per second, p50/p99 and CPU per request;
@@ -33,6 +35,7 @@ import { loadConfig } from '../src/config.js';
 import { S3Bucket, copySource } from '../src/storage/s3/bucket.js';
 import { createS3Client } from '../src/storage/s3/client.js';
 import { EMBEDDED_CREDENTIALS } from '../src/storage/s3/embedded.js';
+import { benchLocks } from './locks.js';
 import { generated, type TransferJob, type TransferResult } from './transfer-client.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -358,6 +361,10 @@ async function main(): Promise<void> {
       aloneRows.push(row(name, await load(head.origin, [directRequests[i]!], {}, alone), await load(base, [gatewayRequests[i]!], auth, alone)));
     }
 
+    // ---- one write at a time through the gateway: what the write ordering's cost is a share of
+    const folders: number[] = [];
+    for (let i = 0; i < 300; i++) folders.push(await timed(() => call('POST', `/v2/gateway_metadata_folder/${b64(loadFolder)}`, { 'gateway.metadata.name': `new-${i}` })));
+
     const rss = await peakRss();
 
     const mibPerSec = (ms: number) => TRANSFER_BYTES / 1024 / 1024 / (ms / 1000);
@@ -418,6 +425,10 @@ async function main(): Promise<void> {
         lightRows.join('') +
         `  one client, one request at a time (${alone.seconds} s):\n` +
         aloneRows.join(''),
+    );
+    process.stdout.write(
+      `\na new folder through the gateway, one at a time (${config.redis.url ? 'Redis' : 'in-process store'}; a check and a write to S3 holding the name): p50 ${median(folders).toFixed(2)} ms` +
+        (await benchLocks(process.env.REDIS_URL)),
     );
     const size = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB (${(bytes / 1024 ** 2).toFixed(0)} MiB)`;
     process.stdout.write(`gateway peak RSS: after the transfers ${size(transferRss)} (target < 200 MB); after every case ${size(rss)}\n`);
