@@ -8,9 +8,12 @@ import request from 'supertest';
 import { startEmbeddedS3, type EmbeddedS3 } from '../../src/storage/s3/embedded.js';
 import type { EmbeddedKey } from '../../src/storage/s3/embedded-auth.js';
 import { RedisSessionStore } from '../../src/storage/session-store/redis.js';
+import { CELLS_TOKEN_EXPIRED } from '../../src/core/auth/cells-sign-in.js';
 import { idOf, listAll, names, signInWith, type Json } from '../support/api.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { recordSecrets } from '../support/log-audit.js';
+import { waitFor } from '../support/processes.js';
+import { s3Gate } from '../support/s3-gate.js';
 import { describeWithRedis, testRedisUrl } from '../support/targets.js';
 
 /** Key pairs of the embedded S3 server, which checks every signature; `reader` may only read. */
@@ -36,6 +39,29 @@ function keyOf(id: string): EmbeddedKey | undefined {
     return exp === undefined || exp * 1000 > Date.now() ? { secret: CELLS_SECRET, readOnly: false } : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Every key under a prefix and every value it holds, whatever its type, as one text. */
+async function everyKeyAndValue(prefix: string): Promise<string> {
+  const raw = new RedisSessionStore({ url: testRedisUrl!, keyPrefix: '', commandTimeoutMs: 2000 });
+  await raw.connect();
+  try {
+    const keys = await raw.client.keys(`${prefix}*`);
+    const values = await Promise.all(
+      keys.map(async (k) => {
+        const type = await raw.client.type(k);
+        if (type === 'string') return (await raw.client.get(k)) ?? '';
+        if (type === 'hash') return Object.entries(await raw.client.hgetall(k)).flat().join('\n');
+        if (type === 'set') return (await raw.client.smembers(k)).join('\n');
+        if (type === 'zset') return (await raw.client.zrange(k, '0', '-1')).join('\n');
+        if (type === 'list') return (await raw.client.lrange(k, 0, -1)).join('\n');
+        throw new Error(`a key of type ${type} was not read: ${k}`);
+      }),
+    );
+    return `${keys.join('\n')}\n${values.join('\n')}`;
+  } finally {
+    await raw.close();
   }
 }
 
@@ -205,41 +231,56 @@ describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
     it('keeps the keys in the session store only sealed', async () => {
       const alice = await signInWith(redisGw.runtime.app, keys('alice-key', 'team-a'));
       await alice.get(`/v2/gateway_metadata_children/${alice.rootId}`).expect(200);
-      const store = redisGw.runtime.store as RedisSessionStore;
-      const prefix = redisGw.runtime.config.redis.keyPrefix;
-      const raw = new RedisSessionStore({ url: testRedisUrl!, keyPrefix: '', commandTimeoutMs: 2000 });
-      await raw.connect();
-      try {
-        const names = await raw.client.keys(`${prefix}*`);
-        expect(names.length).toBeGreaterThan(0);
-        const values = await Promise.all(names.map(async (k) => ((await raw.client.type(k)) === 'string' ? raw.client.get(k) : '')));
-        const everything = names.join('\n') + values.join('\n');
-        expect(everything).not.toContain(PAIRS['alice-key']!.secret);
-        expect(everything).not.toContain('alice-key');
-      } finally {
-        await raw.close();
-      }
-      expect(store.kind).toBe('redis');
+      expect(redisGw.runtime.store.kind).toBe('redis');
+      const everything = await everyKeyAndValue(redisGw.runtime.config.redis.keyPrefix);
+      expect(everything.length).toBeGreaterThan(0);
+      expect(everything).not.toContain(PAIRS['alice-key']!.secret);
+      expect(everything).not.toContain('alice-key');
     });
   });
 });
 
 describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells token', () => {
+  // A server of its own that refuses what Cells refuses, as Cells answers it (see imitateCells).
+  let cellsDir: string;
+  let cells: EmbeddedS3;
   let gw: TestGateway;
+  const cellsEnv = (env: Record<string, string> = {}) => ({
+    S3_ENDPOINT: cells.endpoint,
+    S3_ACCESS_KEY_ID: '',
+    S3_SECRET_ACCESS_KEY: '',
+    S3_BUCKET: '',
+    AUTH_MODE: 'pydio',
+    S3_PROVIDER: 'cells',
+    LIST_PAGE_SIZE: '2',
+    UPLOAD_PART_SIZE: String(5 * 1024 * 1024),
+    ...env,
+  });
+  const cellsKeys = async (prefix: string) => {
+    const c = new S3Client({ endpoint: cells.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'alice-key', secretAccessKey: PAIRS['alice-key']!.secret } });
+    try {
+      return ((await c.send(new ListObjectsV2Command({ Bucket: 'io', Prefix: prefix, MaxKeys: 100_000 }))).Contents ?? []).map((o) => o.Key!).sort();
+    } finally {
+      c.destroy();
+    }
+  };
   beforeAll(async () => {
+    cellsDir = await mkdtemp(path.join(tmpdir(), 'cells-'));
+    cells = await startEmbeddedS3(cellsDir, { keys: keyOf, imitateCells: true });
     // s3rver refuses to create a bucket with a two-letter name, which Cells has: make its folder directly.
-    await mkdir(path.join(s3.directory, 'io'));
-    const admin = clientFor('alice-key');
+    await mkdir(path.join(cells.directory, 'io'));
+    const admin = new S3Client({ endpoint: cells.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'alice-key', secretAccessKey: PAIRS['alice-key']!.secret } });
     for (const Key of ['personal-files/readme.md', 'common-files/shared/a.txt', 'common-files/shared/b.txt']) {
       await admin.send(new PutObjectCommand({ Bucket: 'io', Key, Body: `content of ${Key}` }));
     }
     admin.destroy();
-    gw = await startTestGateway({
-      store: 'memory',
-      env: onEmbeddedS3({ AUTH_MODE: 'pydio', S3_PROVIDER: 'cells', PYDIO_TOKEN_MARGIN: '1', LIST_PAGE_SIZE: '2' }),
-    });
+    gw = await startTestGateway({ store: 'memory', env: cellsEnv({ PYDIO_TOKEN_MARGIN: '1' }) });
   });
-  afterAll(() => gw.close());
+  afterAll(async () => {
+    await gw?.close();
+    await cells?.close();
+    await rm(cellsDir, { recursive: true, force: true });
+  });
 
   it('asks only for the token', async () => {
     const res = await request(gw.runtime.app).get('/v2/gateway_auth_method').expect(200);
@@ -254,28 +295,75 @@ describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells toke
     await request(app).post('/v2/gateway_auth').send({ token: await cellsToken('alice', -10) }).expect(403);
   });
 
-  it('lists the workspaces at the root and works in them without DeleteObjects, copy onto itself or HEAD on folders', async () => {
+  /**
+   * What a person does in Cells' workspaces, on a server that refuses DeleteObjects, copies onto
+   * themselves and object info of folders, and cuts listings at max-keys without a token. Answers the
+   * problems it met, so that a profile that used any refused call is caught.
+   */
+  async function workInCells(app: TestGateway['runtime']['app'], folder: string): Promise<string[]> {
+    const problems: string[] = [];
+    const expect200 = async (what: string, t: request.Test) => {
+      const res = await t;
+      if (res.status !== 200) problems.push(`${what}: ${res.status} ${String(res.body?.message ?? '')}`);
+      return res;
+    };
+    const alice = await signInWith(app, { token: await cellsToken('alice', 3600) });
+    const listed = (id: string): Promise<string[]> =>
+      listAll(alice, id).then(
+        (r) => names(r.entries),
+        (err: Error) => {
+          problems.push(`listing: ${err.message}`);
+          return [];
+        },
+      );
+    const root = await listed(alice.rootId);
+    if (root.join() !== 'common-files,personal-files') problems.push(`root lists ${root.join()}`);
+    // the server cuts listings at max-keys without a token: the gateway must page itself (LIST_PAGE_SIZE=2)
+    await expect200('upload into shared', upload(alice, idOf('common-files/shared/'), `${folder}.txt`, 'third'));
+    const shared = await listed(idOf('common-files/shared/'));
+    if (shared.join() !== ['a.txt', 'b.txt', `${folder}.txt`].sort().join()) problems.push(`shared lists ${shared.join()}`);
+    await expect200('delete from shared', alice.del(`/v2/gateway_metadata/${idOf(`common-files/shared/${folder}.txt`)}`));
+    // a folder with a large upload whose hash is computed (no copy onto itself may record it), a sub-folder,
+    // listed (folder times without HEAD on folders), renamed (copies, deletes one by one) and deleted
+    const made = await expect200('new folder', alice.post(`/v2/gateway_metadata_folder/${idOf('personal-files/')}`, { 'gateway.metadata.name': folder, 'gateway.metadata.modified': 1600000000000 }));
+    const id = made.body['gateway.metadata.id'] as string;
+    const big = randomBytes(6 * 1024 * 1024);
+    await expect200('large upload', alice.post(`/v2/gateway_metadata_file/${id}`).set('X-Gateway-Upload', JSON.stringify({ 'gateway.metadata.name': 'big.bin', 'gateway.metadata.file.size': big.length })).send(big));
+    await expect200('sub-folder', alice.post(`/v2/gateway_metadata_folder/${id}`, { 'gateway.metadata.name': 'sub' }));
+    await expect200('upload', upload(alice, id, 'one.txt', 'one'));
+    await expect200('list the folder', alice.get(`/v2/gateway_metadata_children/${id}`));
+    await expect200('get the folder', alice.get(`/v2/gateway_metadata/${id}`));
+    await expect200('rename', alice.put(`/v2/gateway_metadata_name/${id}`, { 'new.gateway.metadata.name': `${folder}-final` }));
+    const finalKeys = await cellsKeys(`personal-files/${folder}-final/`);
+    if (finalKeys.join() !== ['', 'big.bin', 'one.txt', 'sub/'].map((k) => `personal-files/${folder}-final/${k}`).join()) problems.push(`renamed folder holds ${finalKeys.join()}`);
+    await expect200('delete', alice.del(`/v2/gateway_metadata/${idOf(`personal-files/${folder}-final/`)}`));
+    const left = await cellsKeys(`personal-files/${folder}`);
+    if (left.length) problems.push(`left behind: ${left.join()}`);
+    return problems;
+  }
+
+  it('works in the workspaces without DeleteObjects, copy onto itself, object info of folders or listing tokens', async () => {
+    expect(await workInCells(gw.runtime.app, 'drafts')).toEqual([]);
+    expect(gw.runtime.config.s3.profile).toMatchObject({ bulkDelete: false, copyToSelf: false, headFolders: false, paginates: false });
+  });
+
+  it.each([
+    ['S3_BULK_DELETE', 'DeleteObjects'],
+    ['S3_COPY_TO_SELF', 'a copy onto itself'],
+    ['S3_HEAD_FOLDERS', 'object info of a folder'],
+    ['S3_PAGINATES', 'a listing token'],
+  ])('fails there when the profile would use what Cells refuses (%s=true: %s)', async (setting) => {
+    const flipped = await startTestGateway({ store: 'memory', env: cellsEnv({ [setting]: 'true' }) });
+    try {
+      expect((await workInCells(flipped.runtime.app, `flip-${setting.toLowerCase()}`)).length).toBeGreaterThan(0);
+    } finally {
+      await flipped.close();
+    }
+    // what the failed run left is cleared with the profile that works
     const alice = await signInWith(gw.runtime.app, { token: await cellsToken('alice', 3600) });
-    expect(gw.runtime.store.kind).toBe('memory');
-    const root = await listAll(alice, alice.rootId);
-    expect(names(root.entries)).toEqual(['common-files', 'personal-files']);
-
-    // the server cuts listings at max-keys without a token: the gateway pages itself (LIST_PAGE_SIZE=2)
-    await upload(alice, idOf('common-files/shared/'), 'c.txt', 'third').expect(200);
-    const shared = await listAll(alice, idOf('common-files/shared/'));
-    expect(names(shared.entries)).toEqual(['a.txt', 'b.txt', 'c.txt']);
-    expect(shared.pages).toBe(2);
-
-    // a new folder, then rename and delete it: copies, then deletes one by one
-    const made = await alice.post(`/v2/gateway_metadata_folder/${idOf('personal-files/')}`, { 'gateway.metadata.name': 'drafts', 'gateway.metadata.modified': 1600000000000 }).expect(200);
-    await upload(alice, made.body['gateway.metadata.id'], 'one.txt', 'one').expect(200);
-    await upload(alice, made.body['gateway.metadata.id'], 'two.txt', 'two').expect(200);
-    await alice.put(`/v2/gateway_metadata_name/${idOf('personal-files/drafts/')}`, { 'new.gateway.metadata.name': 'final' }).expect(200);
-    expect(await keysIn('io', 'personal-files/')).toEqual(['personal-files/final/', 'personal-files/final/one.txt', 'personal-files/final/two.txt', 'personal-files/readme.md']);
-    const entry = await alice.get(`/v2/gateway_metadata/${idOf('personal-files/final/')}`).expect(200);
-    expect(entry.body['gateway.metadata.type']).toBe('folder');
-    await alice.del(`/v2/gateway_metadata/${idOf('personal-files/final/')}`).expect(200);
-    expect(await keysIn('io', 'personal-files/')).toEqual(['personal-files/readme.md']);
+    const name = `flip-${setting.toLowerCase()}`;
+    for (const id of [`personal-files/${name}/`, `personal-files/${name}-final/`, `common-files/shared/${name}.txt`]) await alice.del(`/v2/gateway_metadata/${idOf(id)}`);
+    expect(await cellsKeys('')).toEqual(['common-files/shared/a.txt', 'common-files/shared/b.txt', 'personal-files/readme.md']);
   });
 
   it('keeps one gateway.auth.id for one person across tokens', async () => {
@@ -286,18 +374,49 @@ describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells toke
     expect(bob.body['gateway.auth.id']).not.toBe(first.body['gateway.auth.id']);
   });
 
-  it('answers 401 once the token is about to expire, before any work, and says refresh cannot help', async () => {
-    // valid for 3 s; the margin is 1 s, so after 2.2 s no request may start with it
-    const short = await signInWith(gw.runtime.app, { token: await cellsToken('carol', 3) });
-    await short.get(`/v2/gateway_metadata_children/${short.rootId}`).expect(200);
-    await new Promise((r) => setTimeout(r, 2200));
-    const res = await short.get(`/v2/gateway_metadata_children/${short.rootId}`).expect(401);
-    expect(res.body.message).toMatch(/Cells token has expired.*refreshing cannot renew/);
-    const refreshed = await request(gw.runtime.app)
-      .post('/v2/gateway_auth_access')
-      .send({ 'gateway.auth.refresh.token': short.body['gateway.auth.refresh.token'] })
-      .expect(401);
-    expect(refreshed.body.message).toMatch(/refreshing cannot renew/);
+  it('answers 401 once the token is within the margin of expiring, before any work, and says refresh cannot help', async () => {
+    // Valid for 12 s with a margin of 6 s: requests work for the first 6 s (ample time to sign in and list,
+    // even on a loaded machine), and from then on none may start.
+    const margined = await startTestGateway({ store: 'memory', env: cellsEnv({ PYDIO_TOKEN_MARGIN: '6' }) });
+    try {
+      const token = await cellsToken('carol', 12);
+      const short = await signInWith(margined.runtime.app, { token });
+      await short.get(`/v2/gateway_metadata_children/${short.rootId}`).expect(200);
+      const marginStarts = decodeJwt(token).exp! * 1000 - 6000;
+      await waitFor(() => Date.now() >= marginStarts, 'the token to come within the margin', 15_000);
+      const res = await short.get(`/v2/gateway_metadata_children/${short.rootId}`).expect(401);
+      expect(res.body).toEqual({ error: 'unauthorized', status: 401, message: CELLS_TOKEN_EXPIRED, requestId: res.headers['x-request-id'] });
+      const refreshed = await request(margined.runtime.app)
+        .post('/v2/gateway_auth_access')
+        .send({ 'gateway.auth.refresh.token': short.body['gateway.auth.refresh.token'] })
+        .expect(401);
+      expect(refreshed.body.message).toBe(CELLS_TOKEN_EXPIRED);
+    } finally {
+      await margined.close();
+    }
+  });
+
+  it('answers 401, not 403, when S3 refuses a token that expired after the gateway checked it', async () => {
+    // The request passes the gateway's check while the token is valid; its S3 call is held at a gate
+    // until the token has expired, so that Cells refuses it (403).
+    const gate = await s3Gate(cells.endpoint);
+    const late = await startTestGateway({ store: 'memory', env: cellsEnv({ S3_ENDPOINT: gate.url, PYDIO_TOKEN_MARGIN: '0' }) });
+    try {
+      const token = await cellsToken('erin', 3);
+      const erin = await signInWith(late.runtime.app, { token });
+      const hold = gate.hold((c) => c.operation === 'ListObjectsV2', 1);
+      const listing = Promise.resolve(erin.get(`/v2/gateway_metadata_children/${erin.rootId}`));
+      await hold.arrived();
+      const expired = decodeJwt(token).exp! * 1000;
+      await waitFor(() => Date.now() > expired + 50, 'the token to expire', 10_000);
+      hold.release();
+      const res = await listing;
+      expect(res.status).toBe(401);
+      expect(res.body).toEqual({ error: 'unauthorized', status: 401, message: CELLS_TOKEN_EXPIRED, requestId: res.headers['x-request-id'] });
+    } finally {
+      await late.close();
+      await gate.close();
+    }
   });
 
   it('never logs a Cells token', async () => {
@@ -307,5 +426,23 @@ describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells toke
     const log = gw.logLines.join('\n');
     expect(log).not.toContain(token);
     expect(log).not.toContain(CELLS_SECRET);
+  });
+
+  describeWithRedis('with Redis', () => {
+    it('keeps Cells tokens in the session store only sealed', async () => {
+      const sealed = await startTestGateway({ store: 'redis', env: cellsEnv({ CREDENTIALS_KEY: randomBytes(32).toString('base64') }) });
+      try {
+        const token = await cellsToken('frank', 3600);
+        const frank = await signInWith(sealed.runtime.app, { token });
+        await frank.get(`/v2/gateway_metadata_children/${frank.rootId}`).expect(200);
+        await upload(frank, idOf('personal-files/'), 'frank.txt', 'sealed').expect(200);
+        const everything = await everyKeyAndValue(sealed.runtime.config.redis.keyPrefix);
+        expect(everything.length).toBeGreaterThan(0);
+        for (const part of token.split('.')) expect(everything).not.toContain(part);
+        expect(everything).not.toContain(CELLS_SECRET);
+      } finally {
+        await sealed.close();
+      }
+    });
   });
 });

@@ -21,7 +21,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import pLimit from 'p-limit';
 import { fromS3Error, isNotFound, s3ErrorName, s3Status } from './errors.js';
-import { quoted, sameEtag, unquoted } from './etags.js';
+import { knownEtag, quoted, sameEtag, unquoted } from './etags.js';
 import { PROFILES, type S3Profile } from './profiles.js';
 
 export interface ObjectSummary {
@@ -275,7 +275,7 @@ export class S3Bucket {
       const r = await this.client.send(
         new PutObjectCommand({ Bucket: this.name, Key: key, Body: new Uint8Array(0), ContentLength: 0, ContentType: opts.contentType, Metadata: opts.metadata }),
       );
-      return { etag: r.ETag ?? '' };
+      return { etag: knownEtag(r.ETag) ?? '' };
     } catch (err) {
       throw fromS3Error(err, 'PutObject');
     }
@@ -297,7 +297,7 @@ export class S3Bucket {
           ...(from.etag ? { CopySourceIfMatch: quoted(from.etag) } : {}),
         }),
       );
-      return { etag: r.CopyObjectResult?.ETag || undefined };
+      return { etag: knownEtag(r.CopyObjectResult?.ETag) };
     } catch (err) {
       throw fromS3Error(err, 'CopyObject');
     }
@@ -424,7 +424,7 @@ export class S3Bucket {
             }),
           );
           bytes = undefined;
-          return { etag: r.ETag || undefined, metadata };
+          return { etag: knownEtag(r.ETag), metadata };
         } catch (err) {
           throw fromS3Error(err, 'PutObject');
         }
@@ -551,7 +551,7 @@ export class S3Bucket {
           Metadata: metadata,
         }),
       );
-      return { etag: r.CopyObjectResult?.ETag || undefined };
+      return { etag: knownEtag(r.CopyObjectResult?.ETag) };
     } catch (err) {
       throw fromS3Error(err, 'CopyObject');
     }
@@ -607,7 +607,7 @@ export class S3Bucket {
           ...(ifNoneMatch ? { IfNoneMatch: '*' } : {}),
         }),
       );
-      return { etag: r.ETag || undefined };
+      return { etag: knownEtag(r.ETag) };
     } catch (err) {
       throw fromS3Error(err, 'CompleteMultipartUpload');
     }

@@ -248,17 +248,57 @@ function listMultipartUploads(store: FsStore): Middleware {
   };
 }
 
-/** What Pydio Cells' S3 gateway does not do, refused as it refuses it. */
+const NOT_IMPLEMENTED = 'A header you provided implies functionality that is not implemented';
+
+/** The keys a DeleteObjects request names (its XML body, read here before s3rver would). */
+async function keysToDelete(ctx: KoaContext): Promise<string[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of (ctx as unknown as { req: AsyncIterable<Buffer> }).req) chunks.push(chunk);
+  const xml = Buffer.concat(chunks).toString('utf8');
+  const entities: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+  return [...xml.matchAll(/<Key>([\s\S]*?)<\/Key>/g)].map((m) =>
+    m[1]!.replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (e, name: string) =>
+      name.startsWith('#x') ? String.fromCodePoint(parseInt(name.slice(2), 16)) : name.startsWith('#') ? String.fromCodePoint(Number(name.slice(1))) : (entities[name] ?? e),
+    ),
+  );
+}
+
+/**
+ * Pydio Cells' S3 gateway (a MinIO gateway over Cells' tree; see its gateway/data/gw/gateway-pydio.go), as
+ * it answers what it does not do: DeleteObjects reports every key as an error NotImplemented and deletes
+ * nothing; a copy onto itself is 501 NotImplemented; asking for the object info of a folder (HEAD or GET
+ * of a key ending in `/`) is a plain error, 500 InternalError; listings stop at max-keys without a
+ * continuation token (the listing correction does that); and PUT and CopyObject answer with an empty
+ * ETag (`""`), its PutObject and CopyObject returning no ETag of the node they wrote.
+ */
 function cellsLimits(): Middleware {
   const { S3Error } = s3rver();
   return async (ctx, next) => {
-    if (ctx.method === 'POST' && 'delete' in ctx.query) throw new S3Error('NotImplemented', 'DeleteObjects is not implemented');
+    const target = /^\/[^/]+\/(.+)$/.exec(ctx.path);
+    if (ctx.method === 'POST' && 'delete' in ctx.query) {
+      const keys = await keysToDelete(ctx);
+      ctx.body = {
+        DeleteResult: {
+          '@': { xmlns: 'http://s3.amazonaws.com/doc/2006-03-01/' },
+          Error: keys.map((Key) => ({ Key, Code: 'NotImplemented', Message: NOT_IMPLEMENTED })),
+        },
+      };
+      return;
+    }
     const source = one(ctx.headers['x-amz-copy-source']);
     if (ctx.method === 'PUT' && source && decodeURIComponent(source.replace(/^\/?/, '/')) === decodeURIComponent(ctx.path)) {
-      throw new S3Error('NotImplemented', 'Copying an object onto itself is not implemented');
+      throw new S3Error('NotImplemented', NOT_IMPLEMENTED);
     }
-    if (ctx.method === 'HEAD' && ctx.path.endsWith('/') && /^\/[^/]+\/.+/.test(ctx.path)) throw new S3Error('InternalError', 'folder path');
-    return next();
+    if ((ctx.method === 'HEAD' || ctx.method === 'GET') && target && ctx.path.endsWith('/')) {
+      throw new S3Error('InternalError', 'We encountered an internal error, please try again.');
+    }
+    await next();
+    if (ctx.method === 'PUT' && target && !('partNumber' in ctx.query)) {
+      const answer = ctx as unknown as { set(name: string, value: string): void; body: unknown };
+      const copied = (answer.body as { CopyObjectResult?: { ETag?: string } } | undefined)?.CopyObjectResult;
+      if (copied) copied.ETag = '""';
+      else answer.set('ETag', '""');
+    }
   };
 }
 

@@ -8,3 +8,6 @@ export const quoted = (etag: string) => `"${unquoted(etag)}"`;
 
 /** Two ETags of the same version, whatever quoting each server uses. */
 export const sameEtag = (a: string, b: string) => a !== '' && unquoted(a) === unquoted(b);
+
+/** An ETag from an answer, or undefined where the server sent none or an empty one (`""`: Pydio Cells). */
+export const knownEtag = (etag: string | undefined) => (etag !== undefined && unquoted(etag) !== '' ? etag : undefined);
