@@ -1,9 +1,11 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { verifyPassword } from '../../src/core/auth/passwords.js';
+import { openUpload } from '../support/api.js';
 import { repoRoot as root, runGateway, waitFor } from '../support/processes.js';
 import { describeWithRedis, testRedisUrl } from '../support/targets.js';
 
@@ -48,16 +50,33 @@ describe('the gateway process', () => {
   });
 
   it('lets an in-flight request finish after SIGTERM', async () => {
-    const gw = startGateway({ DATA_DIR: dataDir, DEMO_PASSWORD: 'patient-password', SHUTDOWN_GRACE_MS: '5000' });
+    const gw = startGateway({ DATA_DIR: dataDir, DEMO_PASSWORD: 'patient-password', SHUTDOWN_GRACE_MS: '30000', METRICS_ENABLED: 'true' });
     try {
       await waitFor(() => gw.stdout().includes('Try:'), 'the start-up banner');
       const url = /ready at (http:\/\/127\.0\.0\.1:\d+)/.exec(gw.stdout())![1]!;
-      // scrypt makes sign-in take tens of milliseconds: long enough to be in flight when SIGTERM lands
-      const inFlight = fetch(`${url}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify({ user: 'demo', password: 'patient-password' }) });
-      await new Promise((r) => setTimeout(r, 10));
+      const signIn = await fetch(`${url}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify({ user: 'demo', password: 'patient-password' }) });
+      const token = ((await signIn.json()) as Record<string, string>)['gateway.auth.access.token']!;
+      const body = randomBytes(256 * 1024);
+      const req = openUpload(url, token, 'root', 'in-flight.bin', body.length);
+      const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, text }));
+        });
+        req.on('error', reject);
+      });
+      // Half the body is sent, and the gateway is handling the upload, before the signal.
+      req.write(body.subarray(0, body.length / 2));
+      await waitFor(async () => /^gateway_active_uploads 1$/m.test(await (await fetch(`${url}/metrics`)).text()), 'the upload to be in flight');
       gw.child.kill('SIGTERM');
-      const res = await inFlight;
+      await waitFor(() => gw.stdout().includes('"message":"stopping"'), 'the gateway to start stopping');
+      await expect(fetch(`${url}/healthz`)).rejects.toThrow(); // it takes no new connection meanwhile
+      // The rest of the body, after the signal: the upload completes, whole.
+      req.end(body.subarray(body.length / 2));
+      const res = await answer;
       expect(res.status).toBe(200);
+      expect(JSON.parse(res.text)).toMatchObject({ 'gateway.metadata.name': 'in-flight.bin', 'gateway.metadata.file.size': body.length, 'gateway.metadata.file.hash': createHash('sha256').update(body).digest('hex') });
       expect(await gw.exited).toBe(0);
     } finally {
       gw.child.kill('SIGKILL');

@@ -6,6 +6,7 @@ import { MemorySessionStore } from '../../src/storage/session-store/memory.js';
 import { RedisSessionStore } from '../../src/storage/session-store/redis.js';
 import type { SessionStore } from '../../src/storage/session-store/types.js';
 import { S3Bucket } from '../../src/storage/s3/bucket.js';
+import { waitFor } from '../support/processes.js';
 import { describeWithRedis, testRedisUrl, uniquePrefix } from '../support/targets.js';
 
 // Sessions never reach S3: the bucket only has to exist as a value.
@@ -77,9 +78,9 @@ function sessionRules(makeStore: () => Promise<SessionStore>) {
     const kinds = await Promise.all(attempts.map((a) => kindOf(a)));
     expect(kinds).toContain('forbidden');
     expect(kinds.filter((k) => k === 'ok').length).toBeLessThanOrEqual(1);
-    for (const r of settled) {
-      if (r.status === 'fulfilled') expect(await kindOf(sessions.authenticate(r.value.tokens.accessToken))).toBe('unauthorized');
-    }
+    // whichever refresh got through (if one did) was ended with the family too
+    const winners = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.tokens.accessToken] : []));
+    expect(await Promise.all(winners.map((t) => kindOf(sessions.authenticate(t))))).toEqual(winners.map(() => 'unauthorized'));
   });
 
   it('keeps other sessions of the same account alive when one family ends', async () => {
@@ -120,11 +121,11 @@ function sessionRules(makeStore: () => Promise<SessionStore>) {
   });
 
   it('expires access tokens after their lifetime', async () => {
-    const quick = new SessionService(store, accounts, { accessSec: 1, refreshSec: 60 });
+    // 3 s: room for a slow machine to use the token once before it ends; then polled until refused.
+    const quick = new SessionService(store, accounts, { accessSec: 3, refreshSec: 60 });
     const t = await quick.start(alice);
     await quick.authenticate(t.accessToken);
-    await new Promise((r) => setTimeout(r, 1200));
-    expect(await kindOf(quick.authenticate(t.accessToken))).toBe('unauthorized');
+    await waitFor(async () => (await kindOf(quick.authenticate(t.accessToken))) === 'unauthorized', 'the access token to expire', 15_000);
     // ...while the refresh token still gets a new pair
     const { tokens } = await quick.refresh(t.refreshToken);
     expect((await quick.authenticate(tokens.accessToken)).account.name).toBe('alice');

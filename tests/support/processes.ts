@@ -21,9 +21,10 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function waitFor(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+/** Polls `check` (every 50 ms) until it holds; fails naming `what` after `ms`. Synchronisation without sleeping. */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
   const until = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
