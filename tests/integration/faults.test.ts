@@ -1,8 +1,9 @@
 import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { openUpload } from '../support/api.js';
-import { DEMO_PASSWORD, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { openUpload, signInWith } from '../support/api.js';
+import { DEMO_PASSWORD, startTestGateway, TEST_PASSWORD, type TestGateway } from '../support/gateway.js';
+import { s3Gate, type S3GateHandle } from '../support/s3-gate.js';
 import { faultProxy } from '../support/fault-proxy.js';
 import { externalS3, runGateway, waitFor } from '../support/processes.js';
 import { describeWithRedis, testRedisUrl, uniquePrefix } from '../support/targets.js';
@@ -88,6 +89,53 @@ describe('when S3 stops or hangs', () => {
     expect(ms).toBeLessThan(5000);
     await proxy.set('pass');
     await list().expect(200);
+  });
+});
+
+describe('when S3 stores something other than what it was sent', () => {
+  const MiB = 1024 * 1024;
+  let s3: Awaited<ReturnType<typeof externalS3>>;
+  let gate: S3GateHandle;
+  let gw: TestGateway;
+  const root = `stored-length-${randomBytes(4).toString('hex')}/`;
+  beforeAll(async () => {
+    s3 = await externalS3('stored-length');
+    gate = await s3Gate(s3.env.S3_ENDPOINT!);
+    gw = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }], env: { ...s3.env, S3_ENDPOINT: gate.url, UPLOAD_PART_SIZE: String(5 * MiB) } });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await gate?.close();
+    await s3?.stop();
+  });
+
+  it.each([
+    ['in one PUT', 100_000],
+    ['in parts', 6 * MiB],
+  ])('answers 502 and keeps nothing when S3 holds a different length than the gateway sent (%s)', async (_how, size) => {
+    const name = `short-${size}.bin`;
+    // S3 accepts the upload but then holds one byte less (a fault proxy reports the object one byte short).
+    const undo = gate.alter(
+      (c) => c.operation === 'HeadObject' && c.key === `${root}${name}`,
+      (status, headers) => (status === 200 ? { ...headers, 'content-length': String(Number(headers['content-length']) - 1) } : headers),
+    );
+    try {
+      const c = await signInWith(gw.runtime.app, { user: 'tester', password: TEST_PASSWORD });
+      const res = await c
+        .post(`/v2/gateway_metadata_file/${c.rootId}`)
+        .set('X-Gateway-Upload', JSON.stringify({ 'gateway.metadata.name': name, 'gateway.metadata.file.size': size }))
+        .send(randomBytes(size));
+      expect(res.status).toBe(502);
+      expect(res.body).toMatchObject({ error: 'bad_gateway', status: 502, message: expect.stringMatching(/different number of bytes.*nothing was kept/) });
+      const kept = await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: `${root}${name}` })).then(
+        () => true,
+        () => false,
+      );
+      expect(kept).toBe(false);
+      expect((await s3.client.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: root }))).Uploads ?? []).toEqual([]);
+    } finally {
+      undo();
+    }
   });
 });
 

@@ -1,9 +1,11 @@
-import { byName, idOf, listAll, seed, signIn, uniqueRoot } from '../support/api.js';
+import { byName, idOf, keysUnder, listAll, seed, signIn, uniqueRoot, type Client } from '../support/api.js';
 import { sameS3, startTestGateway } from '../support/gateway.js';
-import { describeWithRedis } from '../support/targets.js';
+import { externalS3 } from '../support/processes.js';
+import { s3Gate } from '../support/s3-gate.js';
+import { describeWithRedis, uniquePrefix } from '../support/targets.js';
 
 describeWithRedis('browsing with Redis as the session store', () => {
-  it('shares the metadata cache and folder-move journal between two gateway instances', async () => {
+  it('shares the metadata cache and sessions between two gateway instances', async () => {
     const root = uniqueRoot('redis-fs');
     const a = await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }] });
     const prefix = a.runtime.config.redis.keyPrefix;
@@ -34,6 +36,36 @@ describeWithRedis('browsing with Redis as the session store', () => {
     } finally {
       await b.close();
       await a.close();
+    }
+  });
+
+  it('finishes on the other instance a folder move that S3 failed half-way on one', async () => {
+    const root = uniqueRoot('journal');
+    const s3 = await externalS3('journal');
+    const gate = await s3Gate(s3.env.S3_ENDPOINT!);
+    const env = { ...s3.env, S3_ENDPOINT: gate.url, REDIS_KEY_PREFIX: uniquePrefix('journal'), COPY_CONCURRENCY: '1' };
+    const [a, b] = [await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env }), await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env })];
+    try {
+      const tree = Array.from({ length: 30 }, (_, i) => `${root}src/f${String(i).padStart(2, '0')}.txt`);
+      await seed(a.bucket, [...tree, `${root}dest/`]);
+      const keys = async (rel: string) => (await keysUnder(a.bucket, root + rel)).map((k) => k.slice(root.length));
+      const move = (c: Client) => c.put(`/v2/gateway_metadata_parent/${idOf('src/')}`, { 'new.gateway.metadata.parent.id': idOf('dest/') });
+      // S3 refuses every copy after the tenth (503 SlowDown, retries included): the move on a stops half-way.
+      let copies = 0;
+      const healed = gate.fail((c) => c.operation === 'CopyObject' && ++copies > 10, 503, 'SlowDown');
+      const failed = await move(await signIn(a.runtime.app, 'tester'));
+      healed();
+      expect(failed.status).toBe(503);
+      expect(await keys('src/')).toHaveLength(30);
+      expect((await keys('dest/src/')).length).toBeGreaterThanOrEqual(10); // half-made: a plain retry would be 409
+      // The same request on the other instance finds the journal and finishes the job.
+      await move(await signIn(b.runtime.app, 'tester')).expect(200);
+      expect(await keys('src/')).toEqual([]);
+      expect(await keys('dest/src/')).toEqual(tree.map((k) => `dest/${k.slice(root.length)}`));
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await gate.close();
+      await s3.stop();
     }
   });
 });

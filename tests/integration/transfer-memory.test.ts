@@ -35,8 +35,11 @@ async function s3Elsewhere(): Promise<{ env: Record<string, string>; stop(): voi
   };
 }
 
+/** Beyond the part buffers: socket and stream buffers, the SDK's request objects. Stated, and small. */
+const ALLOWANCE = 1 * MiB;
+
 describe('memory per transfer', () => {
-  it('holds less than 3x the part size while a 64 MiB upload streams through', async () => {
+  it.each([1, 2])('holds at most (UPLOAD_QUEUE_SIZE + 1) × UPLOAD_PART_SIZE, plus 1 MiB, while a 64 MiB upload streams through (queue %d)', async (queueSize) => {
     expect(gc).toBeDefined(); // npm test runs node with --expose-gc
     const partSize = 8 * MiB;
     const s3 = await s3Elsewhere();
@@ -45,7 +48,7 @@ describe('memory per transfer', () => {
     const gw = await startTestGateway({
       store: 'memory',
       users: [{ name: 'tester', root }],
-      env: { ...s3.env, UPLOAD_PART_SIZE: String(partSize), UPLOAD_QUEUE_SIZE: '1' },
+      env: { ...s3.env, UPLOAD_PART_SIZE: String(partSize), UPLOAD_QUEUE_SIZE: String(queueSize) },
     });
     try {
       const c = await signIn(gw.runtime.app, 'tester');
@@ -98,11 +101,11 @@ describe('memory per transfer', () => {
         clearInterval(sampler);
       }
       expect(samples).toBeGreaterThanOrEqual(3); // the upload was watched, not missed
-      expect(peak).toBeLessThan(3 * partSize);
+      expect(peak).toBeLessThanOrEqual((queueSize + 1) * partSize + ALLOWANCE);
     } finally {
       await closeServer?.();
       await gw.close();
       s3.stop();
     }
-  });
+  }, 60_000);
 });

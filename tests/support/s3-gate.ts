@@ -46,10 +46,14 @@ function operationOf(method: string, query: URLSearchParams, headers: IncomingHt
  * An HTTP proxy between gateways and S3 (path-style), to force an interleaving without sleeping: `hold`
  * stops the S3 requests a test names (say, the CopyObject of one rename) until it releases them, while
  * everything else passes. Requests go on unchanged, Host header included, so signatures still check out.
+ * It also makes S3 misbehave on chosen calls: `fail` answers them with an S3 error, `alter` changes
+ * what S3's answer says.
  */
 export async function s3Gate(target: string) {
   const upstream = new URL(target);
   const holds: Array<{ match: (c: S3Call) => boolean; waiting: Array<() => void>; arrivals: number; wake: () => void; open: boolean }> = [];
+  /** Answers S3 gives instead of (or changed from) the real one. */
+  const faults: Array<{ match: (c: S3Call) => boolean; fail?: { status: number; code: string }; alter?: (status: number, headers: http.IncomingHttpHeaders) => http.IncomingHttpHeaders }> = [];
   const calls: S3Call[] = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://gate');
@@ -57,11 +61,18 @@ export async function s3Gate(target: string) {
     const key = decodeURIComponent(rest.join('/'));
     const call: S3Call = { operation: operationOf(req.method ?? 'GET', url.searchParams, req.headers, key), bucket: decodeURIComponent(bucket), key, headers: req.headers };
     calls.push(call);
+    const fault = faults.find((f) => f.match(call));
+    if (fault?.fail) {
+      const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${fault.fail.code}</Code><Message>made by the test's gate</Message></Error>`;
+      req.resume();
+      res.writeHead(fault.fail.status, { 'Content-Type': 'application/xml', 'Content-Length': String(Buffer.byteLength(body)) }).end(body);
+      return;
+    }
     const forward = () => {
       const out = http.request(
         { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
         (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          res.writeHead(answer.statusCode ?? 502, fault?.alter ? fault.alter(answer.statusCode ?? 502, answer.headers) : answer.headers);
           answer.pipe(res);
         },
       );
@@ -105,6 +116,18 @@ export async function s3Gate(target: string) {
           for (const go of h.waiting.splice(0)) go();
         },
       };
+    },
+    /** Answers the requests `match` picks with an S3 error (`status`, `code`) until the returned function is called. */
+    fail(match: (c: S3Call) => boolean, status: number, code: string): () => void {
+      const f = { match, fail: { status, code } };
+      faults.push(f);
+      return () => void faults.splice(faults.indexOf(f), 1);
+    },
+    /** Passes the requests `match` picks on, with the answer's headers changed by `alter`, until the returned function is called. */
+    alter(match: (c: S3Call) => boolean, alter: (status: number, headers: http.IncomingHttpHeaders) => http.IncomingHttpHeaders): () => void {
+      const f = { match, alter };
+      faults.push(f);
+      return () => void faults.splice(faults.indexOf(f), 1);
     },
     async close() {
       server.closeAllConnections();
