@@ -36,6 +36,22 @@ function longLine(e: Entry): string {
   return `${e.type === 'folder' ? 'd' : '-'} ${size.padStart(12)}  ${when(e.modified)}  ${e.name}${e.type === 'folder' ? '/' : ''}`;
 }
 
+/** What the thumbnail route's answer for one file says about the gateway. */
+function thumbnailsSaid(status: number, name: string): string {
+  if (status === 200) return `yes (${name})`;
+  if (status === 403) return `offered, not available for ${name}`;
+  // The file was just listed, so a 404 (or 405, 501) is the route's: the gateway serves no thumbnails.
+  if (status === 404 || status === 405 || status === 501) return `no: the gateway serves none (${status})`;
+  return `unknown (${status} for ${name})`;
+}
+
+/** What the answer to a one-byte range says. */
+function rangesSaid(status: number): string {
+  if (status === 206) return 'yes: interrupted downloads resume';
+  if (status === 200) return 'no: interrupted downloads start over';
+  return `unknown (${status})`;
+}
+
 /**
  * Every command of the shell, for one invocation (a one-shot run, or one line at the interactive prompt).
  * Actions throw ShellError or GatewayCallError; the caller turns them into one line and an exit code.
@@ -140,11 +156,13 @@ export function buildProgram(ws: Workspace, io: Io): Command {
     .command('stat <path>')
     .description('everything the gateway says about a file or folder')
     .action(async (p: string) => {
-      const { entry, path } = await ws.entryAt(p);
-      io.out(`path:     ${path}`);
+      const place = await ws.entryAt(p);
+      // The gateway's get-entry over what the listing said: a listing may carry less.
+      const entry: Entry = { ...place.entry, ...(await place.client.facts(place.entry.id)) };
+      io.out(`path:     ${place.path}`);
       io.out(`type:     ${entry.type}`);
       io.out(`id:       ${entry.id}`);
-      if (entry.type === 'file') io.out(`size:     ${entry.size ?? '?'} bytes (${bytes(entry.size ?? 0)})`);
+      if (entry.type === 'file') io.out(`size:     ${entry.size === undefined ? 'unknown (the gateway does not say)' : `${entry.size} bytes (${bytes(entry.size)})`}`);
       io.out(`modified: ${when(entry.modified)}`);
       if (entry.hash) io.out(`hash:     ${entry.hash}`);
     });
@@ -251,8 +269,9 @@ export function buildProgram(ws: Workspace, io: Io): Command {
       io.out(`dialect:      final (GET /v2/gateway_auth_method answered in ${authMs.toFixed(1)} ms)`);
       io.out(`sign-in:      ${method.method}${'fields' in method ? ` (${method.fields.map((f) => f.name).join(', ')})` : ''}`);
       io.out(`segment size: ${m.segmentSize ? `${m.segmentSize} bytes (${bytes(m.segmentSize)}); larger files upload in segments` : 'none announced; every file uploads in one request'}`);
+      io.out(`refresh:      ${m.refreshToken ? 'yes; an expired access token is renewed unseen' : 'no refresh token; when the access token expires, sign in again (mounts add)'}`);
       const times: number[] = [];
-      for (let i = 0; i < 5; i++) times.push((await timed(() => client.entry(m.rootId)))[1]);
+      for (let i = 0; i < 5; i++) times.push((await timed(() => client.facts(m.rootId)))[1]);
       times.sort((a, b) => a - b);
       io.out(`latency:      get entry of the root, 5 calls: median ${times[2]!.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[4]!.toFixed(1)} ms`);
       const [children, listMs] = await timed(async () => {
@@ -261,19 +280,16 @@ export function buildProgram(ws: Workspace, io: Io): Command {
         return all;
       });
       io.out(`listing:      the root, ${children.length} entries in ${listMs.toFixed(1)} ms`);
-      const file = children.find((e) => e.type === 'file' && /\.(jpe?g|png|webp|gif|tiff?|avif)$/i.test(e.name)) ?? children.find((e) => e.type === 'file');
+      const files = children.filter((e) => e.type === 'file');
+      const file = files.find((e) => /\.(jpe?g|png|webp|gif|tiff?|avif)$/i.test(e.name)) ?? files[0];
       if (!file) {
         io.out('thumbnails:   unknown (no file in the root to ask about)');
         io.out('byte ranges:  unknown (no file in the root to ask about)');
         return;
       }
-      const thumb = await client.thumbnailStatus(file.id);
-      io.out(`thumbnails:   ${thumb === 200 ? `yes (${file.name})` : thumb === 403 ? `offered, not available for ${file.name}` : `no (${thumb})`}`);
-      if ((file.size ?? 0) > 1) {
-        const { body, from } = await client.download(file.id, 1);
-        await body.cancel();
-        io.out(`byte ranges:  ${from === 1 ? 'yes: interrupted downloads resume' : 'no: interrupted downloads start over'}`);
-      }
+      io.out(`thumbnails:   ${thumbnailsSaid(await client.thumbnailStatus(file.id), file.name)}`);
+      const withBytes = files.find((e) => e.size !== 0); // (a size the listing does not give may be anything)
+      io.out(`byte ranges:  ${withBytes ? rangesSaid(await client.rangeStatus(withBytes.id)) : 'unknown (no file in the root with bytes to ask about)'}`);
     });
 
   return program;

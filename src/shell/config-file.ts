@@ -6,7 +6,8 @@ import path from 'node:path';
 export interface Mount {
   url: string;
   accessToken: string;
-  refreshToken: string;
+  /** Absent when the gateway gives none: then the mount works until its access token expires. */
+  refreshToken?: string | undefined;
   rootId: string;
   segmentSize?: number | undefined;
 }

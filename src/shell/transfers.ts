@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline as pipelineCallback, Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writePrivateFile } from './config-file.js';
-import { GatewayCallError, type Entry, type GatewayClient, type SegmentState } from './gateway-client.js';
+import { GatewayCallError, type Entry, type GatewayClient, type SegmentState, type StartedUpload, type UploadTarget } from './gateway-client.js';
 import { progressBar, rateLimit, type Progress } from './progress.js';
 import { ShellError, type Place, type Workspace } from './workspace.js';
 
@@ -42,6 +43,9 @@ function chain(source: Readable, ...stages: Transform[]): Readable {
   return pipelineCallback([source, ...stages], () => undefined) as unknown as Readable;
 }
 
+/** A fetch body as a Node stream. */
+const readable = (body: ReadableStream<Uint8Array>): Readable => Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>);
+
 // ---------------------------------------------------------------- upload
 
 interface ResumeState {
@@ -70,45 +74,49 @@ async function readResume(file: string): Promise<ResumeState | undefined> {
 
 const writeResume = (file: string, state: ResumeState) => writePrivateFile(file, JSON.stringify(state));
 
-/** One local file into a remote folder: in one request, or in segments (resumable) above the gateway's segment size. */
+/**
+ * One local file into a remote folder: in one request, or in segments (resumable) above the gateway's
+ * segment size. A gateway that announced no segment size, or has no segmented uploads, takes any size
+ * in one request.
+ */
 export async function uploadFile(ws: Workspace, parent: EntryPlace, local: string, name: string, opts: TransferOptions): Promise<Entry> {
   const st = await stat(local);
   const size = st.size;
   const modified = await modifiedMs(local);
   const existing = await ws.childNamed(parent, name);
   if (existing?.type === 'folder') throw new ShellError(`${parent.path}/${name}: is a folder; cannot replace it with a file`);
-  const target = existing ? { existingId: existing.id } : { parentId: parent.entry.id, name };
+  const target: UploadTarget = existing ? { existing } : { parentId: parent.entry.id, name };
   const segmentSize = ws.mount(parent.mount).segmentSize;
-  const label = `upload ${name}`;
-  let entry: Entry;
-  if (!segmentSize || size <= segmentSize) {
-    const sha256 = await sha256Of(local);
-    const progress = progressBar(label, size, opts);
-    try {
-      entry = await parent.client.upload(target, { size, modified, sha256 }, () => ({
-        body: chain(createReadStream(local), rateLimit(opts.limitRate), progress.counter()),
-        length: size,
-      }));
-    } finally {
-      progress.stop();
-    }
-  } else {
-    entry = await uploadInSegments(ws, parent, target, local, name, { size, modified, segmentSize }, opts);
-  }
+  let entry = segmentSize && size > segmentSize ? await uploadInSegments(ws, parent, target, local, name, { size, modified, segmentSize }, opts) : undefined;
+  entry ??= await uploadInOneRequest(parent, target, local, name, { size, modified }, opts);
   ws.added(parent, entry);
   opts.report(`uploaded ${local} → ${parent.path}/${name} (${size} bytes)`);
   return entry;
 }
 
+async function uploadInOneRequest(parent: EntryPlace, target: UploadTarget, local: string, name: string, file: { size: number; modified: number }, opts: TransferOptions): Promise<Entry> {
+  const sha256 = await sha256Of(local);
+  const progress = progressBar(`upload ${name}`, file.size, opts);
+  try {
+    return await parent.client.upload(target, { ...file, sha256 }, () => ({
+      body: chain(createReadStream(local), rateLimit(opts.limitRate), progress.counter()),
+      length: file.size,
+    }));
+  } finally {
+    progress.stop();
+  }
+}
+
+/** A large file in segments; undefined when the gateway turns out to have no segmented uploads (404 on start). */
 async function uploadInSegments(
   ws: Workspace,
   parent: EntryPlace,
-  target: { existingId: string } | { parentId: string; name: string },
+  target: UploadTarget,
   local: string,
   name: string,
   file: { size: number; modified: number; segmentSize: number },
   opts: TransferOptions,
-): Promise<Entry> {
+): Promise<Entry | undefined> {
   const stateFile = resumeFile(ws, parent, name, local, file.size, file.modified);
   let state = await readResume(stateFile);
   if (state) {
@@ -126,7 +134,13 @@ async function uploadInSegments(
       }
       plan.push({ number: n, size, sha256: hash.digest('hex') });
     }
-    const started = await parent.client.startUpload(target, { ...file, sha256: whole.digest('hex') }, plan);
+    let started: StartedUpload;
+    try {
+      started = await parent.client.startUpload(target, { ...file, sha256: whole.digest('hex') }, plan);
+    } catch (err) {
+      if (err instanceof GatewayCallError && err.status === 404) return undefined;
+      throw err;
+    }
     state = { uploadId: started.id, cookie: started.cookie, expiresAt: started.expiresAt, segments: started.segments, sent: [] };
     await writeResume(stateFile, state);
   }
@@ -137,7 +151,7 @@ async function uploadInSegments(
     for (const [i, segment] of state.segments.entries()) {
       if (state.sent.includes(segment.number)) continue;
       const start = (segment.number - 1) * file.segmentSize;
-      let answered: SegmentState;
+      let answered: { segment: SegmentState; uploadCookie: string };
       try {
         answered = await parent.client.sendSegment({ id: state.uploadId, cookie: state.cookie }, segment, () => ({
           body: chain(createReadStream(local, { start, end: start + segment.size - 1 }), rateLimit(opts.limitRate), progress.counter()),
@@ -150,7 +164,8 @@ async function uploadInSegments(
         }
         throw err;
       }
-      state.segments[i] = { ...segment, ...answered, sha256: segment.sha256 };
+      state.segments[i] = answered.segment;
+      state.cookie = answered.uploadCookie;
       state.sent.push(segment.number);
       await writeResume(stateFile, state);
     }
@@ -200,15 +215,16 @@ export async function downloadFile(client: GatewayClient, entry: Entry, local: s
   await writeFile(sidecar, identity);
   if (offset > 0) opts.report(`resuming download of ${entry.name} at byte ${offset}`);
 
-  const total = entry.size ?? 0;
-  const progress = progressBar(`download ${entry.name}`, total, { ...opts, start: offset });
+  let progress: Progress | undefined;
   try {
     if (entry.size === undefined || offset < entry.size || entry.size === 0) {
       const { body, from } = await client.download(entry.id, offset, entry.hash);
-      await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), rateLimit(opts.limitRate), progress.counter(), createWriteStream(partial, { flags: from > 0 ? 'a' : 'w' }));
+      if (offset > 0 && from === 0) opts.report(`the gateway sent ${entry.name} whole (no byte ranges): downloading it from the start`);
+      progress = progressBar(`download ${entry.name}`, entry.size ?? 0, { ...opts, start: from });
+      await pipeline(readable(body), rateLimit(opts.limitRate), progress.counter(), createWriteStream(partial, { flags: from > 0 ? 'a' : 'w' }));
     }
   } finally {
-    progress.stop();
+    progress?.stop();
   }
   const got = (await stat(partial)).size;
   if (entry.size !== undefined && got !== entry.size) {
@@ -243,7 +259,10 @@ export async function downloadTree(ws: Workspace, place: EntryPlace, localDir: s
 
 // ---------------------------------------------------------------- copy between gateways
 
-/** Streams a file or folder from one mounted gateway into a folder of another (or the same): nothing touches local disk. */
+/**
+ * Streams a file or folder from one mounted gateway into a folder of another (or the same): nothing touches
+ * local disk, but for files whose size the source gateway does not tell.
+ */
 export async function copyTree(ws: Workspace, from: EntryPlace, into: EntryPlace, opts: TransferOptions): Promise<void> {
   const name = from.entry.name;
   if (from.client.baseUrl === into.client.baseUrl && (into.path === from.path || into.path.startsWith(`${from.path}/`))) {
@@ -259,18 +278,38 @@ export async function copyTree(ws: Workspace, from: EntryPlace, into: EntryPlace
     return;
   }
   if (existing?.type === 'folder') throw new ShellError(`${into.path}/${name}: is a folder; cannot replace it with a file`);
-  const size = from.entry.size ?? 0;
-  const progress: Progress = progressBar(`copy ${name}`, size, opts);
-  let copied: Entry;
+  const target: UploadTarget = existing ? { existing } : { parentId: into.entry.id, name };
+  const modified = from.entry.modified || Date.now();
+  const size = from.entry.size ?? (await from.client.facts(from.entry.id)).size;
+  const copied =
+    size !== undefined
+      ? await copyBytes(into, target, name, { size, modified }, async () => readable((await from.client.download(from.entry.id)).body), opts)
+      : // An upload declares its size first: the bytes of a file whose size the gateway never says go through a temporary file.
+        await throughTemporaryFile(from.client, from.entry, (file, size) => copyBytes(into, target, name, { size, modified }, async () => createReadStream(file), opts));
+  ws.added(into, copied);
+  opts.report(`copied ${from.path} → ${into.path}/${name} (${copied.size ?? size} bytes)`);
+}
+
+/** Uploads the bytes `source` gives, with a progress bar. */
+async function copyBytes(into: EntryPlace, target: UploadTarget, name: string, file: { size: number; modified: number }, source: () => Promise<Readable>, opts: TransferOptions): Promise<Entry> {
+  const progress: Progress = progressBar(`copy ${name}`, file.size, opts);
   try {
     // One streamed request: the gateway takes any size in one upload, and a segment plan would need every hash first.
-    copied = await into.client.upload(existing ? { existingId: existing.id } : { parentId: into.entry.id, name }, { size, modified: from.entry.modified || Date.now() }, async () => {
-      const { body } = await from.client.download(from.entry.id);
-      return { body: chain(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), rateLimit(opts.limitRate), progress.counter()), length: size };
-    });
+    return await into.client.upload(target, file, async () => ({ body: chain(await source(), rateLimit(opts.limitRate), progress.counter()), length: file.size }));
   } finally {
     progress.stop();
   }
-  ws.added(into, copied);
-  opts.report(`copied ${from.path} → ${into.path}/${name} (${size} bytes)`);
 }
+
+/** Downloads a file into a temporary folder, runs `use` on it and its size, and removes the folder. */
+async function throughTemporaryFile<T>(client: GatewayClient, entry: Entry, use: (file: string, size: number) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'gws-copy-'));
+  try {
+    const file = path.join(dir, 'bytes');
+    await pipeline(readable((await client.download(entry.id)).body), createWriteStream(file, { mode: 0o600 }));
+    return await use(file, (await stat(file)).size);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
