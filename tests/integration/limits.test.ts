@@ -1,8 +1,11 @@
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { idOf, keysUnder, openUpload, signIn, uniqueRoot } from '../support/api.js';
 import { DEMO_PASSWORD, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { externalS3, runGateway } from '../support/processes.js';
+import { describeWithRedis, testRedisUrl, uniquePrefix } from '../support/targets.js';
 
 describe('security headers and CORS', () => {
   let gw: TestGateway;
@@ -51,7 +54,8 @@ describe('request limits', () => {
       for (let i = 0; i < 3; i++) await a.get(`/v2/gateway_metadata/${a.rootId}`).expect(200);
       const refused = await a.get(`/v2/gateway_metadata/${a.rootId}`).expect(429);
       expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
-      expect(refused.body.message).toMatch(/access token/);
+      expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
+      expect(refused.body).toEqual({ error: 'rate_limited', status: 429, message: expect.stringMatching(/access token/), requestId: refused.headers['x-request-id'] });
       await b.get(`/v2/gateway_metadata/${b.rootId}`).expect(200); // another token has its own count
     } finally {
       await gw.close();
@@ -63,7 +67,9 @@ describe('request limits', () => {
     try {
       for (let i = 0; i < 4; i++) await request(gw.runtime.app).get('/v2/gateway_auth_method').expect(200);
       const refused = await request(gw.runtime.app).get('/v2/gateway_auth_method').expect(429);
-      expect(refused.headers['retry-after']).toBeDefined();
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
+      expect(refused.body).toEqual({ error: 'rate_limited', status: 429, message: expect.stringMatching(/address/), requestId: refused.headers['x-request-id'] });
       await request(gw.runtime.app).get('/healthz').expect(200); // health checks are never limited
     } finally {
       await gw.close();
@@ -96,5 +102,121 @@ describe('a body that stops arriving', () => {
       server.close();
       await gw.close();
     }
+  });
+});
+
+describeWithRedis('request limits across gateway instances', () => {
+  it('are counted in the session store: a token and an address reach their limits across two processes', async () => {
+    const s3 = await externalS3('limits');
+    const env = {
+      ...s3.env,
+      REDIS_URL: testRedisUrl!,
+      REDIS_KEY_PREFIX: uniquePrefix('limits'),
+      DEMO_PASSWORD,
+      DATA_DIR: '/nonexistent-unused',
+      RATE_LIMIT_PER_TOKEN: '6',
+      RATE_LIMIT_PER_ADDRESS: '14',
+      RATE_LIMIT_WINDOW: '300',
+    };
+    const gateways = [runGateway(env), runGateway(env)];
+    try {
+      const [a, b] = (await Promise.all(gateways.map((g) => g.url()))) as [string, string];
+      const signIn = await fetch(`${a}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify({ user: 'demo', password: DEMO_PASSWORD }) });
+      const token = ((await signIn.json()) as Record<string, string>)['gateway.auth.access.token']!;
+      const entry = (base: string, t = token) => fetch(`${base}/v2/gateway_metadata/root`, { headers: { Authorization: `Bearer ${t}` } });
+      // six for the token, three on each instance: neither instance alone has seen more than three
+      for (const base of [a, b, a, b, a, b]) expect((await entry(base)).status).toBe(200);
+      const refused = await entry(b);
+      expect(refused.status).toBe(429);
+      expect((await refused.json()) as object).toMatchObject({ error: 'rate_limited', message: expect.stringMatching(/access token/) });
+      expect((await entry(a)).status).toBe(429);
+      // the address (every request so far: 1 sign-in + 8) reaches 14 across both as well
+      const other = await fetch(`${b}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify({ user: 'demo', password: DEMO_PASSWORD }) });
+      const second = ((await other.json()) as Record<string, string>)['gateway.auth.access.token']!;
+      const statuses: number[] = [];
+      for (const base of [a, b, a, b, a, b]) statuses.push((await entry(base, second)).status);
+      expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
+    } finally {
+      await Promise.all(gateways.map((g) => g.stop()));
+      await s3.stop();
+    }
+  });
+});
+
+describe('a transfer that keeps moving', () => {
+  // Both idle timeouts at one second; each transfer takes several, moving a little every 20 ms.
+  const MiB = 1024 * 1024;
+  let gw: TestGateway;
+  let server: http.Server;
+  let base: string;
+  let c: Awaited<ReturnType<typeof signIn>>;
+  const root = uniqueRoot('steady');
+  const body = randomBytes(6 * MiB);
+  beforeAll(async () => {
+    gw = await startTestGateway({
+      store: 'memory',
+      users: [{ name: 'steady', root }],
+      env: { BODY_IDLE_TIMEOUT_MS: '1000', S3_REQUEST_TIMEOUT_MS: '1000', UPLOAD_PART_SIZE: String(5 * MiB) },
+    });
+    server = http.createServer(gw.runtime.app).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    c = await signIn(gw.runtime.app, 'steady');
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    server.close();
+    await gw.close();
+  });
+
+  it('is never cut off while it keeps sending, however long it takes: an upload over BODY_IDLE_TIMEOUT_MS and S3_REQUEST_TIMEOUT_MS', async () => {
+    const started = Date.now();
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = openUpload(base, c.token, c.rootId, 'steady.bin', body.length);
+      req.on('response', (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, text }));
+      });
+      req.on('error', reject);
+      // 48 KiB every 20 ms: about 2.4 MiB/s, so 6 MiB takes some 2.5 s
+      let sent = 0;
+      const tick = setInterval(() => {
+        const chunk = body.subarray(sent, sent + 48 * 1024);
+        sent += chunk.length;
+        if (sent >= body.length) {
+          clearInterval(tick);
+          req.end(chunk);
+        } else {
+          req.write(chunk);
+        }
+      }, 20);
+    });
+    expect(Date.now() - started).toBeGreaterThan(2000);
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.text)).toMatchObject({ 'gateway.metadata.file.size': body.length, 'gateway.metadata.file.hash': createHash('sha256').update(body).digest('hex') });
+  });
+
+  it('is never cut off while it keeps reading: a download over both timeouts, read slowly, arrives byte-identical', async () => {
+    const started = Date.now();
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      http
+        .get(`${base}/v2/gateway_file/${idOf('steady.bin')}`, { headers: { Authorization: `Bearer ${c.token}` } }, (res) => {
+          expect(res.statusCode).toBe(200);
+          const chunks: Buffer[] = [];
+          // read at about 2 MiB/s: pause after each chunk, so S3's side waits on backpressure
+          res.on('data', (d: Buffer) => {
+            chunks.push(d);
+            res.pause();
+            setTimeout(() => res.resume(), Math.ceil(d.length / (2 * 1024)));
+          });
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+          res.on('error', reject);
+        })
+        .on('error', reject);
+    });
+    expect(Date.now() - started).toBeGreaterThan(2000);
+    expect(got.length).toBe(body.length);
+    expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(body).digest('hex'));
   });
 });
