@@ -67,7 +67,7 @@ describe('ids', () => {
     ['a key that does not exist', idOf('ids/never.txt'), 404],
   ])('refuse %s with %i and never data', async (_what, id, status) => {
     const res = await c.get(`/v2/gateway_metadata/${id}`).expect(status);
-    expect(res.body.error).toBeDefined();
+    expect(res.body).toMatchObject({ error: status === 400 ? 'invalid' : 'not_found', status, message: status === 400 ? 'id: is not a valid id' : 'No such file or folder.', requestId: res.headers['x-request-id'] });
     await c.get(`/v2/gateway_metadata_children/${id}`).expect((r) => expect([400, 404]).toContain(r.status));
     await c.del(`/v2/gateway_metadata/${id}`).expect((r) => expect([400, 403, 404]).toContain(r.status));
   });
@@ -213,8 +213,8 @@ describe('new folders', () => {
   ])('refuse %j with 400 naming the problem, writing nothing', async (body, message) => {
     const before = await keys('');
     const res = await c.post(`/v2/gateway_metadata_folder/${c.rootId}`, body).expect(400);
-    expect(res.body.message).toMatch(message);
-    expect(res.body.field).toBeDefined();
+    expect(res.body).toEqual({ error: 'invalid', status: 400, message: expect.stringMatching(message), field: expect.stringMatching(/^gateway\.metadata\.(name|modified)$/), requestId: res.headers['x-request-id'] });
+    expect(res.body.message.startsWith(`${res.body.field}: `)).toBe(true);
     expect(await keys('')).toEqual(before);
   });
 
@@ -317,7 +317,8 @@ describe('rename and move', () => {
     await put(['conf/a.txt', 'conf/b.txt', 'conf/dir/inner/x.txt', 'conf/dir2/y.txt', 'conf/dir2/b.txt']);
     const before = await keys('conf/');
     const res = await call().expect(status);
-    expect(res.body.error).toBeDefined();
+    const kinds: Record<number, string> = { 400: 'invalid', 403: 'forbidden', 404: 'not_found', 409: 'conflict' };
+    expect(res.body).toMatchObject({ error: kinds[status], status, message: expect.any(String), requestId: res.headers['x-request-id'] });
     expect(await keys('conf/')).toEqual(before);
   });
 
@@ -340,7 +341,8 @@ describe('rename and move', () => {
     const move = () => c.put(`/v2/gateway_metadata_parent/${idOf('fault/src/')}`, { 'new.gateway.metadata.parent.id': idOf('fault-dest/') });
     try {
       const failed = await move().expect(503);
-      expect(failed.headers['retry-after']).toBeDefined();
+      expect(failed.headers['retry-after']).toBe('5');
+      expect(failed.body).toMatchObject({ error: 'unavailable', status: 503 });
       expect(await keys('fault/src/')).toEqual(tree.map((k) => k).sort());
     } finally {
       client.middlewareStack.remove('injectCopyFailure');

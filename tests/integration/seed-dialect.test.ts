@@ -157,6 +157,36 @@ describe('the seed dialect', () => {
     expect(missing.body).toEqual({ error: 'not_found', status: 404, message: expect.any(String), requestId: missing.headers['x-request-id'] });
   });
 
+  it.each([
+    [
+      400,
+      'an upload header without file.size',
+      () => request(app()).post('/v2/metadata_file/root').set(auth()).set('X-Upload-JSON', JSON.stringify({ 'content.name': 'x.txt' })).send('x'),
+      { error: 'invalid', message: 'file.size: is required', field: 'file.size' },
+    ],
+    [400, 'a folder named ..', () => request(app()).post('/v2/metadata_folder/root').set(auth()).send({ 'content.name': '..' }), { error: 'invalid', message: 'content.name: must not be ".."', field: 'content.name' }],
+    [401, 'no token', () => request(app()).get('/v2/metadata/root'), { error: 'unauthorized', message: expect.stringMatching(/access token/i) }],
+    [
+      403,
+      'renaming the root',
+      () => request(app()).patch('/v2/metadata_name/root').set(auth()).send({ 'content.name': 'other' }),
+      { error: 'forbidden', message: 'The root folder cannot be renamed, moved or deleted.' },
+    ],
+    [404, 'a missing file', () => request(app()).get(`/v2/metadata/${idOf('no/such.txt')}`).set(auth()), { error: 'not_found', message: 'No such file or folder.' }],
+    [
+      409,
+      'a new folder where a file is',
+      () => request(app()).post('/v2/metadata_folder/root').set(auth()).send({ 'content.name': 'conflict.txt' }),
+      { error: 'conflict', message: 'content.name: a file with this name already exists here', field: 'content.name' },
+    ],
+  ])('answers %d for %s, with the one error shape and the seed\'s own field names', async (status, _what, send, shape) => {
+    await seedObjects(gw.bucket, [`${root}conflict.txt`]);
+    const res = await send();
+    expect(res.status).toBe(status);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.body).toEqual({ status, requestId: res.headers['x-request-id'], ...shape });
+  });
+
   it('signs out with DELETE /v2/auth/<token>, at once, and 404 for an unknown token', async () => {
     const s = await request(app()).post('/v2/auth').send({ user: 'tester', password: TEST_PASSWORD }).expect(200);
     await request(app()).delete(`/v2/auth/${s.body['access.token']}`).expect(200);
@@ -189,11 +219,19 @@ describe('dialects', () => {
     }
   });
 
-  it.each(DIALECTS.map((d) => [d.name, d] as const))('%s routes all answer (none falls through to 404 "No such endpoint")', async (_name, d) => {
+  it.each(DIALECTS.map((d) => [d.name, d] as const))('%s routes all answer (none falls through to 404 "No such endpoint", none with 5xx)', async (_name, d) => {
+    const answers = [];
     for (const route of Object.values(d.routes)) {
       const path = route!.path.replace('{/:id}', '/root').replace(':id', 'root').replace(':token', 'x'.repeat(43));
-      const res = await request(app())[route!.method](path);
-      expect(res.body.message ?? '').not.toMatch(/No such endpoint/);
+      answers.push({ where: `${route!.method} ${path}`, res: await request(app())[route!.method](path) });
+    }
+    expect(answers.filter((a) => a.res.status >= 500).map((a) => a.where)).toEqual([]);
+    // Without a session or a body nearly every route refuses: each refusal has the one shape, and is the route's own.
+    const refusals = answers.filter((a) => a.res.status >= 400);
+    expect(refusals.length).toBeGreaterThanOrEqual(answers.length - 2);
+    for (const { where, res } of refusals) {
+      const shape = { error: expect.any(String), status: res.status, message: expect.not.stringMatching(/No such endpoint/), requestId: res.headers['x-request-id'], ...(res.body.field ? { field: res.body.field } : {}) };
+      expect({ where, body: res.body }).toEqual({ where, body: shape });
     }
   });
 });
