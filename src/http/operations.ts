@@ -170,6 +170,10 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
         const got = await s.downloads.open(account, idOf(req), { range: req.get('range'), ifRange: req.get('if-range'), ifNoneMatch: req.get('if-none-match') });
         if (got.kind === 'redirect') return res.redirect(302, got.url);
         if (got.kind === 'not-modified') return res.status(304).set('ETag', got.etag).end();
+        if (got.kind === 'unsatisfiable') {
+          res.setHeader('Content-Range', `bytes */${got.size}`);
+          throw new GatewayError('unsatisfiable', `Range: selects no byte of this file (${got.size} bytes).`, { field: 'Range' });
+        }
         const o = got.object;
         res.status(o.status).set({
           'Content-Length': String(o.contentLength),

@@ -265,6 +265,58 @@ describe('downloads', () => {
     await c.get(`/v2/gateway_file/${id}`).set('If-None-Match', '"other"').expect(200);
   });
 
+  describe('byte ranges (RFC 9110), streamed and in redirect mode', () => {
+    const hundred = randomBytes(100);
+    let redirecting: TestGateway;
+    let rc: Client;
+    beforeAll(async () => {
+      await uploadNew(c.rootId, 'hundred.bin', hundred).expect(200);
+      await uploadNew(c.rootId, 'empty.bin', Buffer.alloc(0)).expect(200);
+      redirecting = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }], env: { ...sameS3(gw), DOWNLOAD_MODE: 'redirect' } });
+      rc = await signIn(redirecting.runtime.app, 'tester');
+    });
+    afterAll(() => redirecting.close());
+
+    /** What a client ends up with: status, Content-Range and body, following a redirect with the same Range. */
+    async function fetchRange(client: Client, name: string, range: string) {
+      const first = await client.get(`/v2/gateway_file/${idOf(name)}`).set('Range', range).buffer(true).parse(binary);
+      if (first.status !== 302) return { status: first.status, contentRange: first.headers['content-range'], body: first.body as Buffer, json: first.status >= 400 ? JSON.parse((first.body as Buffer).toString()) : undefined };
+      const followed = await fetch(first.headers.location!, { headers: { Range: range } });
+      return { status: followed.status, contentRange: followed.headers.get('content-range') ?? undefined, body: Buffer.from(await followed.arrayBuffer()), json: undefined };
+    }
+
+    it.each([
+      ['hundred.bin', 'bytes=0-0', 206, 'bytes 0-0/100', [0, 1]],
+      ['hundred.bin', 'bytes=-500', 206, 'bytes 0-99/100', [0, 100]],
+      ['hundred.bin', 'bytes=90-1000', 206, 'bytes 90-99/100', [90, 100]],
+      ['hundred.bin', 'bytes=99-', 206, 'bytes 99-99/100', [99, 100]],
+      ['hundred.bin', 'bytes=-0', 416, 'bytes */100', undefined],
+      ['hundred.bin', 'bytes=100-', 416, 'bytes */100', undefined],
+      ['hundred.bin', 'bytes=0-1,5-6', 200, undefined, [0, 100]],
+      ['hundred.bin', 'bytes=5-2', 200, undefined, [0, 100]],
+      ['hundred.bin', 'bytes=abc', 200, undefined, [0, 100]],
+      ['hundred.bin', 'items=0-5', 200, undefined, [0, 100]],
+      ['empty.bin', 'bytes=0-0', 416, 'bytes */0', undefined],
+      ['empty.bin', 'bytes=0-', 416, 'bytes */0', undefined],
+      ['empty.bin', 'bytes=-0', 416, 'bytes */0', undefined],
+      ['empty.bin', 'bytes=-5', 200, undefined, [0, 0]],
+    ] as const)('%s with %s answers %d (Content-Range %s)', async (name, range, status, contentRange, slice) => {
+      const whole = name === 'hundred.bin' ? hundred : Buffer.alloc(0);
+      for (const [mode, client] of [['stream', c], ['redirect', rc]] as const) {
+        const got = await fetchRange(client, name, range);
+        expect({ mode, status: got.status, contentRange: got.contentRange }).toEqual({ mode, status, contentRange });
+        if (slice) expect(Buffer.compare(got.body, whole.subarray(slice[0], slice[1]))).toBe(0);
+        else if (got.json) expect(got.json).toMatchObject({ error: 'unsatisfiable', status: 416, field: 'Range' });
+      }
+    });
+
+    it('ignores Range on HEAD', async () => {
+      const head = await request(gw.runtime.app).head(`/v2/gateway_file/${idOf('hundred.bin')}`).set('Authorization', `Bearer ${c.token}`).set('Range', 'bytes=0-0').expect(200);
+      expect(head.headers['content-length']).toBe('100');
+      expect(head.headers['content-range']).toBeUndefined();
+    });
+  });
+
   describe('resumed with If-Range (RFC 9110)', () => {
     let fileId: string;
     let v1: Buffer;

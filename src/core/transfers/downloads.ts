@@ -4,11 +4,14 @@ import { GatewayError, invalid } from '../errors.js';
 import { entryHash, factsFromHead } from '../file-system.js';
 import { decodeId, isFolderKey } from '../ids.js';
 import type { MetadataCache } from '../metadata-cache.js';
+import { sameEtag } from '../../storage/s3/etags.js';
 
 export type Download =
   | { kind: 'stream'; object: ObjectStream; etag: string }
   | { kind: 'not-modified'; etag: string }
-  | { kind: 'redirect'; url: string };
+  | { kind: 'redirect'; url: string }
+  /** No byte of the range is in the file: 416, with the file's size for `Content-Range: bytes *\/size`. */
+  | { kind: 'unsatisfiable'; size: number };
 
 export interface DownloadOptions {
   mode: 'stream' | 'redirect';
@@ -22,16 +25,37 @@ export interface DownloadRequest {
   ifNoneMatch?: string | undefined;
 }
 
+/** What a Range header asks for (RFC 9110 14.1.1): one int-range or suffix-range, or nothing. */
+export type RangeAsk = { kind: 'whole' } | { kind: 'from'; first: number; last: number | undefined } | { kind: 'suffix'; length: number };
+
 /**
- * One satisfiable-looking byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`), or undefined: several ranges
- * or a malformed header are ignored and the whole file is sent, as HTTP allows.
+ * One range of bytes, or the whole file: several ranges, another unit, a malformed header or an invalid
+ * range (last before first) are ignored, which HTTP allows, and the whole file is sent.
  */
-export function singleRange(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return undefined;
-  if (m[1] !== '' && m[2] !== '' && Number(m[2]) < Number(m[1])) return undefined;
-  return `bytes=${m[1]}-${m[2]}`;
+export function parseRange(header: string | undefined): RangeAsk {
+  const m = header ? /^bytes=(\d*)-(\d*)$/.exec(header.trim()) : null;
+  if (!m || (m[1] === '' && m[2] === '')) return { kind: 'whole' };
+  if (m[1] === '') return { kind: 'suffix', length: Number(m[2]) };
+  const first = Number(m[1]);
+  const last = m[2] === '' ? undefined : Number(m[2]);
+  if (last !== undefined && last < first) return { kind: 'whole' };
+  return { kind: 'from', first, last };
+}
+
+/**
+ * The bytes a range selects of a file of `size` (RFC 9110 14.1.1): an int-range is satisfiable when it
+ * starts inside the file (and ends at the file's end at most), a suffix-range when it is not empty (the
+ * whole file when longer). A zero-length file has no byte to name: a suffix-range gets it whole.
+ */
+export function resolveRange(ask: RangeAsk, size: number): { kind: 'whole' } | { kind: 'bytes'; start: number; end: number } | { kind: 'unsatisfiable' } {
+  if (ask.kind === 'whole') return ask;
+  if (ask.kind === 'suffix') {
+    if (ask.length === 0) return { kind: 'unsatisfiable' };
+    if (size === 0) return { kind: 'whole' };
+    return { kind: 'bytes', start: Math.max(0, size - ask.length), end: size - 1 };
+  }
+  if (ask.first >= size) return { kind: 'unsatisfiable' };
+  return { kind: 'bytes', start: ask.first, end: Math.min(ask.last ?? size - 1, size - 1) };
 }
 
 const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
@@ -82,46 +106,43 @@ export class DownloadService {
   async open(account: Account, id: string, request: DownloadRequest): Promise<Download> {
     const key = this.fileKey(account, id);
     const { bucket } = account;
-    const range = singleRange(request.range);
-    if (this.opts.mode === 'redirect') {
-      const head = await bucket.head(key);
-      if (!head) throw new GatewayError('not_found', 'No such file.');
-      const etag = await this.etagOf(bucket, head);
-      if (noneMatchHit(request.ifNoneMatch, etag)) return { kind: 'not-modified', etag };
-      // S3 would apply the range to whatever the file is by then: a range of another version is sent
-      // whole from here instead, as If-Range asks.
-      if (!(range && request.ifRange && !ifRangeHolds(request.ifRange, etag, head.lastModified))) {
-        return { kind: 'redirect', url: await bucket.presignGet(key, this.opts.urlTtlSec) };
-      }
-      return this.whole(bucket, key);
-    }
-    let got: ObjectStream | undefined;
-    try {
-      got = await bucket.get(key, { range });
-    } catch (err) {
-      // A range outside the file still yields the whole file when it was asked of another version.
-      if (!(err instanceof GatewayError && err.kind === 'unsatisfiable' && request.ifRange)) throw err;
-      const head = await bucket.head(key);
-      if (!head || ifRangeHolds(request.ifRange, await this.etagOf(bucket, head), head.lastModified)) throw err;
-      return this.whole(bucket, key);
-    }
+    if (request.range !== undefined || this.opts.mode === 'redirect') return this.ranged(bucket, key, request);
+    // The common case, one request to S3: the whole file, unless the client has it already.
+    const got = await bucket.get(key);
     if (!got) throw new GatewayError('not_found', 'No such file.');
     const etag = await this.etagOf(bucket, { key, etag: got.etag, size: got.size, metadata: got.metadata, lastModified: got.lastModified });
     if (noneMatchHit(request.ifNoneMatch, etag)) {
       got.body.destroy();
       return { kind: 'not-modified', etag };
     }
-    if (range && request.ifRange && !ifRangeHolds(request.ifRange, etag, got.lastModified)) {
-      got.body.destroy();
-      return this.whole(bucket, key);
-    }
     return { kind: 'stream', object: got, etag };
   }
 
-  private async whole(bucket: S3Bucket, key: string): Promise<Download> {
-    const got = await bucket.get(key);
-    if (!got) throw new GatewayError('not_found', 'No such file.');
-    return { kind: 'stream', object: got, etag: await this.etagOf(bucket, { key, etag: got.etag, size: got.size, metadata: got.metadata, lastModified: got.lastModified }) };
+  /**
+   * A download the gateway decides from the file's size and version (redirect mode, or a Range): what
+   * the range selects is resolved here, per RFC 9110, not left to each S3 server's reading of edge cases
+   * (a suffix longer than the file, an empty file, `bytes=-0`); S3 is then asked for exactly those bytes
+   * of exactly that version (a file replaced in between is looked at again).
+   */
+  private async ranged(bucket: S3Bucket, key: string, request: DownloadRequest): Promise<Download> {
+    for (let attempt = 1; ; attempt++) {
+      const head = await bucket.head(key);
+      if (!head) throw new GatewayError('not_found', 'No such file.');
+      const etag = await this.etagOf(bucket, head);
+      if (noneMatchHit(request.ifNoneMatch, etag)) return { kind: 'not-modified', etag };
+      // A range of another version than the one named in If-Range is not applied: the whole new file comes.
+      const ask = request.ifRange !== undefined && !ifRangeHolds(request.ifRange, etag, head.lastModified) ? ({ kind: 'whole' } as const) : parseRange(request.range);
+      const range = resolveRange(ask, head.size);
+      if (range.kind === 'unsatisfiable') return { kind: 'unsatisfiable', size: head.size };
+      // S3 applies the client's own Range header, which means what it meant here only for one plain range.
+      const sameForS3 = request.range === undefined || (range.kind === 'bytes' && ask.kind !== 'whole');
+      if (this.opts.mode === 'redirect' && sameForS3) return { kind: 'redirect', url: await bucket.presignGet(key, this.opts.urlTtlSec) };
+      const got = await bucket.get(key, { range: range.kind === 'bytes' ? `bytes=${range.start}-${range.end}` : undefined });
+      if (!got) throw new GatewayError('not_found', 'No such file.');
+      if (sameEtag(got.etag, head.etag)) return { kind: 'stream', object: got, etag };
+      got.body.destroy();
+      if (attempt === 3) throw new GatewayError('unavailable', 'The file keeps changing while it is read; try again shortly.', { retryAfterSec: 1 });
+    }
   }
 
   async head(account: Account, id: string): Promise<ObjectHead & { httpEtag: string }> {

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -41,8 +42,14 @@ function s3rver(): S3rverInternals {
   return internalsCache;
 }
 
+interface FsObject {
+  content: (NodeJS.ReadableStream & { destroy(): void }) | null;
+  range?: { start: number; end: number };
+}
+
 interface FsStore {
   getBucket(name: string): Promise<unknown>;
+  getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<FsObject | undefined>;
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;
   getBucketPath(name: string): string;
   getMetadata(bucket: string, key: string): Promise<Record<string, string | number>>;
@@ -331,6 +338,20 @@ function serializeDeletes(store: FsStore): void {
   };
 }
 
+/** `Range: bytes=0-0`, which s3rver reads as "to the end" (an end of 0 is falsy to it): serve the one byte. */
+function firstByteRange(store: FsStore): void {
+  const original = store.getObject.bind(store);
+  store.getObject = async (bucket, key, options) => {
+    const object = await original(bucket, key, options);
+    if (options?.end === 0 && object?.range && object.content) {
+      object.content.destroy();
+      object.range.end = 0;
+      object.content = createReadStream(store.getResourcePath(bucket, key, 'object'), { start: 0, end: 0 });
+    }
+    return object;
+  };
+}
+
 /**
  * An S3-compatible server in this process, for trying the gateway and for development: data lives in
  * `<dataDir>/s3`. It is not a production store; the corrections above make the parts the gateway relies
@@ -343,6 +364,7 @@ export async function startEmbeddedS3(dataDir: string, options: EmbeddedS3Option
   const server = new S3rver({ address: '127.0.0.1', port: 0, directory, silent: true, vhostBuckets: false });
   const internals = server as unknown as { middleware: Middleware[]; store: FsStore };
   serializeDeletes(internals.store);
+  firstByteRange(internals.store);
   // After s3rver's logger and XML encoder (the first two), before its router.
   internals.middleware.splice(
     2,
