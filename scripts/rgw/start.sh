@@ -4,7 +4,8 @@
 #
 #   scripts/rgw/start.sh DATA_DIR        # DATA_DIR: new or empty directory
 #
-# stdout carries only the S3_TEST_* lines (also written to DATA_DIR/s3.env);
+# stdout carries only the S3_TEST_* lines (also written to DATA_DIR/s3.env; S3_TEST_USERS lists three
+# more S3 users, alice, bob and reader, as name=key:secret,...);
 # progress goes to stderr. Stop with: scripts/rgw/stop.sh DATA_DIR [--wipe]
 #
 # Environment (optional):
@@ -212,12 +213,25 @@ s3_curl() {
 wait_until s3_curl -X PUT "$endpoint/$bucket"
 wait_until s3_curl "$endpoint/$bucket?list-type=2"   # signed listing: auth and bucket work
 
+# People with S3 keys of their own, for the gateway's AUTH_MODE=s3 tests: they own nothing; the tests
+# grant them buckets by bucket policy (reader: read only).
+begin "create S3 users alice, bob, reader" "$setup_log"
+people=()
+for person in alice bob reader; do
+  person_key=$(rand_hex 10) && person_key=${person_key^^}
+  person_secret=$(rand_hex 20)
+  timeout "$timeout" radosgw-admin -c "$conf" user create --uid="$person" --display-name="$person (gateway tests)" \
+    --access-key="$person_key" --secret-key="$person_secret" >>"$setup_log" 2>&1
+  people+=("$person=$person_key:$person_secret")
+done
+
 settings=(
   "S3_TEST_ENDPOINT=$endpoint"
   "S3_TEST_ACCESS_KEY_ID=$access_key"
   "S3_TEST_SECRET_ACCESS_KEY=$secret_key"
   "S3_TEST_BUCKET=$bucket"
   "S3_TEST_PROVIDER=ceph"
+  "S3_TEST_USERS=$(IFS=,; echo "${people[*]}")"
 )
 printf '%s\n' "${settings[@]}" >"$dir/s3.env"
 ready=1

@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { decodeJwt, SignJWT } from 'jose';
 import request from 'supertest';
 import { startEmbeddedS3, type EmbeddedS3 } from '../../src/storage/s3/embedded.js';
@@ -14,7 +14,7 @@ import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { recordSecrets } from '../support/log-audit.js';
 import { waitFor } from '../support/processes.js';
 import { s3Gate } from '../support/s3-gate.js';
-import { describeWithRedis, testRedisUrl } from '../support/targets.js';
+import { describeWithRedis, realS3, testRedisUrl } from '../support/targets.js';
 
 /** Key pairs of the embedded S3 server, which checks every signature; `reader` may only read. */
 const PAIRS: Record<string, EmbeddedKey> = {
@@ -69,9 +69,9 @@ let dir: string;
 let s3: EmbeddedS3;
 const clientFor = (accessKeyId: string) =>
   new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey: PAIRS[accessKeyId]!.secret } });
-const keysIn = async (bucket: string, prefix = '') =>
-  ((await clientFor('alice-key').send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!).sort();
 
+// This file's embedded server checks every signature: the s3-mode tests use it when the run has no real
+// S3, and the pydio-mode tests use one of their own that imitates Cells.
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'auth-modes-'));
   s3 = await startEmbeddedS3(dir, { keys: keyOf });
@@ -84,15 +84,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Settings that point a gateway at this file's embedded server, whatever S3 the rest of the suite runs on. */
-const onEmbeddedS3 = (env: Record<string, string>) => ({
-  S3_ENDPOINT: s3.endpoint,
-  S3_ACCESS_KEY_ID: '',
-  S3_SECRET_ACCESS_KEY: '',
-  S3_BUCKET: '',
-  S3_PROVIDER: 'other',
-  ...env,
-});
 
 function upload(c: { post(url: string): request.Test }, parentId: string, name: string, body: string) {
   return c
@@ -101,18 +92,84 @@ function upload(c: { post(url: string): request.Test }, parentId: string, name: 
     .send(body);
 }
 
+type Person = 'alice' | 'bob' | 'reader';
+
+/**
+ * Where the s3-mode tests run: this file's embedded server (which checks every signature, `reader`
+ * read-only), or the real S3 of the run, with S3 users of their own (scripts/rgw/start.sh makes alice,
+ * bob and reader) granted buckets made for this run by bucket policy (reader: read only).
+ */
+interface KeysTarget {
+  env: Record<string, string>;
+  pairs: Record<Person, { id: string; secret: string }>;
+  buckets: { a: string; b: string; other: string };
+  /** Reads as the operator, to check what S3 holds. */
+  admin: S3Client;
+  close(): Promise<void>;
+}
+
+async function keysTarget(): Promise<KeysTarget> {
+  // A real S3 without users for these tests (S3_TEST_USERS: scripts/rgw/start.sh makes them): the embedded server.
+  if (!realS3 || Object.keys(realS3.users).length === 0) {
+    const admin = clientFor('alice-key');
+    return {
+      env: { S3_ENDPOINT: s3.endpoint, S3_PROVIDER: 'other' },
+      pairs: { alice: { id: 'alice-key', secret: PAIRS['alice-key']!.secret }, bob: { id: 'bob-key', secret: PAIRS['bob-key']!.secret }, reader: { id: 'reader-key', secret: PAIRS['reader-key']!.secret } },
+      buckets: { a: 'team-a', b: 'team-b', other: 'private' },
+      admin,
+      close: async () => admin.destroy(),
+    };
+  }
+  const users = realS3.users;
+  for (const person of ['alice', 'bob', 'reader']) {
+    if (!users[person]) throw new Error(`S3_TEST_USERS names no ${person} (it should list alice, bob and reader, as scripts/rgw/start.sh makes them)`);
+  }
+  recordSecrets(...Object.values(users).map((u) => u.secretAccessKey));
+  const admin = new S3Client({ endpoint: realS3.endpoint, region: realS3.region, forcePathStyle: true, credentials: { accessKeyId: realS3.accessKeyId, secretAccessKey: realS3.secretAccessKey } });
+  const suffix = randomBytes(4).toString('hex');
+  const buckets = { a: `team-a-${suffix}`, b: `team-b-${suffix}`, other: `private-${suffix}` };
+  for (const Bucket of Object.values(buckets)) await admin.send(new CreateBucketCommand({ Bucket }));
+  for (const Bucket of [buckets.a, buckets.b]) {
+    const resources = [`arn:aws:s3:::${Bucket}`, `arn:aws:s3:::${Bucket}/*`];
+    const Policy = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        { Effect: 'Allow', Principal: { AWS: ['arn:aws:iam:::user/alice', 'arn:aws:iam:::user/bob'] }, Action: ['s3:*'], Resource: resources },
+        { Effect: 'Allow', Principal: { AWS: ['arn:aws:iam:::user/reader'] }, Action: ['s3:GetObject', 's3:ListBucket'], Resource: resources },
+      ],
+    });
+    await admin.send(new PutBucketPolicyCommand({ Bucket, Policy }));
+  }
+  return {
+    env: { S3_ENDPOINT: realS3.endpoint, S3_PROVIDER: realS3.provider },
+    pairs: { alice: { id: users.alice!.accessKeyId, secret: users.alice!.secretAccessKey }, bob: { id: users.bob!.accessKeyId, secret: users.bob!.secretAccessKey }, reader: { id: users.reader!.accessKeyId, secret: users.reader!.secretAccessKey } },
+    buckets,
+    admin,
+    async close() {
+      for (const Bucket of Object.values(buckets)) {
+        const listed = await admin.send(new ListObjectsV2Command({ Bucket }));
+        for (const o of listed.Contents ?? []) await admin.send(new DeleteObjectCommand({ Bucket, Key: o.Key! }));
+        await admin.send(new DeleteBucketCommand({ Bucket }));
+      }
+      admin.destroy();
+    },
+  };
+}
+
 describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
+  let t: KeysTarget;
   let gw: TestGateway;
-  const env = () => onEmbeddedS3({ AUTH_MODE: 's3', S3_BUCKETS: 'team-a,team-b' });
-  const keys = (who: keyof typeof PAIRS, bucket?: string) => ({
-    access_key_id: who,
-    secret_access_key: PAIRS[who]!.secret,
-    ...(bucket ? { bucket } : {}),
-  });
+  const env = () => ({ S3_ACCESS_KEY_ID: '', S3_SECRET_ACCESS_KEY: '', S3_BUCKET: '', ...t.env, AUTH_MODE: 's3', S3_BUCKETS: `${t.buckets.a},${t.buckets.b}` });
+  const keys = (who: Person, bucket?: string) => ({ access_key_id: t.pairs[who].id, secret_access_key: t.pairs[who].secret, ...(bucket ? { bucket } : {}) });
+  const keysIn = async (bucket: string, prefix = '') => ((await t.admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!).sort();
   beforeAll(async () => {
+    t = await keysTarget();
     gw = await startTestGateway({ store: 'memory', env: env() });
   });
-  afterAll(() => gw.close());
+  afterAll(async () => {
+    await gw?.close();
+    await t?.close();
+  });
 
   it('asks for an access key, a secret and, with S3_BUCKETS, a bucket', async () => {
     const res = await request(gw.runtime.app).get('/v2/gateway_auth_method').expect(200);
@@ -126,8 +183,8 @@ describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
 
   it.each([
     [{ secret_access_key: 'x' }, 'access_key_id'],
-    [{ access_key_id: 'alice-key' }, 'secret_access_key'],
-    [{ access_key_id: 'alice-key', secret_access_key: 7 }, 'secret_access_key'],
+    [{ access_key_id: 'someone' }, 'secret_access_key'],
+    [{ access_key_id: 'someone', secret_access_key: 7 }, 'secret_access_key'],
   ])('answers 400 naming a missing or malformed field (%j)', async (body, field) => {
     const res = await request(gw.runtime.app).post('/v2/gateway_auth').send(body).expect(400);
     expect(res.body).toMatchObject({ field });
@@ -136,19 +193,19 @@ describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
 
   it('refuses a wrong secret, an unknown key and a bucket not on the list with 403', async () => {
     const app = gw.runtime.app;
-    const wrong = await request(app).post('/v2/gateway_auth').send({ access_key_id: 'alice-key', secret_access_key: 'not-the-secret' }).expect(403);
+    const wrong = await request(app).post('/v2/gateway_auth').send({ access_key_id: t.pairs.alice.id, secret_access_key: 'not-the-secret' }).expect(403);
     expect(wrong.body.message).toMatch(/Invalid credential/);
-    await request(app).post('/v2/gateway_auth').send({ access_key_id: 'mallory', secret_access_key: 'whatever' }).expect(403);
-    const bucket = await request(app).post('/v2/gateway_auth').send(keys('alice-key', 'private')).expect(403);
+    await request(app).post('/v2/gateway_auth').send({ access_key_id: 'MALLORY0000000000000', secret_access_key: 'whatever' }).expect(403);
+    const bucket = await request(app).post('/v2/gateway_auth').send(keys('alice', t.buckets.other)).expect(403);
     expect(bucket.body).toMatchObject({ field: 'bucket' });
   });
 
   it('acts on S3 with the person’s keys, in the bucket they chose', async () => {
-    const alice = await signInWith(gw.runtime.app, keys('alice-key', 'team-b'));
+    const alice = await signInWith(gw.runtime.app, keys('alice', t.buckets.b));
     const folder = await alice.post(`/v2/gateway_metadata_folder/${alice.rootId}`, { 'gateway.metadata.name': 'plans' }).expect(200);
     await upload(alice, folder.body['gateway.metadata.id'], 'q1 + q2.txt', 'hello from alice').expect(200);
-    expect(await keysIn('team-b', 'plans/')).toEqual(['plans/', 'plans/q1 + q2.txt']);
-    expect(await keysIn('team-a', 'plans/')).toEqual([]);
+    expect(await keysIn(t.buckets.b, 'plans/')).toEqual(['plans/', 'plans/q1 + q2.txt']);
+    expect(await keysIn(t.buckets.a, 'plans/')).toEqual([]);
     const file = await alice.get(`/v2/gateway_file/${idOf('plans/q1 + q2.txt')}`).expect(200);
     expect(file.text).toBe('hello from alice');
     const { entries } = await listAll(alice, folder.body['gateway.metadata.id'] as string);
@@ -156,48 +213,50 @@ describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
   });
 
   it('gives one stable gateway.auth.id per endpoint, bucket and key, revealing neither key nor secret', async () => {
-    const a1 = await signInWith(gw.runtime.app, keys('alice-key', 'team-a'));
-    const a2 = await signInWith(gw.runtime.app, keys('alice-key'));
-    const other = await signInWith(gw.runtime.app, keys('alice-key', 'team-b'));
-    const bob = await signInWith(gw.runtime.app, keys('bob-key', 'team-a'));
+    const a1 = await signInWith(gw.runtime.app, keys('alice', t.buckets.a));
+    const a2 = await signInWith(gw.runtime.app, keys('alice'));
+    const other = await signInWith(gw.runtime.app, keys('alice', t.buckets.b));
+    const bob = await signInWith(gw.runtime.app, keys('bob', t.buckets.a));
     const id = a1.body['gateway.auth.id'] as string;
     expect(a2.body['gateway.auth.id']).toBe(id);
     expect(new Set([id, other.body['gateway.auth.id'], bob.body['gateway.auth.id']]).size).toBe(3);
     for (const c of [a1, a2, other, bob]) {
       const text = JSON.stringify(c.body);
-      for (const p of Object.values(PAIRS)) expect(text).not.toContain(p.secret);
-      expect(text).not.toMatch(/alice-key|bob-key/);
+      for (const p of Object.values(t.pairs)) {
+        expect(text).not.toContain(p.secret);
+        expect(text).not.toContain(p.id);
+      }
     }
   });
 
   it('reuses one S3 client per key pair across requests', async () => {
-    const alice = await signInWith(gw.runtime.app, keys('alice-key', 'team-a'));
+    const alice = await signInWith(gw.runtime.app, keys('alice', t.buckets.a));
     const sessions = gw.runtime.services.sessions;
     const first = await sessions.authenticate(alice.token);
     const second = await sessions.authenticate(alice.token);
     expect(second.account.bucket).toBe(first.account.bucket);
-    const bob = await sessions.authenticate((await signInWith(gw.runtime.app, keys('bob-key', 'team-a'))).token);
+    const bob = await sessions.authenticate((await signInWith(gw.runtime.app, keys('bob', t.buckets.a))).token);
     expect(bob.account.bucket).not.toBe(first.account.bucket);
   });
 
   it('passes on S3’s refusal of a read-only key as 403 and writes nothing', async () => {
-    const reader = await signInWith(gw.runtime.app, keys('reader-key', 'team-a'));
+    const reader = await signInWith(gw.runtime.app, keys('reader', t.buckets.a));
     await reader.get(`/v2/gateway_metadata_children/${reader.rootId}`).expect(200);
-    const before = await keysIn('team-a');
+    const before = await keysIn(t.buckets.a);
     const folder = await reader.post(`/v2/gateway_metadata_folder/${reader.rootId}`, { 'gateway.metadata.name': 'nope' }).expect(403);
     expect(folder.body.message).toMatch(/access denied/i);
     await upload(reader, reader.rootId, 'nope.txt', 'not stored').expect(403);
-    expect(await keysIn('team-a')).toEqual(before);
+    expect(await keysIn(t.buckets.a)).toEqual(before);
   });
 
   it('redirects downloads to URLs presigned with the person’s keys, which S3 checks', async () => {
     const redirecting = await startTestGateway({ store: 'memory', env: { ...env(), DOWNLOAD_MODE: 'redirect' } });
     try {
-      const bob = await signInWith(redirecting.runtime.app, keys('bob-key', 'team-a'));
+      const bob = await signInWith(redirecting.runtime.app, keys('bob', t.buckets.a));
       await upload(bob, bob.rootId, 'presigned.txt', 'fetched straight from S3').expect(200);
       const res = await bob.get(`/v2/gateway_file/${idOf('presigned.txt')}`).expect(302);
       const url = res.headers.location as string;
-      expect(url).toContain('X-Amz-Credential=bob-key');
+      expect(url).toContain(`X-Amz-Credential=${t.pairs.bob.id}`);
       expect(await (await fetch(url)).text()).toBe('fetched straight from S3');
       expect((await fetch(url.replace('presigned.txt', 'other.txt'))).status).toBe(403);
     } finally {
@@ -207,13 +266,13 @@ describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
 
   it('never logs a key pair', () => {
     const log = gw.logLines.join('\n');
-    for (const p of Object.values(PAIRS)) expect(log).not.toContain(p.secret);
+    for (const p of Object.values(t.pairs)) expect(log).not.toContain(p.secret);
   });
 
   it('answers 503 at sign-in when S3 does not answer', async () => {
     const down = await startTestGateway({ store: 'memory', env: { ...env(), S3_ENDPOINT: 'http://127.0.0.1:9', S3_MAX_ATTEMPTS: '1' } });
     try {
-      const res = await request(down.runtime.app).post('/v2/gateway_auth').send(keys('alice-key'));
+      const res = await request(down.runtime.app).post('/v2/gateway_auth').send(keys('alice'));
       expect(res.body).toMatchObject({ status: 503 });
       expect(res.headers['retry-after']).toBe('5');
     } finally {
@@ -229,13 +288,13 @@ describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
     afterAll(() => redisGw.close());
 
     it('keeps the keys in the session store only sealed', async () => {
-      const alice = await signInWith(redisGw.runtime.app, keys('alice-key', 'team-a'));
+      const alice = await signInWith(redisGw.runtime.app, keys('alice', t.buckets.a));
       await alice.get(`/v2/gateway_metadata_children/${alice.rootId}`).expect(200);
       expect(redisGw.runtime.store.kind).toBe('redis');
       const everything = await everyKeyAndValue(redisGw.runtime.config.redis.keyPrefix);
       expect(everything.length).toBeGreaterThan(0);
-      expect(everything).not.toContain(PAIRS['alice-key']!.secret);
-      expect(everything).not.toContain('alice-key');
+      expect(everything).not.toContain(t.pairs.alice.secret);
+      expect(everything).not.toContain(t.pairs.alice.id);
     });
   });
 });

@@ -15,6 +15,17 @@ export const realS3 = process.env.S3_TEST_ENDPOINT
       bucket: process.env.S3_TEST_BUCKET ?? 'gateway-test',
       region: process.env.S3_TEST_REGION ?? 'us-east-1',
       provider: process.env.S3_TEST_PROVIDER ?? 'other',
+      /** People with S3 keys of their own (S3_TEST_USERS, `name=key:secret,...`), for AUTH_MODE=s3. */
+      users: Object.fromEntries(
+        (process.env.S3_TEST_USERS ?? '')
+          .split(',')
+          .filter((u) => u.includes('='))
+          .map((u) => {
+            const [name, pair] = u.split('=') as [string, string];
+            const [accessKeyId, secretAccessKey] = pair.split(':') as [string, string];
+            return [name, { accessKeyId, secretAccessKey }];
+          }),
+      ) as Record<string, { accessKeyId: string; secretAccessKey: string }>,
     }
   : undefined;
 
