@@ -4,10 +4,11 @@ import type { ObjectHead, ObjectSummary, S3Bucket } from '../storage/s3/bucket.j
 import { unquoted } from '../storage/s3/etags.js';
 import type { SessionStore } from '../storage/session-store/types.js';
 import type { Account } from './auth/accounts.js';
-import { GatewayError, invalid } from './errors.js';
+import { GatewayError, invalid } from '../errors.js';
 import { checkName, decodeId, encodeId, isCleanRelativeKey, isFolderKey, MAX_KEY_BYTES, nameOf, parentOf, ROOT_ID } from './ids.js';
 import type { MetadataCache, ObjectFacts } from './metadata-cache.js';
 import type { Lease, NamespaceLocks } from './namespace-locks.js';
+import { storeKeys } from './store-keys.js';
 
 export interface Entry {
   id: string;
@@ -258,7 +259,7 @@ export class BucketFileSystem {
   private async relocateFolder(account: Account, rel: string, targetRel: string, field: string, lease: Lease): Promise<Entry> {
     const from = account.root + rel;
     const to = account.root + targetRel;
-    const jobKey = `job:${createHash('sha256').update(`${account.bucket.name}\0${from}\0${to}`).digest('base64url')}`;
+    const jobKey = storeKeys.folderJob(createHash('sha256').update(`${account.bucket.name}\0${from}\0${to}`).digest('base64url'));
     const [job, sourceExists] = await Promise.all([this.store.get(jobKey), this.folderExists(account.bucket, from)]);
     // A repeat of a finished move is checked like any request: its source is gone.
     if (!sourceExists) throw notFound();

@@ -1,5 +1,5 @@
-import { S3_MAX_KEY_BYTES } from '../storage/s3/bucket.js';
-import { GatewayError, invalid } from './errors.js';
+import { S3_MAX_KEY_BYTES } from '../storage/s3/limits.js';
+import { GatewayError, invalid } from '../errors.js';
 
 /**
  * Ids are the base64url encoding (no padding) of an object's key relative to the account's root; a

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { storeKeys } from './store-keys.js';
 import type { SessionStore } from '../storage/session-store/types.js';
 
 /** What listings cannot tell: the client's modified time and the content's sha256, when known. */
@@ -24,11 +25,11 @@ export class MetadataCache {
   ) {}
 
   private static objectKey(bucket: string, v: ObjectVersion): string {
-    return `meta:${createHash('sha256').update(`${bucket}\0${v.key}\0${v.etag}\0${v.size}`).digest('base64url')}`;
+    return storeKeys.objectFacts(createHash('sha256').update(`${bucket}\0${v.key}\0${v.etag}\0${v.size}`).digest('base64url'));
   }
 
   private static folderKey(bucket: string, key: string): string {
-    return `fmeta:${createHash('sha256').update(`${bucket}\0${key}`).digest('base64url')}`;
+    return storeKeys.folderTime(createHash('sha256').update(`${bucket}\0${key}`).digest('base64url'));
   }
 
   async getMany(bucket: string, versions: ObjectVersion[]): Promise<Array<ObjectFacts | undefined>> {

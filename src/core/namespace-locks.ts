@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { LockNode, SessionStore } from '../storage/session-store/types.js';
-import { GatewayError } from './errors.js';
+import { GatewayError } from '../errors.js';
 
 /**
  * Ordering for writes to one bucket, across every gateway instance that shares the session store.

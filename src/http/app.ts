@@ -2,7 +2,7 @@ import cors from 'cors';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { GatewayServices } from '../core/services.js';
-import { GatewayError } from '../core/errors.js';
+import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { errorHandler } from './errors.js';

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { expiredCredential } from '../core/auth/cells-sign-in.js';
 import type { Session } from '../core/auth/sessions.js';
-import { GatewayError, type ErrorKind } from '../core/errors.js';
+import { GatewayError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
 
 const STATUS: Record<ErrorKind, number> = {

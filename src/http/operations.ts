@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { GatewayError, invalid } from '../core/errors.js';
+import { GatewayError, invalid } from '../errors.js';
 import type { GatewayServices } from '../core/services.js';
 import type { Metrics } from '../metrics.js';
 import { readDeclaration } from '../core/transfers/uploads.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { GatewayError } from '../../src/core/errors.js';
+import { GatewayError } from '../../src/errors.js';
 import { lockNodes, lockPlan, NamespaceLocks, type Lease } from '../../src/core/namespace-locks.js';
 import { MemorySessionStore } from '../../src/storage/session-store/memory.js';
 import { RedisSessionStore } from '../../src/storage/session-store/redis.js';

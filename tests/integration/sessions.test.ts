@@ -1,7 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { AccountDirectory, userRecord } from '../../src/core/auth/accounts.js';
 import { SessionService } from '../../src/core/auth/sessions.js';
-import { GatewayError } from '../../src/core/errors.js';
+import { GatewayError } from '../../src/errors.js';
 import { MemorySessionStore } from '../../src/storage/session-store/memory.js';
 import { RedisSessionStore } from '../../src/storage/session-store/redis.js';
 import type { SessionStore } from '../../src/storage/session-store/types.js';

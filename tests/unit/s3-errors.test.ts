@@ -1,4 +1,4 @@
-import { GatewayError } from '../../src/core/errors.js';
+import { GatewayError } from '../../src/errors.js';
 import { fromS3Error } from '../../src/storage/s3/errors.js';
 
 const sdkError = (name: string, status?: number, extra: object = {}) =>

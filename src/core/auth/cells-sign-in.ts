@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import type { BucketPool } from '../../storage/s3/bucket-pool.js';
-import { GatewayError, invalid } from '../errors.js';
+import { GatewayError, invalid } from '../../errors.js';
 import { authIdFor, type Account } from './accounts.js';
 import type { CredentialSeal } from './credential-seal.js';
 import { checkCredentials } from './s3-key-sign-in.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../../errors.js';
 import type { Account, AccountDirectory } from './accounts.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { FormField, SignInMethod } from './sign-in.js';

@@ -1,3 +1,4 @@
+import { storeKeys } from '../store-keys.js';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { SessionStore } from '../../storage/session-store/types.js';
 import { consumeOrRefuse } from './throttle.js';
@@ -20,8 +21,8 @@ export class RequestLimit {
   private readonly byAddress: RateLimiterAbstract | undefined;
 
   constructor(store: SessionStore, opts: RequestLimitOptions) {
-    if (opts.perToken > 0) this.byToken = store.rateLimiter({ name: 'req-token', points: opts.perToken, durationSec: opts.windowSec });
-    if (opts.perAddress > 0) this.byAddress = store.rateLimiter({ name: 'req-address', points: opts.perAddress, durationSec: opts.windowSec });
+    if (opts.perToken > 0) this.byToken = store.rateLimiter({ name: storeKeys.limiters.requestsPerToken, points: opts.perToken, durationSec: opts.windowSec });
+    if (opts.perAddress > 0) this.byAddress = store.rateLimiter({ name: storeKeys.limiters.requestsPerAddress, points: opts.perAddress, durationSec: opts.windowSec });
   }
 
   async admit(address: string, accessToken: string | undefined): Promise<void> {

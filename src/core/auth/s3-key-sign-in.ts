@@ -1,5 +1,5 @@
 import type { BucketPool, S3Credentials } from '../../storage/s3/bucket-pool.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../../errors.js';
 import { authIdFor, type Account } from './accounts.js';
 import type { CredentialSeal } from './credential-seal.js';
 import type { FormField, SignInMethod } from './sign-in.js';

@@ -1,6 +1,7 @@
+import { storeKeys } from '../store-keys.js';
 import { randomBytes } from 'node:crypto';
 import type { SessionStore } from '../../storage/session-store/types.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../../errors.js';
 import type { Account } from './accounts.js';
 import { looksLikeToken, newToken, tokenHash } from './tokens.js';
 
@@ -28,13 +29,7 @@ export interface Session {
   account: Account;
 }
 
-const key = {
-  family: (id: string) => `fam:${id}`,
-  access: (hash: string) => `at:${hash}`,
-  refresh: (hash: string) => `rt:${hash}`,
-  // Marks a refresh token as spent; setting it is the atomic claim that makes each refresh token single-use.
-  spent: (hash: string) => `rtu:${hash}`,
-};
+const key = { family: storeKeys.family, access: storeKeys.accessToken, refresh: storeKeys.refreshToken, spent: storeKeys.spentRefreshToken };
 
 const UNUSABLE_ACCESS = 'The access token is missing, unknown, expired or signed out; refresh it or sign in again.';
 

@@ -1,4 +1,4 @@
-import { invalid } from '../errors.js';
+import { invalid } from '../../errors.js';
 import type { Account } from './accounts.js';
 import type { SessionService, TokenPair } from './sessions.js';
 

@@ -1,6 +1,7 @@
+import { storeKeys } from '../store-keys.js';
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { SessionStore } from '../../storage/session-store/types.js';
-import { GatewayError, storeUnavailable } from '../errors.js';
+import { GatewayError, storeUnavailable } from '../../errors.js';
 
 export interface SignInThrottleOptions {
   accountMaxFailures: number;
@@ -33,8 +34,8 @@ export class SignInThrottle {
   private readonly byAddress: RateLimiterAbstract;
 
   constructor(store: SessionStore, private readonly opts: SignInThrottleOptions) {
-    this.byAccount = store.rateLimiter({ name: 'signin-account', points: opts.accountMaxFailures, durationSec: opts.accountWindowSec });
-    this.byAddress = store.rateLimiter({ name: 'signin-address', points: opts.addressMaxAttempts, durationSec: opts.addressWindowSec });
+    this.byAccount = store.rateLimiter({ name: storeKeys.limiters.signInAccount, points: opts.accountMaxFailures, durationSec: opts.accountWindowSec });
+    this.byAddress = store.rateLimiter({ name: storeKeys.limiters.signInAddress, points: opts.addressMaxAttempts, durationSec: opts.addressWindowSec });
   }
 
   /** Throws 429 when this address or this account may not try now; counts the attempt otherwise. */

@@ -1,6 +1,6 @@
 import type { ObjectHead, ObjectStream, S3Bucket } from '../../storage/s3/bucket.js';
 import type { Account } from '../auth/accounts.js';
-import { GatewayError, invalid } from '../errors.js';
+import { GatewayError, invalid } from '../../errors.js';
 import { entryHash, factsFromHead } from '../file-system.js';
 import { decodeId, isFolderKey } from '../ids.js';
 import type { MetadataCache } from '../metadata-cache.js';

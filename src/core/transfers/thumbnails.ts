@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Account } from '../auth/accounts.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../../errors.js';
 import { decodeId, isFolderKey } from '../ids.js';
 import { contentTypeOf } from './uploads.js';
 

@@ -3,15 +3,17 @@ import { pipeline, type Readable } from 'node:stream';
 import { lookup as mimeLookup } from 'mime-types';
 import type { CommittedObject, ObjectHead, StagedObject } from '../../storage/s3/bucket.js';
 import { sameEtag } from '../../storage/s3/etags.js';
+import { S3_MAX_OBJECT_BYTES } from '../../storage/s3/limits.js';
 import type { SessionStore } from '../../storage/session-store/types.js';
 import type { Logger } from '../../log.js';
 import type { Account } from '../auth/accounts.js';
 import type { AccountResolver } from '../auth/sessions.js';
-import { GatewayError, invalid } from '../errors.js';
+import { GatewayError, invalid } from '../../errors.js';
 import { META_MODIFIED, META_SHA256, type BucketFileSystem, type Entry } from '../file-system.js';
 import { checkName, decodeId, isFolderKey } from '../ids.js';
 import type { MetadataCache } from '../metadata-cache.js';
 import type { Lease } from '../namespace-locks.js';
+import { storeKeys } from '../store-keys.js';
 import { VerifiedStream } from './verified-stream.js';
 
 /** What a client says about the bytes it sends, already checked. */
@@ -29,14 +31,12 @@ export interface DeclarationFields {
   sha256: string;
 }
 
-/** S3's largest object: 10,000 parts of at most 5 GiB, and 5 TiB in all. */
-const MAX_OBJECT_BYTES = 5 * 1024 ** 4;
 
 export function readDeclaration(raw: Record<string, unknown>, f: DeclarationFields): FileDeclaration {
   const size = raw[f.size];
   if (size === undefined || size === null) throw invalid(f.size, 'is required');
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw invalid(f.size, 'must be a whole number of bytes');
-  if (size > MAX_OBJECT_BYTES) throw invalid(f.size, `must be at most ${MAX_OBJECT_BYTES} bytes (S3's limit)`);
+  if (size > S3_MAX_OBJECT_BYTES) throw invalid(f.size, `must be at most ${S3_MAX_OBJECT_BYTES} bytes (S3's limit)`);
   const modified = raw[f.modified];
   if (modified !== undefined && modified !== null && (typeof modified !== 'number' || !Number.isSafeInteger(modified) || modified <= 0)) {
     throw invalid(f.modified, 'must be a positive integer (epoch milliseconds)');
@@ -107,12 +107,11 @@ interface MultipartRecord {
 const REGISTRY_TTL_MS = 8 * 24 * 3600 * 1000;
 const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
 const key = {
-  session: (id: string) => `up:${id}`,
-  part: (id: string, n: number) => `up:${id}:p:${n}`,
-  multipart: (uploadId: string) => key.multipartById(sha(uploadId)),
-  multipartById: (id: string) => `mpu:${id}`,
-  /** Every registered multipart upload: what the sweep walks. */
-  registry: 'mpu-index',
+  session: storeKeys.upload,
+  part: storeKeys.uploadPart,
+  multipart: (uploadId: string) => storeKeys.multipart(sha(uploadId)),
+  multipartById: storeKeys.multipart,
+  registry: storeKeys.multipartRegistry,
 };
 
 export interface SegmentInput {

@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../../errors.js';
 
 export interface Declared {
   size: number;

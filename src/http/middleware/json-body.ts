@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { GatewayError } from '../../core/errors.js';
+import { GatewayError } from '../../errors.js';
 
 /**
  * JSON bodies with or without a Content-Type header (odrive's own clients send none). An empty body

@@ -22,6 +22,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import pLimit from 'p-limit';
 import { fromS3Error, isNotFound, s3ErrorName, s3Status } from './errors.js';
 import { knownEtag, quoted, sameEtag, unquoted } from './etags.js';
+import { S3_MAX_KEY_BYTES } from './limits.js';
 import { PROFILES, type S3Profile } from './profiles.js';
 
 export interface ObjectSummary {
@@ -104,8 +105,6 @@ export interface BucketOptions {
   deleteConcurrency: number;
 }
 
-/** S3's limit on key length, in UTF-8 bytes. */
-export const S3_MAX_KEY_BYTES = 1024;
 
 const MAX_DELETE_BATCH = 1000;
 /** Asked of a server that does not paginate, so that it cuts nothing off. */

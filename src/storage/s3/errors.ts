@@ -1,4 +1,4 @@
-import { GatewayError } from '../../core/errors.js';
+import { GatewayError } from '../../errors.js';
 
 interface SdkError {
   name?: string;

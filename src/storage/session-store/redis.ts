@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { storeUnavailable } from '../../core/errors.js';
+import { storeUnavailable } from '../../errors.js';
 import type { LockNode, SessionStore } from './types.js';
 
 // SET only if the key still holds the expected value: the atomic step behind token rotation.

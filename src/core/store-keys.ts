@@ -1,0 +1,25 @@
+/**
+ * Every key the gateway keeps in the session store, in one list: what each prefix holds. All expire
+ * (the store's contract); the lock keys are the store's own (`lock:{bucket}:…`, see the Redis store).
+ */
+export const storeKeys = {
+  /** A session family (one sign-in and its refreshes), and its tokens by hash. */
+  family: (id: string) => `fam:${id}`,
+  accessToken: (hash: string) => `at:${hash}`,
+  refreshToken: (hash: string) => `rt:${hash}`,
+  /** A refresh token marked spent: setting it is the atomic claim that makes each refresh token single-use. */
+  spentRefreshToken: (hash: string) => `rtu:${hash}`,
+  /** What listings cannot tell of an object version (modified time, sha256), and a folder's time. */
+  objectFacts: (hash: string) => `meta:${hash}`,
+  folderTime: (hash: string) => `fmeta:${hash}`,
+  /** A segmented upload, and the ETag of each of its segments. */
+  upload: (id: string) => `up:${id}`,
+  uploadPart: (id: string, n: number) => `up:${id}:p:${n}`,
+  /** A multipart upload the gateway started, and the set of all of them (what the orphan sweep walks). */
+  multipart: (id: string) => `mpu:${id}`,
+  multipartRegistry: 'mpu-index',
+  /** The journal of a folder rename or move, so that the same request finishes an interrupted one. */
+  folderJob: (hash: string) => `job:${hash}`,
+  /** Rate limiters' counters (their keys begin with these names). */
+  limiters: { signInAccount: 'signin-account', signInAddress: 'signin-address', requestsPerToken: 'req-token', requestsPerAddress: 'req-address' },
+} as const;
