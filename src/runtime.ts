@@ -16,9 +16,11 @@ import { BucketFileSystem } from './core/file-system.js';
 import { MetadataCache } from './core/metadata-cache.js';
 import { NamespaceLocks } from './core/namespace-locks.js';
 import { DownloadService } from './core/transfers/downloads.js';
-import { startUploadSweeper } from './core/transfers/sweeper.js';
 import { ThumbnailService } from './core/transfers/thumbnails.js';
-import { UploadService } from './core/transfers/uploads.js';
+import { MultipartRegistry } from './core/transfers/multipart-registry.js';
+import { UploadCommits } from './core/transfers/object-commit.js';
+import { SegmentedUploads } from './core/transfers/segmented-uploads.js';
+import { StreamedUploads } from './core/transfers/streamed-uploads.js';
 import type { GatewayServices, ReadinessReport } from './core/services.js';
 import { createApp } from './http/app.js';
 import { registerSecret, type Logger } from './log.js';
@@ -51,6 +53,8 @@ export interface Runtime {
   metrics: Metrics | undefined;
   /** The write ordering of this instance (how many of its writes wait, for tests and metrics). */
   locks: NamespaceLocks;
+  /** The multipart uploads this gateway has open, and their orphan sweep. */
+  multipartRegistry: MultipartRegistry;
   close(): Promise<void>;
 }
 
@@ -188,27 +192,17 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     const locks = new NamespaceLocks(store, config.locks, metrics?.locks);
     const files = new BucketFileSystem(cache, store, locks, config.files);
     const t = config.transfers;
-    const uploads = new UploadService(
-      method,
-      files,
-      cache,
-      store,
-      {
-        partSize: t.partSize,
-        queueSize: t.queueSize,
-        segmentSize: config.uploadSegmentSize,
-        sessionTtlMs: t.sessionTtlSec * 1000,
-        streamLeaseMs: t.streamLeaseSec * 1000,
-      },
-      logger,
-    );
+    const registry = new MultipartRegistry(method, store, logger);
+    const commits = new UploadCommits(files, cache, logger);
+    const uploads = new StreamedUploads(files, commits, registry, { partSize: t.partSize, queueSize: t.queueSize, streamLeaseMs: t.streamLeaseSec * 1000 });
+    const segmentedUploads = new SegmentedUploads(files, commits, registry, store, { segmentSize: config.uploadSegmentSize, sessionTtlMs: t.sessionTtlSec * 1000 });
     const downloads = new DownloadService({ mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec }, cache);
     const thumbnails = new ThumbnailService({
       size: t.thumbnailSize,
       maxSourceBytes: t.thumbnailMaxSourceBytes,
       cacheBytes: t.thumbnailCacheBytes,
     });
-    const sweeper = startUploadSweeper(uploads, t.sweepIntervalSec, logger);
+    const sweeper = registry.startSweeping(t.sweepIntervalSec);
     opened.push(async () => sweeper.stop());
     await sweeper.firstRun;
 
@@ -233,6 +227,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       sessions,
       files,
       uploads,
+      segmentedUploads,
       downloads,
       thumbnails,
       uploadSegmentSize: config.uploadSegmentSize,
@@ -248,7 +243,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       corsOrigins: config.corsOrigins,
       ...(metrics ? { metrics, serveMetrics: config.metrics.port === undefined } : {}),
     });
-    return { config, app, services, store, bucket, embeddedS3, demo, metrics, locks, close: closeAll };
+    return { config, app, services, store, bucket, embeddedS3, demo, metrics, locks, multipartRegistry: registry, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

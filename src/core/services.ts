@@ -4,7 +4,8 @@ import type { SignInService } from './auth/sign-in.js';
 import type { BucketFileSystem } from './file-system.js';
 import type { DownloadService } from './transfers/downloads.js';
 import type { ThumbnailService } from './transfers/thumbnails.js';
-import type { UploadService } from './transfers/uploads.js';
+import type { SegmentedUploads } from './transfers/segmented-uploads.js';
+import type { StreamedUploads } from './transfers/streamed-uploads.js';
 
 export interface ReadinessReport {
   ready: boolean;
@@ -17,7 +18,10 @@ export interface GatewayServices {
   sessions: SessionService;
   requestLimit: RequestLimit;
   files: BucketFileSystem;
-  uploads: UploadService;
+  /** Uploads in one request. */
+  uploads: StreamedUploads;
+  /** Large uploads in segments. */
+  segmentedUploads: SegmentedUploads;
   downloads: DownloadService;
   thumbnails: ThumbnailService;
   uploadSegmentSize: number;

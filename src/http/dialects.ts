@@ -2,7 +2,7 @@ import type { Account } from '../core/auth/accounts.js';
 import type { TokenPair } from '../core/auth/sessions.js';
 import type { Entry } from '../core/file-system.js';
 import { ROOT_ID } from '../core/ids.js';
-import type { DeclarationFields } from '../core/transfers/uploads.js';
+import type { DeclarationFields } from '../core/transfers/declarations.js';
 
 /**
  * A dialect of the Gateway API is data: where each operation lives, and what its fields and headers are

@@ -3,7 +3,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { GatewayError, invalid } from '../errors.js';
 import type { GatewayServices } from '../core/services.js';
 import type { Metrics } from '../metrics.js';
-import { readDeclaration } from '../core/transfers/uploads.js';
+import { readDeclaration } from '../core/transfers/declarations.js';
 import type { Dialect, Operation } from './dialects.js';
 import { accessTokenOf, authenticate, sessionOf } from './middleware/authenticate.js';
 import { bodyIdleTimeout } from './middleware/body-idle-timeout.js';
@@ -109,7 +109,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
     const b = bodyOf(req);
     const decl = readDeclaration(b, d.fields.upload);
     const target = isNew ? { parentId: idOf(req), name: b[d.fields.upload.name] } : { id: idOf(req) };
-    res.json(d.entry(await s.uploads.finish(sessionOf(res).account, target, decl, b['gateway.upload.id'], b['gateway.upload.cookie'])));
+    res.json(d.entry(await s.segmentedUploads.finish(sessionOf(res).account, target, decl, b['gateway.upload.id'], b['gateway.upload.cookie'])));
   };
 
   return {
@@ -241,7 +241,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       json: 'plan',
       handle: (d) => async (req, res) => {
         const b = bodyOf(req);
-        const started = await s.uploads.start(
+        const started = await s.segmentedUploads.start(
           sessionOf(res).account,
           { id: b['gateway.metadata.id'], parentId: b['gateway.metadata.parent.id'], name: b[d.fields.upload.name] },
           readDeclaration(b, d.fields.upload),
@@ -263,7 +263,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
         const header = jsonHeader(req, 'X-Gateway-Upload-Segment');
         const size = header['gateway.upload.segment.size'];
         if (typeof size === 'number') checkContentLength(req, size, 'gateway.upload.segment.size');
-        const seg = await s.uploads.uploadSegment(sessionOf(res).account, idOf(req), header, req);
+        const seg = await s.segmentedUploads.uploadSegment(sessionOf(res).account, idOf(req), header, req);
         res.json({ ...segmentJson(seg), 'gateway.upload.cookie': header['gateway.upload.cookie'] });
       },
     },
@@ -273,7 +273,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       auth: true,
       json: false,
       handle: () => async (req, res) => {
-        await s.uploads.cancel(sessionOf(res).account, idOf(req));
+        await s.segmentedUploads.cancel(sessionOf(res).account, idOf(req));
         res.json({});
       },
     },

@@ -75,7 +75,7 @@ describeWithRealS3('the orphaned-upload sweep (real S3 only)', () => {
 
       // The session of one upload ends (as when it expires): the sweep aborts its multipart upload only.
       await gw.runtime.store.delete(`up:${lost.body['gateway.upload.id']}`);
-      expect(await gw.runtime.services.uploads.sweep()).toBe(1);
+      expect(await gw.runtime.multipartRegistry.sweep()).toBe(1);
       expect(await open()).toEqual(['foreign.bin', 'live.bin']);
 
       await c.del(`/v2/gateway_upload/${live.body['gateway.upload.id']}`).expect(200);

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Account } from '../auth/accounts.js';
 import { GatewayError } from '../../errors.js';
 import { decodeId, isFolderKey } from '../ids.js';
-import { contentTypeOf } from './uploads.js';
+import { contentTypeOf } from './content-type.js';
 
 export interface ThumbnailOptions {
   /** Longest side of a thumbnail, in pixels. */

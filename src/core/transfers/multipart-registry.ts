@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from '../../log.js';
+import type { SessionStore } from '../../storage/session-store/types.js';
+import type { AccountResolver } from '../auth/sessions.js';
+import { storeKeys } from '../store-keys.js';
+
+/**
+ * A multipart upload the gateway started, so that sweeps abort only its own orphans, with the credentials
+ * of the account that started them (in the s3 and pydio modes there are no others).
+ */
+export interface MultipartRecord {
+  key: string;
+  uploadId: string;
+  principal: string;
+  /** A segmented upload session that owns it, or a streamed upload's lease end (epoch ms). */
+  session?: string;
+  leaseUntil?: number;
+}
+
+const REGISTRY_TTL_MS = 8 * 24 * 3600 * 1000;
+const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
+const key = {
+  multipart: (uploadId: string) => storeKeys.multipart(sha(uploadId)),
+  multipartById: storeKeys.multipart,
+  registry: storeKeys.multipartRegistry,
+};
+
+/**
+ * The multipart uploads the gateway has open, in the session store, and the sweep that aborts those
+ * nothing owns any more. Nothing relies on bucket lifecycle rules.
+ */
+export class MultipartRegistry {
+  constructor(
+    private readonly accounts: AccountResolver,
+    private readonly store: SessionStore,
+    private readonly logger: Logger,
+  ) {}
+
+  async register(record: MultipartRecord): Promise<void> {
+    await this.store.set(key.multipart(record.uploadId), JSON.stringify(record), REGISTRY_TTL_MS);
+    await this.store.addToSet(key.registry, sha(record.uploadId), REGISTRY_TTL_MS);
+  }
+
+  async unregister(s3UploadId: string): Promise<void> {
+    await this.store.delete(key.multipart(s3UploadId));
+    await this.store.removeFromSet(key.registry, sha(s3UploadId));
+  }
+
+  /**
+   * Aborts the gateway's own multipart uploads that nothing owns any more: segmented uploads whose session
+   * ended (expired or lost) and streamed uploads whose request died with its process. Uploads other tools
+   * started are not in the registry and are left alone. Each is aborted with its own account's
+   * credentials; one whose credentials no longer work (an expired Cells token) waits for the next sweep,
+   * until its record expires.
+   */
+  async sweep(): Promise<number> {
+    let aborted = 0;
+    for (const id of await this.store.setMembers(key.registry)) {
+      const raw = await this.store.get(key.multipartById(id));
+      if (!raw) {
+        await this.store.removeFromSet(key.registry, id);
+        continue;
+      }
+      const rec = JSON.parse(raw) as MultipartRecord;
+      const live = rec.session ? (await this.store.get(storeKeys.upload(rec.session))) !== null : (rec.leaseUntil ?? 0) > Date.now();
+      if (live) continue;
+      try {
+        const account = await this.accounts.resolve(rec.principal);
+        if (!account) throw new Error('its account no longer exists');
+        await account.bucket.abortMultipart(rec.key, rec.uploadId);
+        await this.unregister(rec.uploadId);
+        aborted++;
+      } catch (err) {
+        this.logger.warn('could not abort an orphaned multipart upload yet', { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    return aborted;
+  }
+
+  /**
+   * Sweeps at start-up and then every `intervalSec` (0: start-up only). `firstRun` settles when the
+   * start-up sweep is over, so that it is done (and logged) before the gateway serves.
+   */
+  startSweeping(intervalSec: number): { firstRun: Promise<void>; stop(): void } {
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const run = async () => {
+      try {
+        const aborted = await this.sweep();
+        if (aborted) this.logger.info('aborted orphaned multipart uploads', { count: aborted });
+      } catch (err) {
+        this.logger.warn('multipart upload sweep failed; it runs again later', { error: err instanceof Error ? err.message : String(err) });
+      }
+      if (intervalSec > 0 && !stopped) {
+        timer = setTimeout(() => void run(), intervalSec * 1000);
+        timer.unref();
+      }
+    };
+    const firstRun = run();
+    return {
+      firstRun,
+      stop() {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    };
+  }
+}

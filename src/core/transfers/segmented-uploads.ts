@@ -1,0 +1,248 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { pipeline, type Readable } from 'node:stream';
+import { GatewayError, invalid } from '../../errors.js';
+import type { SessionStore } from '../../storage/session-store/types.js';
+import type { Account } from '../auth/accounts.js';
+import type { BucketFileSystem, Entry } from '../file-system.js';
+import { checkName, decodeId } from '../ids.js';
+import { storeKeys } from '../store-keys.js';
+import { contentTypeOf } from './content-type.js';
+import { readSha256, type DeclarationFields, type FileDeclaration } from './declarations.js';
+import type { MultipartRegistry } from './multipart-registry.js';
+import { fileRelOf, objectMetadata, type CommitTarget, type UploadCommits } from './object-commit.js';
+import { VerifiedStream } from './verified-stream.js';
+
+export interface SegmentedUploadOptions {
+  /** Every segment but the last has this size (some servers refuse multipart uploads of unequal parts). */
+  segmentSize: number;
+  sessionTtlMs: number;
+}
+
+interface SegmentPlan {
+  number: number;
+  size: number;
+  sha256: string;
+}
+
+/** A segmented upload in the session store: any instance can take any of its segments. */
+interface UploadSession {
+  account: string;
+  key: string;
+  isNew: boolean;
+  /** For a new file: the parent folder's relative key and the name; for an update: the file's id. */
+  target: string;
+  s3UploadId: string;
+  size: number;
+  modified: number;
+  sha256: string | undefined;
+  segments: SegmentPlan[];
+  cookieHash: string;
+  expiresAt: number;
+}
+
+export interface StartedUpload {
+  id: string;
+  cookie: string;
+  expiresAt: number;
+  segments: Array<SegmentPlan & { cookie: string }>;
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
+const key = { session: storeKeys.upload, part: storeKeys.uploadPart };
+
+/**
+ * Large uploads in segments: one S3 multipart upload whose state lives in the session store, so that any
+ * instance takes any segment; each segment is checked against its declared size and sha256. Finishing
+ * commits under the file's name, as every upload does.
+ */
+export class SegmentedUploads {
+  constructor(
+    private readonly files: BucketFileSystem,
+    private readonly commits: UploadCommits,
+    private readonly registry: MultipartRegistry,
+    private readonly store: SessionStore,
+    private readonly opts: SegmentedUploadOptions,
+  ) {}
+
+  async start(
+    account: Account,
+    target: { id?: unknown; parentId?: unknown; name?: unknown },
+    d: FileDeclaration,
+    segments: unknown,
+    fields: { segments: string } & DeclarationFields,
+  ): Promise<StartedUpload> {
+    this.files.assertWritable(account);
+    const plan = this.planSegments(account, segments, d.size, fields.segments);
+    let rel: string;
+    let isNew: boolean;
+    let targetRef: string;
+    if (target.id !== undefined && target.id !== null) {
+      if (typeof target.id !== 'string') throw invalid('gateway.metadata.id', 'must be a string');
+      rel = fileRelOf(target.id, 'gateway.metadata.id');
+      await this.commits.assertFileExists(account, rel);
+      isNew = false;
+      targetRef = target.id;
+    } else {
+      if (typeof target.parentId !== 'string') throw invalid('gateway.metadata.parent.id', 'is required (or gateway.metadata.id to update a file)');
+      const parentRel = await this.files.folderKeyOf(account, target.parentId, 'gateway.metadata.parent.id');
+      checkName(target.name, fields.name, (n) => `${account.root}${parentRel}${n}`);
+      rel = `${parentRel}${target.name as string}`;
+      // Checked now so that nobody sends gigabytes for nothing; checked again when the upload finishes.
+      await this.commits.assertNameFree(account, parentRel, rel, fields.name);
+      isNew = true;
+      targetRef = `${parentRel}\0${target.name as string}`;
+    }
+    const full = account.root + rel;
+    const s3UploadId = await account.bucket.createMultipart(full, { contentType: contentTypeOf(full), metadata: objectMetadata(d) });
+    const id = randomBytes(16).toString('base64url');
+    const cookie = randomBytes(32).toString('base64url');
+    const expiresAt = Date.now() + this.opts.sessionTtlMs;
+    const session: UploadSession = {
+      account: account.name,
+      key: full,
+      isNew,
+      target: targetRef,
+      s3UploadId,
+      size: d.size,
+      modified: d.modified,
+      sha256: d.sha256,
+      segments: plan,
+      cookieHash: sha(cookie),
+      expiresAt,
+    };
+    await this.store.set(key.session(id), JSON.stringify(session), this.opts.sessionTtlMs);
+    await this.registry.register({ key: full, uploadId: s3UploadId, principal: account.principal, session: id });
+    return { id, cookie, expiresAt, segments: plan.map((s) => ({ ...s, cookie: segmentCookie(s.number, undefined) })) };
+  }
+
+  /**
+   * Every non-final segment has the one segment size (some servers refuse unequal parts); sizes add up;
+   * numbers run 1..N.
+   */
+  private planSegments(account: Account, raw: unknown, total: number, field: string): SegmentPlan[] {
+    const { maxParts } = account.bucket.profile;
+    if (!Array.isArray(raw) || raw.length === 0) throw invalid(field, 'must be a non-empty list of segments');
+    if (raw.length > maxParts) throw invalid(field, `has ${raw.length} segments; this S3 allows ${maxParts}`);
+    const size = this.opts.segmentSize;
+    const plan = raw.map((s: unknown, i) => {
+      const seg = (s ?? {}) as Record<string, unknown>;
+      const n = seg['gateway.upload.segment.number'];
+      const bytes = seg['gateway.upload.segment.size'];
+      const where = `${field}[${i}]`;
+      if (n !== i + 1) throw invalid(`${where}.gateway.upload.segment.number`, `must be ${i + 1} (segments are numbered from 1, in order)`);
+      if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) throw invalid(`${where}.gateway.upload.segment.size`, 'must be a whole number of bytes');
+      const last = i === raw.length - 1;
+      if (!last && bytes !== size) {
+        throw invalid(`${where}.gateway.upload.segment.size`, `must be ${size} (gateway.upload.segment.size) for every segment but the last`);
+      }
+      if (last && (bytes > size || (bytes === 0 && raw.length > 1))) throw invalid(`${where}.gateway.upload.segment.size`, `must be between 1 and ${size} for the last segment`);
+      const sum = readSha256(seg['gateway.upload.segment.sha256'], `${where}.gateway.upload.segment.sha256`);
+      if (!sum) throw invalid(`${where}.gateway.upload.segment.sha256`, 'is required');
+      return { number: i + 1, size: bytes, sha256: sum };
+    });
+    const sum = plan.reduce((a, s) => a + s.size, 0);
+    if (sum !== total) throw invalid(field, `segment sizes add up to ${sum}, not the declared ${total} bytes`);
+    return plan;
+  }
+
+  /** An upload of this account that is still open; 404 otherwise (whoever else's it may be). */
+  private async load(account: Account, id: string): Promise<UploadSession> {
+    const raw = /^[A-Za-z0-9_-]{22}$/.test(id) ? await this.store.get(key.session(id)) : null;
+    const s = raw ? (JSON.parse(raw) as UploadSession) : undefined;
+    if (!s || s.account !== account.name || s.expiresAt <= Date.now()) throw new GatewayError('not_found', 'No such upload (unknown, finished, cancelled or expired).');
+    return s;
+  }
+
+  /** As load, and the client must hold the upload's cookie. */
+  private async session(account: Account, id: string, cookie: unknown): Promise<UploadSession> {
+    const s = await this.load(account, id);
+    const given = typeof cookie === 'string' ? Buffer.from(sha(cookie)) : Buffer.alloc(0);
+    const expected = Buffer.from(s.cookieHash);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new GatewayError('forbidden', 'gateway.upload.cookie: does not belong to this upload', { field: 'gateway.upload.cookie' });
+    }
+    return s;
+  }
+
+  async uploadSegment(
+    account: Account,
+    uploadId: string,
+    header: Record<string, unknown>,
+    body: Readable,
+  ): Promise<SegmentPlan & { cookie: string }> {
+    const s = await this.session(account, uploadId, header['gateway.upload.cookie']);
+    const n = header['gateway.upload.segment.number'];
+    const plan = s.segments.find((p) => p.number === n);
+    if (!plan) throw invalid('gateway.upload.segment.number', `must be one of 1..${s.segments.length}`);
+    const size = header['gateway.upload.segment.size'];
+    if (size !== plan.size) throw invalid('gateway.upload.segment.size', `must be ${plan.size}, as declared when the upload started`);
+    const digest = readSha256(header['gateway.upload.segment.sha256'], 'gateway.upload.segment.sha256');
+    if (digest !== undefined && digest !== plan.sha256) throw invalid('gateway.upload.segment.sha256', 'differs from the one declared when the upload started');
+    const verified = new VerifiedStream({
+      size: plan.size,
+      sha256: plan.sha256,
+      sizeField: 'gateway.upload.segment.size',
+      sha256Field: 'gateway.upload.segment.sha256',
+    });
+    pipeline(body, verified, () => undefined);
+    const etag = await account.bucket.uploadPart(s.key, s.s3UploadId, plan.number, verified, plan.size);
+    await this.store.set(key.part(uploadId, plan.number), etag, Math.max(1, s.expiresAt - Date.now()));
+    return { ...plan, cookie: segmentCookie(plan.number, etag) };
+  }
+
+  async finish(
+    account: Account,
+    target: { id?: string; parentId?: string; name?: unknown },
+    d: FileDeclaration,
+    uploadId: unknown,
+    cookie: unknown,
+  ): Promise<Entry> {
+    if (typeof uploadId !== 'string' || uploadId === '') throw invalid('gateway.upload.id', 'is required');
+    const s = await this.session(account, uploadId, cookie);
+    const ref = target.id ?? `${decodeId(target.parentId ?? '', 'id')}\0${String(target.name)}`;
+    if (ref !== s.target) throw invalid(target.id ? 'id' : 'gateway.metadata.name', 'is not the file this upload was started for');
+    if (d.size !== s.size) throw invalid('gateway.metadata.file.size', `must be ${s.size}, as declared when the upload started`);
+    const etags = await this.store.getMany(s.segments.map((p) => key.part(uploadId, p.number)));
+    const missing = s.segments.filter((_, i) => !etags[i]).map((p) => p.number);
+    if (missing.length) throw invalid('gateway.upload.segment', `segment(s) ${missing.slice(0, 10).join(', ')} have not been uploaded`);
+    const stored = { modified: s.modified, size: s.size, sha256: s.sha256 };
+    const parts = s.segments.map((p, i) => ({ partNumber: p.number, etag: etags[i]! }));
+    const staged = account.bucket.multipartObject(s.key, s.s3UploadId, s.size, parts, objectMetadata(stored));
+    const rel = s.key.slice(account.root.length);
+    const commitTarget: CommitTarget = s.isNew ? { isNew: true, parentRel: s.target.slice(0, s.target.indexOf('\0')), nameField: 'gateway.metadata.name' } : { isNew: false };
+    try {
+      // Under the name's lock: a concurrent finish or cancel of the same upload either went first (and
+      // the session is gone: 404) or waits for this one.
+      return await this.commits.commit(account, rel, staged, stored, commitTarget, {
+        recheck: async () => void (await this.session(account, uploadId, cookie)),
+        committed: () => this.forget(uploadId, s),
+      });
+    } catch (err) {
+      // An upload that can never finish (its name taken, its file or folder gone) is cleared away now.
+      if (err instanceof GatewayError && (err.kind === 'conflict' || err.kind === 'not_found') && (await this.store.get(key.session(uploadId))) !== null) {
+        await staged.discard().catch(() => undefined);
+        await this.forget(uploadId, s);
+      }
+      throw err;
+    }
+  }
+
+  async cancel(account: Account, uploadId: string): Promise<void> {
+    const s = await this.load(account, uploadId);
+    await this.files.locked(account, [s.key.slice(account.root.length)], async () => {
+      await this.load(account, uploadId); // a finish that went first took it
+      await account.bucket.abortMultipart(s.key, s.s3UploadId);
+      await this.forget(uploadId, s);
+    });
+  }
+
+  private async forget(uploadId: string, s: UploadSession): Promise<void> {
+    await this.store.delete(key.session(uploadId), ...s.segments.map((p) => key.part(uploadId, p.number)));
+    await this.registry.unregister(s.s3UploadId);
+  }
+}
+
+/** Opaque to clients; says which segment it is and which stored part it stands for. */
+function segmentCookie(n: number, etag: string | undefined): string {
+  return Buffer.from(JSON.stringify([n, etag ?? null])).toString('base64url');
+}

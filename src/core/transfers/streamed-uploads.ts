@@ -1,0 +1,89 @@
+import { pipeline, type Readable } from 'node:stream';
+import type { Account } from '../auth/accounts.js';
+import type { BucketFileSystem, Entry } from '../file-system.js';
+import { checkName } from '../ids.js';
+import { contentTypeOf } from './content-type.js';
+import type { DeclarationFields, FileDeclaration } from './declarations.js';
+import type { MultipartRegistry } from './multipart-registry.js';
+import { fileRelOf, objectMetadata, type CommitTarget, type UploadCommits } from './object-commit.js';
+import { VerifiedStream } from './verified-stream.js';
+
+export interface StreamedUploadOptions {
+  partSize: number;
+  queueSize: number;
+  /**
+   * A streamed upload's multipart upload is leased for this long and renewed while its request lives; a
+   * killed process stops renewing it, and a sweep after the lease ends aborts it.
+   */
+  streamLeaseMs: number;
+}
+
+/**
+ * Uploads in one request: the body is checked while it streams (size, sha256) and staged in S3 (or, up to
+ * one part, in memory), holding up nobody; then committed under the file's name.
+ */
+export class StreamedUploads {
+  constructor(
+    private readonly files: BucketFileSystem,
+    private readonly commits: UploadCommits,
+    private readonly registry: MultipartRegistry,
+    private readonly opts: StreamedUploadOptions,
+  ) {}
+
+  async uploadNew(account: Account, parentId: string, name: unknown, d: FileDeclaration, body: Readable, f: DeclarationFields): Promise<Entry> {
+    this.files.assertWritable(account);
+    const parentRel = await this.files.folderKeyOf(account, parentId, 'id');
+    checkName(name, f.name, (n) => `${account.root}${parentRel}${n}`);
+    const rel = `${parentRel}${name as string}`;
+    // A large body is refused before it is read when it could not be stored anyway; the check that
+    // counts is the one made again at the commit.
+    if (d.size > this.opts.partSize) await this.commits.assertNameFree(account, parentRel, rel, f.name);
+    return this.stageAndCommit(account, rel, d, body, f, { isNew: true, parentRel, nameField: f.name });
+  }
+
+  async update(account: Account, id: string, d: FileDeclaration, body: Readable, f: DeclarationFields): Promise<Entry> {
+    this.files.assertWritable(account);
+    const rel = fileRelOf(id, 'id');
+    if (d.size > this.opts.partSize) await this.commits.assertFileExists(account, rel);
+    return this.stageAndCommit(account, rel, d, body, f, { isNew: false });
+  }
+
+  private async stageAndCommit(account: Account, rel: string, d: FileDeclaration, body: Readable, f: DeclarationFields, target: CommitTarget) {
+    const full = account.root + rel;
+    const verified = new VerifiedStream({ size: d.size, sha256: d.sha256, sizeField: f.size, sha256Field: f.sha256 });
+    // The request's failure (client gone) reaches the upload through the verifying stream.
+    pipeline(body, verified, () => undefined);
+    let multipart: string | undefined;
+    let renew: NodeJS.Timeout | undefined;
+    const lease = () =>
+      this.registry.register({ key: full, uploadId: multipart!, principal: account.principal, leaseUntil: Date.now() + this.opts.streamLeaseMs }).catch(() => undefined);
+    try {
+      const staged = await account.bucket.stage(
+        full,
+        verified,
+        { contentType: contentTypeOf(full), metadata: objectMetadata(d) },
+        {
+          size: d.size,
+          partSize: this.opts.partSize,
+          queueSize: this.opts.queueSize,
+          onMultipart: (uploadId) => {
+            multipart = uploadId;
+            void lease();
+            renew = setInterval(() => void lease(), this.opts.streamLeaseMs / 3);
+            renew.unref();
+          },
+        },
+      );
+      // The body is whole and checked: its sha256 is known even when the client did not declare it.
+      try {
+        return await this.commits.commit(account, rel, staged, { ...d, sha256: verified.sha256 }, target);
+      } catch (err) {
+        await staged.discard().catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      clearInterval(renew);
+      if (multipart) void this.registry.unregister(multipart).catch(() => undefined);
+    }
+  }
+}
