@@ -23,11 +23,13 @@ export class GatewayError extends Error {
   readonly retryAfterSec: number | undefined;
   /** Facts for the operator's log (an S3 request id, the S3 error name); never sent to the client. */
   readonly logDetails: Record<string, string | number> | undefined;
+  /** Who said no: S3 (its answer, mapped), or the session store; undefined for the gateway's own checks. */
+  readonly origin: 's3' | 'store' | undefined;
 
   constructor(
     kind: ErrorKind,
     message: string,
-    opts: { field?: string; retryAfterSec?: number; cause?: unknown; logDetails?: Record<string, string | number> } = {},
+    opts: { field?: string; retryAfterSec?: number; cause?: unknown; logDetails?: Record<string, string | number>; origin?: 's3' | 'store' } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GatewayError';
@@ -35,6 +37,7 @@ export class GatewayError extends Error {
     this.field = opts.field;
     this.retryAfterSec = opts.retryAfterSec;
     this.logDetails = opts.logDetails;
+    this.origin = opts.origin;
   }
 }
 
@@ -45,4 +48,5 @@ export const storeUnavailable = (cause: unknown) =>
   new GatewayError('unavailable', 'The session store is temporarily unavailable; try again shortly.', {
     retryAfterSec: 5,
     cause,
+    origin: 'store',
   });

@@ -62,6 +62,6 @@ export function createApp(o: AppOptions): Express {
   app.use((req, _res, next) => {
     next(new GatewayError('not_found', `No such endpoint: ${req.method} ${req.path.split('/').slice(0, 3).join('/')}`));
   });
-  app.use(errorHandler(o.logger));
+  app.use(errorHandler(o.logger, (err, account) => o.services.signIn.explain(err, account)));
   return app;
 }

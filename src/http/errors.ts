@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { expiredCredential } from '../core/auth/cells-sign-in.js';
+import type { Account } from '../core/auth/accounts.js';
 import type { Session } from '../core/auth/sessions.js';
 import { GatewayError, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -50,10 +50,10 @@ export function sendError(res: Response, err: GatewayError): void {
 }
 
 /** The one place a failure becomes a response: a JSON error body, never a stack trace. */
-export function errorHandler(logger: Logger) {
+export function errorHandler(logger: Logger, explain: (err: GatewayError, account: Account | undefined) => GatewayError = (err) => err) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const session = res.locals.session as Session | undefined;
-    const known = err instanceof GatewayError ? expiredCredential(err, session?.account) : fromBodyParser(err as { type?: string; status?: number });
+    const known = err instanceof GatewayError ? explain(err, session?.account) : fromBodyParser(err as { type?: string; status?: number });
     if (res.headersSent) {
       // A stream broke after the status went out: all that is left is to cut the connection.
       logger.warn('response failed after headers were sent', { requestId: res.locals.requestId, error: String(err) });

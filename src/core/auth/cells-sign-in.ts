@@ -19,14 +19,6 @@ export const CELLS_TOKEN_EXPIRED =
   'Your Pydio Cells token has expired. Sign in again with a new token: refreshing cannot renew a Cells token.';
 
 /**
- * S3 refuses an expired Cells token with 403; the client must hear 401, so that it signs in again.
- */
-export function expiredCredential(err: GatewayError, account: Account | undefined): GatewayError {
-  const expired = account?.credentialExpiresAt !== undefined && account.credentialExpiresAt <= Date.now();
-  return expired && err.kind === 'forbidden' && err.logDetails?.s3Operation ? new GatewayError('unauthorized', CELLS_TOKEN_EXPIRED, { cause: err }) : err;
-}
-
-/**
  * AUTH_MODE=pydio: Pydio Cells' S3 gateway, where the access key is the person's Cells token (a JWT)
  * and the secret is fixed. The root lists the workspaces (the top-level prefixes of the `io` bucket).
  */
@@ -70,6 +62,12 @@ export class CellsSignIn implements SignInMethod {
     // Checked before any work starts, with a margin, so no request fails half-way for an expired token.
     if (p.exp !== undefined && p.exp - this.opts.marginSec * 1000 <= Date.now()) throw new GatewayError('unauthorized', CELLS_TOKEN_EXPIRED);
     return this.account(p, principal);
+  }
+
+  /** S3 refuses a Cells token that expired during the request with 403; the client must hear 401, and sign in again. */
+  explain(err: GatewayError, account: Account): GatewayError {
+    const expired = account.credentialExpiresAt !== undefined && account.credentialExpiresAt <= Date.now();
+    return expired && err.kind === 'forbidden' && err.origin === 's3' ? new GatewayError('unauthorized', CELLS_TOKEN_EXPIRED, { cause: err }) : err;
   }
 
   private credentials(token: string) {

@@ -1,4 +1,4 @@
-import { invalid } from '../../errors.js';
+import { invalid, type GatewayError } from '../../errors.js';
 import type { Account } from './accounts.js';
 import type { SessionService, TokenPair } from './sessions.js';
 
@@ -19,6 +19,11 @@ export interface SignInMethod {
   verify(fields: Record<string, string>, clientAddress: string): Promise<Account>;
   /** The account a session stands for; undefined when it is gone. Throws `unauthorized` when it can no longer act. */
   resolve(principal: string): Promise<Account | undefined>;
+  /**
+   * What a failure means for one of this method's accounts, where it means more than it says (a Cells
+   * token that expired mid-request makes S3 say 403, which means "sign in again"). Absent: as it says.
+   */
+  explain?(err: GatewayError, account: Account): GatewayError;
 }
 
 const MAX_FIELD_LENGTH = 8192;
@@ -48,6 +53,11 @@ export class SignInService {
 
   get form(): FormField[] {
     return this.method.form;
+  }
+
+  /** A failure as the client should hear it, given whose request it was (see SignInMethod.explain). */
+  explain(err: GatewayError, account: Account | undefined): GatewayError {
+    return account && this.method.explain ? this.method.explain(err, account) : err;
   }
 
   async signIn(fields: Record<string, unknown>, clientAddress: string): Promise<{ tokens: TokenPair; account: Account }> {

@@ -11,7 +11,6 @@ import {
   HeadBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
@@ -91,12 +90,6 @@ export interface StagedObject {
   discard(): Promise<void>;
 }
 
-export interface MultipartUpload {
-  key: string;
-  uploadId: string;
-  initiated: Date;
-}
-
 export interface BucketOptions {
   /** What this server can do. */
   profile: S3Profile;
@@ -104,7 +97,6 @@ export interface BucketOptions {
   /** Requests at once when keys must be deleted one by one. */
   deleteConcurrency: number;
 }
-
 
 const MAX_DELETE_BATCH = 1000;
 /** Asked of a server that does not paginate, so that it cuts nothing off. */
@@ -620,27 +612,6 @@ export class S3Bucket {
       const name = s3ErrorName(err);
       if (name === 'NoSuchUpload' || isNotFound(err)) return;
       throw fromS3Error(err, 'AbortMultipartUpload');
-    }
-  }
-
-  /** Multipart uploads in progress in the bucket, a page at a time. */
-  async *listMultipartUploads(): AsyncGenerator<MultipartUpload[]> {
-    let keyMarker: string | undefined;
-    let uploadIdMarker: string | undefined;
-    for (;;) {
-      let r;
-      try {
-        r = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.name, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
-      } catch (err) {
-        throw fromS3Error(err, 'ListMultipartUploads');
-      }
-      const uploads = (r.Uploads ?? [])
-        .filter((u) => u.Key && u.UploadId)
-        .map((u) => ({ key: u.Key!, uploadId: u.UploadId!, initiated: u.Initiated ?? new Date(0) }));
-      if (uploads.length) yield uploads;
-      if (!r.IsTruncated) return;
-      keyMarker = r.NextKeyMarker;
-      uploadIdMarker = r.NextUploadIdMarker;
     }
   }
 

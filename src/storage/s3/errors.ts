@@ -35,7 +35,7 @@ export function fromS3Error(err: unknown, operation: string): GatewayError {
   if (e.name) logDetails.s3Error = e.name;
   if (status) logDetails.s3Status = status;
   if (e.$metadata?.requestId) logDetails.s3RequestId = e.$metadata.requestId;
-  const opts = { cause: err, logDetails };
+  const opts = { cause: err, logDetails, origin: 's3' as const };
 
   if (e.name === 'TimeoutError' || e.code === 'ETIMEDOUT' || e.name === 'RequestTimeout' || e.name === 'AbortError') {
     return new GatewayError('timeout', `S3 did not answer ${operation} in time; try again.`, opts);
