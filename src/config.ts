@@ -161,6 +161,7 @@ export const configSchema = z.object({
   METADATA_CACHE_TTL: int(60, 365 * 24 * 3600, 30 * 24 * 3600),
   S3_HEAD_CONCURRENCY: int(1, 1000, 16),
   COPY_CONCURRENCY: int(1, 1000, 16),
+  DELETE_CONCURRENCY: int(1, 1000, 16),
   MULTIPART_COPY_THRESHOLD: optionalInt(5 * MiB, 5 * 1024 * MiB),
   MULTIPART_COPY_PART_SIZE: int(5 * MiB, 5 * 1024 * MiB, 512 * MiB),
   LOCK_WAIT_MS: int(0, 600_000, 15_000),
@@ -266,6 +267,8 @@ export interface Config {
     metadataCacheTtlSec: number;
     headConcurrency: number;
     copyConcurrency: number;
+    /** Keys deleted at once where S3 has no DeleteObjects (one request each). */
+    deleteConcurrency: number;
     multipartCopyPartSize: number;
   };
   /** Write ordering across instances (see core/namespace-locks.ts). */
@@ -402,6 +405,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       metadataCacheTtlSec: e.METADATA_CACHE_TTL,
       headConcurrency: e.S3_HEAD_CONCURRENCY,
       copyConcurrency: e.COPY_CONCURRENCY,
+      deleteConcurrency: e.DELETE_CONCURRENCY,
       multipartCopyPartSize: e.MULTIPART_COPY_PART_SIZE,
     },
     locks: { waitMs: e.LOCK_WAIT_MS, leaseMs: e.LOCK_LEASE_MS },

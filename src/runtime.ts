@@ -27,7 +27,7 @@ import { registerSecret, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { S3Bucket, type BucketOptions } from './storage/s3/bucket.js';
 import { BucketPool } from './storage/s3/bucket-pool.js';
-import { createS3Client } from './storage/s3/client.js';
+import { createS3Client, type S3ClientOptions } from './storage/s3/client.js';
 import { EMBEDDED_CREDENTIALS, startEmbeddedS3, type EmbeddedS3 } from './storage/s3/embedded.js';
 import { MemorySessionStore } from './storage/session-store/memory.js';
 import { RedisSessionStore } from './storage/session-store/redis.js';
@@ -95,6 +95,111 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** What is opened along the way, closed in reverse when the runtime closes (or fails to build). */
+class Opened {
+  private readonly closers: Array<() => Promise<void>> = [];
+
+  add(close: () => Promise<void> | void): void {
+    this.closers.push(async () => close());
+  }
+
+  async closeAll(): Promise<void> {
+    for (const close of this.closers.splice(0).reverse()) await close().catch(() => undefined);
+  }
+}
+
+/** The S3 the gateway serves: the operator's endpoint or the embedded server, and how to reach it. */
+interface S3Wiring {
+  endpoint: string;
+  embeddedS3: EmbeddedS3 | undefined;
+  /** For clients made later with people's own keys. */
+  clientOptions: Omit<S3ClientOptions, 'accessKeyId' | 'secretAccessKey'>;
+  bucketOptions: BucketOptions;
+  /** The bucket with the operator's keys, where there are any. */
+  bucket: S3Bucket | undefined;
+}
+
+async function openS3(config: Config, logger: Logger, metrics: Metrics | undefined, opened: Opened): Promise<S3Wiring> {
+  const ownKeys = config.auth.mode !== 'users';
+  let embeddedS3: EmbeddedS3 | undefined;
+  if (!config.s3.endpoint) {
+    // With people's own keys the embedded server checks signatures, so a wrong key is refused as S3 would.
+    const { accessKeyId, secretAccessKey } = EMBEDDED_CREDENTIALS;
+    const keys = ownKeys ? (id: string) => (id === accessKeyId ? { secret: secretAccessKey, readOnly: false } : undefined) : undefined;
+    const started = await startEmbeddedS3(config.dataDir, { keys });
+    opened.add(() => started.close());
+    embeddedS3 = started;
+  }
+  const endpoint = config.s3.endpoint ?? embeddedS3!.endpoint;
+  const profile = embeddedS3 ? { ...config.s3.profile, forcePathStyle: true } : config.s3.profile;
+  const clientOptions = {
+    endpoint,
+    region: config.s3.region,
+    forcePathStyle: profile.forcePathStyle,
+    checksums: profile.checksums,
+    maxAttempts: config.s3.maxAttempts,
+    maxSockets: config.s3.maxSockets,
+    connectTimeoutMs: config.s3.connectTimeoutMs,
+    requestTimeoutMs: config.s3.requestTimeoutMs,
+    legacyCopyConditions: profile.legacyCopyConditions,
+    logger,
+    ...(metrics ? { onCall: metrics.s3Call.bind(metrics) } : {}),
+  };
+  const bucketOptions: BucketOptions = {
+    profile,
+    multipartCopyPartSize: config.files.multipartCopyPartSize,
+    deleteConcurrency: config.files.deleteConcurrency,
+  };
+  const operatorKeys = config.s3.accessKeyId
+    ? { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey! }
+    : embeddedS3
+      ? EMBEDDED_CREDENTIALS
+      : undefined;
+  const bucket = operatorKeys ? new S3Bucket(createS3Client({ ...clientOptions, ...operatorKeys }), config.s3.bucket, bucketOptions) : undefined;
+  if (bucket) opened.add(() => bucket.destroy());
+  if (embeddedS3) {
+    for (const name of config.s3.buckets ?? [config.s3.bucket]) await new S3Bucket(bucket!.client, name, bucketOptions).ensureExists();
+  }
+  return { endpoint, embeddedS3, clientOptions, bucketOptions, bucket };
+}
+
+/** The AUTH_MODE's way of signing in, and the demo account when the users mode has no users file. */
+async function openSignInMethod(config: Config, s3: S3Wiring, throttle: SignInThrottle, opened: Opened): Promise<{ method: SignInMethod; demo: DemoAccount | undefined }> {
+  if (config.auth.mode === 'users') {
+    if (config.auth.usersFile) return { method: await PasswordSignIn.create(new AccountDirectory(await loadAccountsFile(config.auth.usersFile), s3.bucket!), throttle), demo: undefined };
+    const d = await demoAccount(config);
+    return { method: await PasswordSignIn.create(new AccountDirectory([d.record], s3.bucket!), throttle), demo: d.demo };
+  }
+  const pool = new BucketPool(s3.clientOptions, s3.bucketOptions, config.s3.clientCacheSize);
+  opened.add(() => pool.close());
+  // Without Redis, sessions end with the process, so a key made now is enough (config asks for one with Redis).
+  const seal = new CredentialSeal(config.auth.credentialsKey ?? randomBytes(32));
+  const method =
+    config.auth.mode === 's3'
+      ? new S3KeySignIn(pool, seal, throttle, { endpoint: s3.endpoint, bucket: config.s3.bucket, buckets: config.s3.buckets })
+      : new CellsSignIn(pool, seal, throttle, { endpoint: s3.endpoint, bucket: config.s3.bucket, secret: config.auth.pydioSecret, marginSec: config.auth.pydioTokenMarginSec });
+  return { method, demo: undefined };
+}
+
+/** /readyz: S3 (the bucket with the operator's keys, else any answer from the endpoint) and the session store. */
+function readinessCheck(config: Config, s3: S3Wiring, store: SessionStore): () => Promise<ReadinessReport> {
+  return async () => {
+    const checks: Record<string, string> = {};
+    const probe = async (name: string, check: () => Promise<void>) => {
+      try {
+        await withTimeout(check(), config.readyTimeoutMs, name);
+        checks[name] = 'ok';
+      } catch (err) {
+        checks[name] = err instanceof Error ? err.message : String(err);
+      }
+    };
+    const bucket = s3.bucket;
+    const s3Check = bucket ? () => bucket.check() : () => reachable(s3.endpoint, config.readyTimeoutMs);
+    await Promise.all([probe('s3', s3Check), probe('sessionStore', () => store.ping())]);
+    return { ready: Object.values(checks).every((c) => c === 'ok'), checks };
+  };
+}
+
 /** Builds every part of the gateway from its configuration; `close()` releases them in reverse. */
 export async function buildRuntime(config: Config, logger: Logger): Promise<Runtime> {
   registerSecret(config.s3.secretAccessKey);
@@ -103,135 +208,36 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   registerSecret(config.auth.credentialsKey?.toString('base64'));
   await mkdir(config.dataDir, { recursive: true });
 
-  const opened: Array<() => Promise<void>> = [];
-  const closeAll = async () => {
-    for (const close of opened.reverse()) await close().catch(() => undefined);
-  };
-
+  const opened = new Opened();
   try {
     const metrics = config.metrics.enabled ? new Metrics() : undefined;
-    const ownKeys = config.auth.mode !== 'users';
-    let embeddedS3: EmbeddedS3 | undefined;
-    if (!config.s3.endpoint) {
-      // With people's own keys the embedded server checks signatures, so a wrong key is refused as S3 would.
-      const { accessKeyId, secretAccessKey } = EMBEDDED_CREDENTIALS;
-      const keys = ownKeys ? (id: string) => (id === accessKeyId ? { secret: secretAccessKey, readOnly: false } : undefined) : undefined;
-      embeddedS3 = await startEmbeddedS3(config.dataDir, { keys });
-      opened.push(() => embeddedS3!.close());
-    }
-    const endpoint = config.s3.endpoint ?? embeddedS3!.endpoint;
-    const profile = embeddedS3 ? { ...config.s3.profile, forcePathStyle: true } : config.s3.profile;
-    const clientOptions = {
-      endpoint,
-      region: config.s3.region,
-      forcePathStyle: profile.forcePathStyle,
-      checksums: profile.checksums,
-      maxAttempts: config.s3.maxAttempts,
-      maxSockets: config.s3.maxSockets,
-      connectTimeoutMs: config.s3.connectTimeoutMs,
-      requestTimeoutMs: config.s3.requestTimeoutMs,
-      legacyCopyConditions: profile.legacyCopyConditions,
-      logger,
-      ...(metrics ? { onCall: metrics.s3Call.bind(metrics) } : {}),
-    };
-    const bucketOptions: BucketOptions = {
-      profile,
-      multipartCopyPartSize: config.files.multipartCopyPartSize,
-      deleteConcurrency: config.files.copyConcurrency,
-    };
-    const operatorKeys = config.s3.accessKeyId
-      ? { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey! }
-      : embeddedS3
-        ? EMBEDDED_CREDENTIALS
-        : undefined;
-    const bucket = operatorKeys ? new S3Bucket(createS3Client({ ...clientOptions, ...operatorKeys }), config.s3.bucket, bucketOptions) : undefined;
-    if (bucket) opened.push(async () => bucket.destroy());
-    if (embeddedS3) {
-      for (const name of config.s3.buckets ?? [config.s3.bucket]) {
-        await new S3Bucket(bucket!.client, name, bucketOptions).ensureExists();
-      }
-    }
-
+    const s3 = await openS3(config, logger, metrics, opened);
     const store = await openStore(config);
-    opened.push(() => store.close());
+    opened.add(() => store.close());
+    const { method, demo } = await openSignInMethod(config, s3, new SignInThrottle(store, config.auth.signInThrottle), opened);
 
-    const throttle = new SignInThrottle(store, config.auth.signInThrottle);
-    let method: SignInMethod;
-    let demo: DemoAccount | undefined;
-    if (ownKeys) {
-      const pool = new BucketPool(clientOptions, bucketOptions, config.s3.clientCacheSize);
-      opened.push(async () => pool.close());
-      // Without Redis, sessions end with the process, so a key made now is enough (config asks for one with Redis).
-      const seal = new CredentialSeal(config.auth.credentialsKey ?? randomBytes(32));
-      method =
-        config.auth.mode === 's3'
-          ? new S3KeySignIn(pool, seal, throttle, { endpoint, bucket: config.s3.bucket, buckets: config.s3.buckets })
-          : new CellsSignIn(pool, seal, throttle, {
-              endpoint,
-              bucket: config.s3.bucket,
-              secret: config.auth.pydioSecret,
-              marginSec: config.auth.pydioTokenMarginSec,
-            });
-    } else {
-      let records: UserRecord[];
-      if (config.auth.usersFile) {
-        records = await loadAccountsFile(config.auth.usersFile);
-      } else {
-        const d = await demoAccount(config);
-        records = [d.record];
-        demo = d.demo;
-      }
-      method = await PasswordSignIn.create(new AccountDirectory(records, bucket!), throttle);
-    }
-    const sessions = new SessionService(store, method, {
-      accessSec: config.auth.accessTokenTtlSec,
-      refreshSec: config.auth.refreshTokenTtlSec,
-    });
-    const signIn = new SignInService(method, sessions);
+    const sessions = new SessionService(store, method, { accessSec: config.auth.accessTokenTtlSec, refreshSec: config.auth.refreshTokenTtlSec });
     const cache = new MetadataCache(store, config.files.metadataCacheTtlSec * 1000);
     const locks = new NamespaceLocks(store, config.locks, metrics?.locks);
     const files = new BucketFileSystem(cache, store, locks, config.files);
     const t = config.transfers;
     const registry = new MultipartRegistry(method, store, logger);
     const commits = new UploadCommits(files, cache, logger);
-    const uploads = new StreamedUploads(files, commits, registry, { partSize: t.partSize, queueSize: t.queueSize, streamLeaseMs: t.streamLeaseSec * 1000 });
-    const segmentedUploads = new SegmentedUploads(files, commits, registry, store, { segmentSize: config.uploadSegmentSize, sessionTtlMs: t.sessionTtlSec * 1000 });
-    const downloads = new DownloadService({ mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec }, cache);
-    const thumbnails = new ThumbnailService({
-      size: t.thumbnailSize,
-      maxSourceBytes: t.thumbnailMaxSourceBytes,
-      cacheBytes: t.thumbnailCacheBytes,
-    });
     const sweeper = registry.startSweeping(t.sweepIntervalSec);
-    opened.push(async () => sweeper.stop());
+    opened.add(() => sweeper.stop());
     await sweeper.firstRun;
 
-    const readiness = async (): Promise<ReadinessReport> => {
-      const checks: Record<string, string> = {};
-      const probe = async (name: string, check: () => Promise<void>) => {
-        try {
-          await withTimeout(check(), config.readyTimeoutMs, name);
-          checks[name] = 'ok';
-        } catch (err) {
-          checks[name] = err instanceof Error ? err.message : String(err);
-        }
-      };
-      const s3Check = bucket ? () => bucket.check() : () => reachable(endpoint, config.readyTimeoutMs);
-      await Promise.all([probe('s3', s3Check), probe('sessionStore', () => store.ping())]);
-      return { ready: Object.values(checks).every((c) => c === 'ok'), checks };
-    };
-
     const services: GatewayServices = {
-      signIn,
+      signIn: new SignInService(method, sessions),
       requestLimit: new RequestLimit(store, config.rateLimit),
       sessions,
       files,
-      uploads,
-      segmentedUploads,
-      downloads,
-      thumbnails,
+      uploads: new StreamedUploads(files, commits, registry, { partSize: t.partSize, queueSize: t.queueSize, streamLeaseMs: t.streamLeaseSec * 1000 }),
+      segmentedUploads: new SegmentedUploads(files, commits, registry, store, { segmentSize: config.uploadSegmentSize, sessionTtlMs: t.sessionTtlSec * 1000 }),
+      downloads: new DownloadService({ mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec }, cache),
+      thumbnails: new ThumbnailService({ size: t.thumbnailSize, maxSourceBytes: t.thumbnailMaxSourceBytes, cacheBytes: t.thumbnailCacheBytes }),
       uploadSegmentSize: config.uploadSegmentSize,
-      readiness,
+      readiness: readinessCheck(config, s3, store),
     };
     const app = createApp({
       services,
@@ -243,9 +249,9 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       corsOrigins: config.corsOrigins,
       ...(metrics ? { metrics, serveMetrics: config.metrics.port === undefined } : {}),
     });
-    return { config, app, services, store, bucket, embeddedS3, demo, metrics, locks, multipartRegistry: registry, close: closeAll };
+    return { config, app, services, store, bucket: s3.bucket, embeddedS3: s3.embeddedS3, demo, metrics, locks, multipartRegistry: registry, close: () => opened.closeAll() };
   } catch (err) {
-    await closeAll();
+    await opened.closeAll();
     throw err;
   }
 }
