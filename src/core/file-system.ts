@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { ObjectHead, ObjectSummary, S3Bucket } from '../storage/s3/bucket.js';
+import type { BucketStore, ObjectHead, ObjectSummary } from '../storage/bucket-store.js';
 import { unquoted } from '../storage/s3/etags.js';
 import type { SessionStore } from '../storage/session-store/types.js';
 import type { Account } from './auth/accounts.js';
@@ -345,12 +345,12 @@ export class BucketFileSystem {
   }
 
   /** True when a file or a folder already has this name (full key of the file form). */
-  async nameTaken(bucket: S3Bucket, fullFileKey: string): Promise<'file' | 'folder' | undefined> {
+  async nameTaken(bucket: BucketStore, fullFileKey: string): Promise<'file' | 'folder' | undefined> {
     const [file, folder] = await Promise.all([bucket.head(fullFileKey), this.folderExists(bucket, `${fullFileKey}/`)]);
     return file ? 'file' : folder ? 'folder' : undefined;
   }
 
-  private async folderExists(bucket: S3Bucket, full: string): Promise<boolean> {
+  private async folderExists(bucket: BucketStore, full: string): Promise<boolean> {
     if (await bucket.hasAny(full)) return true;
     return (await bucket.head(`${full.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`)) !== undefined;
   }
@@ -403,7 +403,7 @@ export class BucketFileSystem {
   }
 
   /** Facts for listed objects: from the cache, else one HEAD each (bounded), remembered for next time. */
-  private async factsFor(bucket: S3Bucket, objects: ObjectSummary[]): Promise<ObjectFacts[]> {
+  private async factsFor(bucket: BucketStore, objects: ObjectSummary[]): Promise<ObjectFacts[]> {
     const cached = await this.cache.getMany(bucket.name, objects);
     return Promise.all(
       objects.map(async (o, i) => {
@@ -419,7 +419,7 @@ export class BucketFileSystem {
   }
 
   /** Folder modified times: the marker's stored time, else the stable value for marker-less folders. */
-  private async folderTimes(bucket: S3Bucket, fullKeys: string[]): Promise<number[]> {
+  private async folderTimes(bucket: BucketStore, fullKeys: string[]): Promise<number[]> {
     const cached = await this.cache.getFolders(bucket.name, fullKeys);
     return Promise.all(
       fullKeys.map(async (full, i) => {

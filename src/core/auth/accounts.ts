@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { S3Bucket } from '../../storage/s3/bucket.js';
+import type { BucketStore } from '../../storage/bucket-store.js';
 import { parsePasswordHash } from './passwords.js';
 
 /** Who a request acts for, and the part of S3 that is theirs. */
@@ -12,7 +12,7 @@ export interface Account {
   /** What a session keeps to find this account again (a user name, or sealed S3 credentials). */
   principal: string;
   /** The bucket, reached with the credentials this account acts with. */
-  bucket: S3Bucket;
+  bucket: BucketStore;
   /** Key prefix in the bucket that is this account's whole world: '' (the bucket) or ending in '/'. */
   root: string;
   readOnly: boolean;
@@ -108,7 +108,7 @@ export async function loadAccountsFile(file: string): Promise<UserRecord[]> {
 export class AccountDirectory {
   private readonly byName: Map<string, { record: UserRecord; account: Account }>;
 
-  constructor(records: UserRecord[], bucket: S3Bucket) {
+  constructor(records: UserRecord[], bucket: BucketStore) {
     this.byName = new Map(
       records.map(({ passwordHash: _, ...r }, i) => [r.name, { record: records[i]!, account: { ...r, principal: r.name, bucket } }]),
     );

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import type { BucketPool } from '../../storage/s3/bucket-pool.js';
+import type { BucketsByCredentials } from '../../storage/bucket-store.js';
 import { GatewayError, invalid } from '../../errors.js';
 import { authIdFor, type Account } from './accounts.js';
 import type { CredentialSeal } from './credential-seal.js';
@@ -26,7 +26,7 @@ export class CellsSignIn implements SignInMethod {
   readonly form: FormField[] = [{ name: 'token', prompt: 'Pydio Cells token (JWT)', required: true, order: 1 }];
 
   constructor(
-    private readonly pool: BucketPool,
+    private readonly pool: BucketsByCredentials,
     private readonly seal: CredentialSeal,
     private readonly throttle: SignInThrottle,
     private readonly opts: { endpoint: string; bucket: string; secret: string; marginSec: number },

@@ -1,4 +1,4 @@
-import type { BucketPool, S3Credentials } from '../../storage/s3/bucket-pool.js';
+import type { BucketCredentials, BucketsByCredentials } from '../../storage/bucket-store.js';
 import { GatewayError } from '../../errors.js';
 import { authIdFor, type Account } from './accounts.js';
 import type { CredentialSeal } from './credential-seal.js';
@@ -22,7 +22,7 @@ export class S3KeySignIn implements SignInMethod {
   readonly form: FormField[];
 
   constructor(
-    private readonly pool: BucketPool,
+    private readonly pool: BucketsByCredentials,
     private readonly seal: CredentialSeal,
     private readonly throttle: SignInThrottle,
     private readonly opts: { endpoint: string; bucket: string; buckets: string[] | undefined },
@@ -62,9 +62,9 @@ export class S3KeySignIn implements SignInMethod {
  * key), S3 being down is 503 and counts nothing.
  */
 export async function checkCredentials(
-  pool: BucketPool,
+  pool: BucketsByCredentials,
   bucket: string,
-  credentials: S3Credentials,
+  credentials: BucketCredentials,
   failures: { throttle: SignInThrottle; key: string; refusal: string },
 ): Promise<void> {
   try {

@@ -1,4 +1,4 @@
-import type { ObjectHead, ObjectStream, S3Bucket } from '../../storage/s3/bucket.js';
+import type { BucketStore, ObjectHead, ObjectStream } from '../../storage/bucket-store.js';
 import type { Account } from '../auth/accounts.js';
 import { GatewayError, invalid } from '../../errors.js';
 import { entryHash, factsFromHead } from '../file-system.js';
@@ -98,7 +98,7 @@ export class DownloadService {
   }
 
   /** The quoted entity tag of a version: what listings report as its hash. */
-  private async etagOf(bucket: S3Bucket, o: Pick<ObjectHead, 'key' | 'etag' | 'size' | 'metadata' | 'lastModified'>): Promise<string> {
+  private async etagOf(bucket: BucketStore, o: Pick<ObjectHead, 'key' | 'etag' | 'size' | 'metadata' | 'lastModified'>): Promise<string> {
     const sha256 = factsFromHead({ ...o, contentType: undefined }).sha256 ?? (await this.cache.getMany(bucket.name, [o]))[0]?.sha256;
     return `"${entryHash(o.etag, sha256)}"`;
   }
@@ -124,7 +124,7 @@ export class DownloadService {
    * (a suffix longer than the file, an empty file, `bytes=-0`); S3 is then asked for exactly those bytes
    * of exactly that version (a file replaced in between is looked at again).
    */
-  private async ranged(bucket: S3Bucket, key: string, request: DownloadRequest): Promise<Download> {
+  private async ranged(bucket: BucketStore, key: string, request: DownloadRequest): Promise<Download> {
     for (let attempt = 1; ; attempt++) {
       const head = await bucket.head(key);
       if (!head) throw new GatewayError('not_found', 'No such file.');

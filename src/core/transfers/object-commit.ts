@@ -1,6 +1,6 @@
 import type { Logger } from '../../log.js';
 import { GatewayError, invalid } from '../../errors.js';
-import type { CommittedObject, ObjectHead, StagedObject } from '../../storage/s3/bucket.js';
+import type { CommittedObject, ObjectHead, StagedObject } from '../../storage/bucket-store.js';
 import { sameEtag } from '../../storage/s3/etags.js';
 import type { Account } from '../auth/accounts.js';
 import { META_MODIFIED, META_SHA256, type BucketFileSystem, type Entry } from '../file-system.js';

@@ -1,18 +1,16 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import type { BucketCredentials, BucketsByCredentials } from '../bucket-store.js';
 import { S3Bucket, type BucketOptions } from './bucket.js';
 import { createS3Client, type S3ClientOptions } from './client.js';
 
-export interface S3Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+export type S3Credentials = BucketCredentials;
 
 /**
  * S3 clients for people who sign in with their own keys: one per bucket and key pair, reused across
  * requests (each keeps its connections alive), the least recently used closed beyond `max`.
  */
-export class BucketPool {
+export class BucketPool implements BucketsByCredentials {
   private readonly buckets: LRUCache<string, S3Bucket>;
 
   constructor(

@@ -23,72 +23,9 @@ import { fromS3Error, isNotFound, s3ErrorName, s3Status } from './errors.js';
 import { knownEtag, quoted, sameEtag, unquoted } from './etags.js';
 import { S3_MAX_KEY_BYTES } from './limits.js';
 import { PROFILES, type S3Profile } from './profiles.js';
+import type { BucketStore, CommittedObject, ListPage, NewObject, ObjectHead, ObjectStream, ObjectSummary, StagedObject } from '../bucket-store.js';
 
-export interface ObjectSummary {
-  key: string;
-  size: number;
-  /** As S3 gives it, quotes included. */
-  etag: string;
-  lastModified: Date;
-}
-
-export interface ObjectHead extends ObjectSummary {
-  contentType: string | undefined;
-  /** User metadata (x-amz-meta-*), names in lower case. */
-  metadata: Record<string, string>;
-}
-
-export interface ListPage {
-  objects: ObjectSummary[];
-  /** Common prefixes (sub-folders), when listed with a delimiter. */
-  prefixes: string[];
-  nextToken: string | undefined;
-}
-
-export interface ObjectStream {
-  body: Readable;
-  /** 200, or 206 for a satisfied range. */
-  status: 200 | 206;
-  /** Bytes in this answer (the range's, for a range). */
-  contentLength: number;
-  /** The whole object's size. */
-  size: number;
-  contentRange: string | undefined;
-  contentType: string | undefined;
-  etag: string;
-  lastModified: Date;
-  /** User metadata (x-amz-meta-*), names in lower case. */
-  metadata: Record<string, string>;
-}
-
-export interface NewObject {
-  contentType: string;
-  metadata: Record<string, string>;
-}
-
-/** What a commit wrote: the new version's ETag when known, and the metadata it carries. */
-export interface CommittedObject {
-  etag: string | undefined;
-  metadata: Record<string, string>;
-}
-
-/**
- * Bytes that are in S3 (or, up to one part, in memory) but not yet visible under their key: an upload is
- * staged first, without holding up anyone, and committed in one short step (a PUT, or completing the
- * multipart upload), which is when the key changes.
- */
-export interface StagedObject {
-  readonly key: string;
-  readonly size: number;
-  /**
-   * Makes the object visible. `mustNotExist`: refused (409) where the server honours conditional writes
-   * and the key already holds an object. `metadata` applies where the bytes are not in a multipart upload
-   * yet (a multipart upload's metadata was fixed when it started).
-   */
-  commit(opts: { mustNotExist: boolean; metadata: Record<string, string> }): Promise<CommittedObject>;
-  /** Drops the bytes (aborts the multipart upload); nothing once committed. */
-  discard(): Promise<void>;
-}
+export type { CommittedObject, ListPage, NewObject, ObjectHead, ObjectStream, ObjectSummary, StagedObject } from '../bucket-store.js';
 
 export interface BucketOptions {
   /** What this server can do. */
@@ -124,7 +61,7 @@ function summary(o: { Key?: string; Size?: number; ETag?: string; LastModified?:
 }
 
 /** The bucket the gateway serves, reached only through the SDK client it was given. */
-export class S3Bucket {
+export class S3Bucket implements BucketStore {
   constructor(
     readonly client: S3Client,
     readonly name: string,
