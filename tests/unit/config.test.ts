@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError, configSchema, loadConfig } from '../../src/config.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig, SETTING_NAMES } from '../../src/config.js';
 
 describe('configuration', () => {
   it('has working defaults for the embedded demo', () => {
@@ -81,10 +83,37 @@ describe('configuration', () => {
     expect(() => loadConfig({ DEMO_PASSWORD: 'short' })).toThrow(/^Invalid configuration: DEMO_PASSWORD must be at least 8 characters$/);
   });
 
+  it('reads a secret from NAME_FILE (a Docker or Kubernetes secret), refusing both forms at once and an unreadable file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'config-'));
+    try {
+      const file = path.join(dir, 'secret');
+      writeFileSync(file, 'from-a-file-0123\n');
+      const env = { S3_ENDPOINT: 'http://minio:9000', S3_ACCESS_KEY_ID: 'AKIA', S3_SECRET_ACCESS_KEY_FILE: file };
+      expect(loadConfig(env).s3.secretAccessKey).toBe('from-a-file-0123');
+      expect(() => loadConfig({ ...env, S3_SECRET_ACCESS_KEY: 'also-here' })).toThrow(/^Invalid configuration: S3_SECRET_ACCESS_KEY and S3_SECRET_ACCESS_KEY_FILE are both set; set one$/);
+      expect(() => loadConfig({ ...env, S3_SECRET_ACCESS_KEY_FILE: path.join(dir, 'missing') })).toThrow(/^Invalid configuration: S3_SECRET_ACCESS_KEY_FILE cannot be read \(ENOENT: /);
+      writeFileSync(file, 'short\n');
+      expect(() => loadConfig({ DEMO_PASSWORD_FILE: file })).toThrow(/^Invalid configuration: DEMO_PASSWORD must be at least 8 characters$/);
+      // only secrets come from files
+      expect(SETTING_NAMES).toContain('CREDENTIALS_KEY_FILE');
+      expect(SETTING_NAMES).not.toContain('PORT_FILE');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is frozen, all the way down', () => {
+    const c = loadConfig({});
+    expect(Object.isFrozen(c) && Object.isFrozen(c.s3) && Object.isFrozen(c.s3.profile) && Object.isFrozen(c.auth.signInThrottle)).toBe(true);
+    expect(() => {
+      (c as { port: number }).port = 1;
+    }).toThrow(TypeError);
+  });
+
   it('lists every variable in .env.example with its default, and nothing else', () => {
     const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
     const listed = [...new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!))];
-    expect([...listed].sort()).toEqual(Object.keys(configSchema.shape).sort());
+    expect([...listed].sort()).toEqual([...SETTING_NAMES].sort());
     // each variable carries a one-line meaning on the line above it
     for (const name of listed) {
       const line = example.split('\n').findIndex((l) => new RegExp(`^#?\\s*${name}=`).test(l));
