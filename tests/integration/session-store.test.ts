@@ -20,6 +20,7 @@ const stores: Array<[string, Factory | undefined]> = [
 ];
 
 // The same contract, run against both implementations (Redis only where a redis-server is available).
+// The lock methods have their own contract, checked against a model: tests/integration/namespace-locks.test.ts.
 describe.each(stores.filter(([, f]) => f !== undefined))('session store contract: %s', (_name, factory) => {
   let store: SessionStore;
   beforeEach(async () => {
@@ -69,6 +70,45 @@ describe.each(stores.filter(([, f]) => f !== undefined))('session store contract
     await limiter.consume('k');
     await expect(limiter.consume('k')).rejects.toMatchObject({ msBeforeNext: expect.any(Number) });
     await limiter.consume('other');
+  });
+
+  it('reads several values in one call, in the order of the keys, null where there is none', async () => {
+    await store.set('m1', 'one', 10_000);
+    await store.set('m3', 'three', 10_000);
+    expect(await store.getMany(['m3', 'm2', 'm1', 'm3'])).toEqual(['three', null, 'one', 'three']);
+    expect(await store.getMany([])).toEqual([]);
+  });
+
+  it('overwrites a value, and its lifetime with it', async () => {
+    await store.set('o', 'first', 1500);
+    await store.set('o', 'second', 60_000);
+    expect(await store.get('o')).toBe('second');
+    await store.set('short-lived', 'x', 1500);
+    await waitFor(async () => (await store.get('short-lived')) === null, 'the short-lived value to expire', 10_000);
+    expect(await store.get('o')).toBe('second'); // its later lifetime held
+  });
+
+  it('keeps sets of strings: add, list, remove, and each add renews the whole set\'s lifetime', async () => {
+    expect(await store.setMembers('s')).toEqual([]);
+    await store.addToSet('s', 'a', 60_000);
+    await store.addToSet('s', 'b', 60_000);
+    await store.addToSet('s', 'a', 60_000);
+    expect((await store.setMembers('s')).sort()).toEqual(['a', 'b']);
+    await store.removeFromSet('s', 'a');
+    await store.removeFromSet('s', 'never-added');
+    expect(await store.setMembers('s')).toEqual(['b']);
+    await store.addToSet('brief', 'x', 1500);
+    await waitFor(async () => (await store.setMembers('brief')).length === 0, 'the set to expire', 10_000);
+    // a later add gives the whole set the later lifetime: the first member outlives its own
+    const added = Date.now();
+    await store.addToSet('renewed', 'first', 1500);
+    await store.addToSet('renewed', 'second', 60_000);
+    await waitFor(() => Date.now() > added + 2500, 'the first lifetime to pass');
+    expect((await store.setMembers('renewed')).sort()).toEqual(['first', 'second']);
+  });
+
+  it('says what it is: Redis keeps sessions across restarts, the in-process store does not', () => {
+    expect(store.durable).toBe(store.kind === 'redis');
   });
 
   it('answers ping', async () => {
