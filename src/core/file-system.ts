@@ -271,20 +271,29 @@ export class BucketFileSystem {
     const [folderModified] = await this.folderTimes(account.bucket, [from]);
     const copy = pLimit(this.opts.copyConcurrency);
     const copiedSources: string[] = [];
+    let failure: unknown;
     for await (const page of account.bucket.listAll(from)) {
       const known = await this.cache.getMany(account.bucket.name, page);
       lease.assertHeld();
-      await Promise.all(
+      // After a failure no further copy starts, and the answer waits for those under way: nothing of
+      // this operation may write once it has answered and let go of its names.
+      await Promise.allSettled(
         page.map((object, i) =>
           copy(async () => {
-            const dest = to + object.key.slice(from.length);
-            const copied = await account.bucket.copy(object, dest);
-            const facts = known[i];
-            if (facts && copied.etag) await this.cache.put(account.bucket.name, { key: dest, etag: copied.etag, size: object.size }, facts);
-            copiedSources.push(object.key);
+            if (failure) return;
+            try {
+              const dest = to + object.key.slice(from.length);
+              const copied = await account.bucket.copy(object, dest);
+              const facts = known[i];
+              if (facts && copied.etag) await this.cache.put(account.bucket.name, { key: dest, etag: copied.etag, size: object.size }, facts);
+              copiedSources.push(object.key);
+            } catch (err) {
+              failure ??= err;
+            }
           }),
         ),
       );
+      if (failure) throw failure;
     }
     const legacy = `${from.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
     lease.assertHeld();

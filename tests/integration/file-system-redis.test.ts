@@ -43,23 +43,29 @@ describeWithRedis('browsing with Redis as the session store', () => {
     const root = uniqueRoot('journal');
     const s3 = await externalS3('journal');
     const gate = await s3Gate(s3.env.S3_ENDPOINT!);
-    const env = { ...s3.env, S3_ENDPOINT: gate.url, REDIS_KEY_PREFIX: uniquePrefix('journal'), COPY_CONCURRENCY: '1' };
+    const env = { ...s3.env, S3_ENDPOINT: gate.url, REDIS_KEY_PREFIX: uniquePrefix('journal'), COPY_CONCURRENCY: '4', S3_MAX_ATTEMPTS: '1' };
     const [a, b] = [await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env }), await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env })];
     try {
       const tree = Array.from({ length: 30 }, (_, i) => `${root}src/f${String(i).padStart(2, '0')}.txt`);
       await seed(a.bucket, [...tree, `${root}dest/`]);
       const keys = async (rel: string) => (await keysUnder(a.bucket, root + rel)).map((k) => k.slice(root.length));
       const move = (c: Client) => c.put(`/v2/gateway_metadata_parent/${idOf('src/')}`, { 'new.gateway.metadata.parent.id': idOf('dest/') });
-      // S3 refuses every copy after the tenth (503 SlowDown, retries included): the move on a stops half-way.
+      // S3 refuses every copy after the tenth (503 SlowDown): the move on a stops half-way.
       let copies = 0;
+      const copiesSeen = () => gate.calls.filter((c) => c.operation === 'CopyObject').length;
       const healed = gate.fail((c) => c.operation === 'CopyObject' && ++copies > 10, 503, 'SlowDown');
       const failed = await move(await signIn(a.runtime.app, 'tester'));
+      // By its answer the move has stopped: no copy after the refused ones starts (four were under way).
+      const copiesBeforeAnswer = copiesSeen();
+      expect(copiesBeforeAnswer).toBeLessThanOrEqual(10 + 4);
       healed();
       expect(failed.status).toBe(503);
       expect(await keys('src/')).toHaveLength(30);
       expect((await keys('dest/src/')).length).toBeGreaterThanOrEqual(10); // half-made: a plain retry would be 409
       // The same request on the other instance finds the journal and finishes the job.
       await move(await signIn(b.runtime.app, 'tester')).expect(200);
+      // nothing of a's move ran on behind its answer: every copy since is b's, one per object
+      expect(copiesSeen() - copiesBeforeAnswer).toBe(30);
       expect(await keys('src/')).toEqual([]);
       expect(await keys('dest/src/')).toEqual(tree.map((k) => `dest/${k.slice(root.length)}`));
     } finally {
