@@ -5,9 +5,11 @@ import { unquoted } from '../storage/s3/etags.js';
 import type { SessionStore } from '../storage/session-store/types.js';
 import type { Account } from './auth/accounts.js';
 import { GatewayError, invalid } from '../errors.js';
-import { checkName, decodeId, encodeId, isCleanRelativeKey, isFolderKey, MAX_KEY_BYTES, nameOf, parentOf, ROOT_ID } from './ids.js';
+import { checkName, decodeId, encodeId, isFolderKey, MAX_KEY_BYTES, nameOf, parentOf, ROOT_ID } from './ids.js';
 import type { MetadataCache, ObjectFacts } from './metadata-cache.js';
 import type { Lease, NamespaceLocks } from './namespace-locks.js';
+import { LEGACY_FOLDER_SUFFIX, listingChildren } from './listing.js';
+import { openPageToken, sealPageToken } from './page-tokens.js';
 import { storeKeys } from './store-keys.js';
 
 export interface Entry {
@@ -25,8 +27,6 @@ export interface Entry {
 export const META_MODIFIED = 'gw-modified';
 export const META_SHA256 = 'gw-sha256';
 export const FOLDER_CONTENT_TYPE = 'application/x-directory';
-/** Hadoop-style folder markers (`name_$folder$`), written by EMR/s3n and some GUI tools. */
-const LEGACY_FOLDER_SUFFIX = '_$folder$';
 /**
  * The modified time of a folder that has no marker (it exists only because keys lie under it): stable
  * and plainly artificial, 2000-01-01T00:00:00Z.
@@ -55,24 +55,6 @@ export function factsFromHead(head: ObjectHead): ObjectFacts {
     modified: parseModified(head.metadata[META_MODIFIED]) ?? head.lastModified.getTime(),
     sha256: sha && /^[0-9a-f]{64}$/.test(sha) ? sha : undefined,
   };
-}
-
-/**
- * The page token a client sees: S3's continuation token, untouched, bound to the folder it lists. A token
- * of another folder, or one a client made up, is refused with 400 instead of reaching S3, where some
- * servers would read it as a start key and answer a wrong page.
- */
-const pageCheck = (prefix: string, token: string) => createHash('sha256').update(`${prefix}\0${token}`).digest('base64url').slice(0, 12);
-
-function sealPageToken(prefix: string, s3Token: string): string {
-  return `${Buffer.from(s3Token, 'utf8').toString('base64url')}.${pageCheck(prefix, s3Token)}`;
-}
-
-function openPageToken(prefix: string, page: string): string {
-  const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{12})$/.exec(page);
-  const token = m ? Buffer.from(m[1]!, 'base64url').toString('utf8') : '';
-  if (!m || pageCheck(prefix, token) !== m[2]) throw invalid('page', 'is not a page token of this listing');
-  return token;
 }
 
 /** A file's hash as entries report it: the sha256 the gateway computed, else S3's ETag (a multipart ETag is no content hash). */
@@ -388,23 +370,7 @@ export class BucketFileSystem {
 
   /** The entries of one listing page: files and folders in S3's order, markers folded into folders. */
   private async entriesOf(account: Account, prefix: string, objects: ObjectSummary[], prefixes: string[]): Promise<Entry[]> {
-    const folders = new Map<string, string>(); // relative folder key -> full key
-    const files: ObjectSummary[] = [];
-    for (const o of objects) {
-      if (o.key === prefix) continue; // the folder's own marker
-      const rel = o.key.slice(account.root.length);
-      if (o.key.endsWith(LEGACY_FOLDER_SUFFIX)) {
-        const folderRel = `${rel.slice(0, -LEGACY_FOLDER_SUFFIX.length)}/`;
-        if (isCleanRelativeKey(folderRel)) folders.set(folderRel, account.root + folderRel);
-      } else if (isCleanRelativeKey(rel) && !rel.endsWith('/')) {
-        files.push(o);
-      }
-      // keys no file system can show (empty or dot segments) are left out
-    }
-    for (const p of prefixes) {
-      const rel = p.slice(account.root.length);
-      if (isCleanRelativeKey(rel)) folders.set(rel, p);
-    }
+    const { folders, files } = listingChildren(account.root, prefix, objects, prefixes);
     const [facts, times] = await Promise.all([this.factsFor(account.bucket, files), this.folderTimes(account.bucket, [...folders.values()])]);
     const entries: Entry[] = [...folders.keys()].map((rel, i) => this.folderEntry(rel, times[i]!));
     files.forEach((f, i) => entries.push(this.fileEntry(account, f, facts[i]!)));

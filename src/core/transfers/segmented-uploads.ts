@@ -9,6 +9,7 @@ import { storeKeys } from '../store-keys.js';
 import { contentTypeOf } from './content-type.js';
 import { readSha256, type DeclarationFields, type FileDeclaration } from './declarations.js';
 import type { MultipartRegistry } from './multipart-registry.js';
+import { planSegments, type SegmentPlan } from './segment-plan.js';
 import { fileRelOf, objectMetadata, type CommitTarget, type UploadCommits } from './object-commit.js';
 import { VerifiedStream } from './verified-stream.js';
 
@@ -16,12 +17,6 @@ export interface SegmentedUploadOptions {
   /** Every segment but the last has this size (some servers refuse multipart uploads of unequal parts). */
   segmentSize: number;
   sessionTtlMs: number;
-}
-
-interface SegmentPlan {
-  number: number;
-  size: number;
-  sha256: string;
 }
 
 /** A segmented upload in the session store: any instance can take any of its segments. */
@@ -72,7 +67,7 @@ export class SegmentedUploads {
     fields: { segments: string } & DeclarationFields,
   ): Promise<StartedUpload> {
     this.files.assertWritable(account);
-    const plan = this.planSegments(account, segments, d.size, fields.segments);
+    const plan = planSegments(segments, d.size, { segmentSize: this.opts.segmentSize, maxParts: account.bucket.profile.maxParts }, fields.segments);
     let rel: string;
     let isNew: boolean;
     let targetRef: string;
@@ -113,36 +108,6 @@ export class SegmentedUploads {
     await this.store.set(key.session(id), JSON.stringify(session), this.opts.sessionTtlMs);
     await this.registry.register({ key: full, uploadId: s3UploadId, principal: account.principal, session: id });
     return { id, cookie, expiresAt, segments: plan.map((s) => ({ ...s, cookie: segmentCookie(s.number, undefined) })) };
-  }
-
-  /**
-   * Every non-final segment has the one segment size (some servers refuse unequal parts); sizes add up;
-   * numbers run 1..N.
-   */
-  private planSegments(account: Account, raw: unknown, total: number, field: string): SegmentPlan[] {
-    const { maxParts } = account.bucket.profile;
-    if (!Array.isArray(raw) || raw.length === 0) throw invalid(field, 'must be a non-empty list of segments');
-    if (raw.length > maxParts) throw invalid(field, `has ${raw.length} segments; this S3 allows ${maxParts}`);
-    const size = this.opts.segmentSize;
-    const plan = raw.map((s: unknown, i) => {
-      const seg = (s ?? {}) as Record<string, unknown>;
-      const n = seg['gateway.upload.segment.number'];
-      const bytes = seg['gateway.upload.segment.size'];
-      const where = `${field}[${i}]`;
-      if (n !== i + 1) throw invalid(`${where}.gateway.upload.segment.number`, `must be ${i + 1} (segments are numbered from 1, in order)`);
-      if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) throw invalid(`${where}.gateway.upload.segment.size`, 'must be a whole number of bytes');
-      const last = i === raw.length - 1;
-      if (!last && bytes !== size) {
-        throw invalid(`${where}.gateway.upload.segment.size`, `must be ${size} (gateway.upload.segment.size) for every segment but the last`);
-      }
-      if (last && (bytes > size || (bytes === 0 && raw.length > 1))) throw invalid(`${where}.gateway.upload.segment.size`, `must be between 1 and ${size} for the last segment`);
-      const sum = readSha256(seg['gateway.upload.segment.sha256'], `${where}.gateway.upload.segment.sha256`);
-      if (!sum) throw invalid(`${where}.gateway.upload.segment.sha256`, 'is required');
-      return { number: i + 1, size: bytes, sha256: sum };
-    });
-    const sum = plan.reduce((a, s) => a + s.size, 0);
-    if (sum !== total) throw invalid(field, `segment sizes add up to ${sum}, not the declared ${total} bytes`);
-    return plan;
   }
 
   /** An upload of this account that is still open; 404 otherwise (whoever else's it may be). */
