@@ -15,10 +15,57 @@ export type ErrorKind =
   | 'bad_gateway' // S3 answered something we did not expect
   | 'timeout'; // S3 did not answer in time
 
+/**
+ * What a request field means. Core and storage name fields by meaning; each dialect of the HTTP API names
+ * them on the wire (src/http/dialects.ts), so every client sees its own field names in errors.
+ */
+export type Field =
+  | 'id' // the file or folder id in the request's path
+  | 'fileId' // a file's id in a request body
+  | 'parentId' // the folder a new file goes into, in a request body
+  | 'name'
+  | 'modified'
+  | 'size'
+  | 'sha256'
+  | 'newName'
+  | 'newParentId'
+  | 'refreshToken'
+  | 'page'
+  | 'body'
+  | 'range'
+  | 'uploadHeader' // the JSON header that declares a streamed upload
+  | 'segmentHeader' // the JSON header that declares one segment of a segmented upload
+  | 'uploadId'
+  | 'cookie' // the secret that proves a client started a segmented upload
+  | 'segments'
+  | 'segmentNumber'
+  | 'segmentSize'
+  | 'segmentSha256'
+  | `form.${string}`; // a field of the sign-in form, as the sign-in method publishes it
+
+/** The field a problem is about; `within` places it in one item of a list field (a segment of a plan). */
+export interface FieldProblem {
+  field: Field;
+  problem: string;
+  within?: { field: Field; index: number };
+}
+
+/** A field's place as a path of meanings, e.g. `segments[2].segmentSize`, for logs and tests. */
+export const fieldPath = (p: Omit<FieldProblem, 'problem'>, name: (f: Field) => string = (f) => f) =>
+  p.within ? `${name(p.within.field)}[${p.within.index}].${name(p.field)}` : name(p.field);
+
+export interface GatewayErrorOptions {
+  about?: FieldProblem;
+  retryAfterSec?: number;
+  cause?: unknown;
+  logDetails?: Record<string, string | number>;
+  origin?: 's3' | 'store';
+}
+
 export class GatewayError extends Error {
   readonly kind: ErrorKind;
-  /** The request field (or header) the problem is about, when there is one. */
-  readonly field: string | undefined;
+  /** The request field the problem is about, when there is one (the message then starts with its path). */
+  readonly about: FieldProblem | undefined;
   /** Seconds after which retrying makes sense (429, 503). */
   readonly retryAfterSec: number | undefined;
   /** Facts for the operator's log (an S3 request id, the S3 error name); never sent to the client. */
@@ -29,19 +76,29 @@ export class GatewayError extends Error {
   constructor(
     kind: ErrorKind,
     message: string,
-    opts: { field?: string; retryAfterSec?: number; cause?: unknown; logDetails?: Record<string, string | number>; origin?: 's3' | 'store' } = {},
+    opts: GatewayErrorOptions = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GatewayError';
     this.kind = kind;
-    this.field = opts.field;
+    this.about = opts.about;
     this.retryAfterSec = opts.retryAfterSec;
     this.logDetails = opts.logDetails;
     this.origin = opts.origin;
   }
+
+  /** The field by meaning (`segmentSize`), or undefined. */
+  get field(): Field | undefined {
+    return this.about?.field;
+  }
 }
 
-export const invalid = (field: string, problem: string) => new GatewayError('invalid', `${field}: ${problem}`, { field });
+/** A problem with one request field: its message is `<field>: <problem>`, each dialect naming the field its way. */
+export function fieldError(kind: ErrorKind, about: FieldProblem, opts: Omit<GatewayErrorOptions, 'about'> = {}): GatewayError {
+  return new GatewayError(kind, `${fieldPath(about)}: ${about.problem}`, { ...opts, about });
+}
+
+export const invalid = (field: Field, problem: string, within?: FieldProblem['within']) => fieldError('invalid', { field, problem, ...(within ? { within } : {}) });
 
 /** The session store could not be reached: clients should retry shortly. */
 export const storeUnavailable = (cause: unknown) =>

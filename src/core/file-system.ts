@@ -4,13 +4,14 @@ import type { BucketStore, ObjectHead, ObjectSummary } from '../storage/bucket-s
 import { unquoted } from '../storage/s3/etags.js';
 import type { SessionStore } from '../storage/session-store/types.js';
 import type { Account } from './auth/accounts.js';
-import { GatewayError, invalid } from '../errors.js';
+import { fieldError, GatewayError, invalid, type Field } from '../errors.js';
 import { checkName, decodeId, encodeId, isFolderKey, MAX_KEY_BYTES, nameOf, parentOf, ROOT_ID } from './ids.js';
 import type { MetadataCache, ObjectFacts } from './metadata-cache.js';
 import type { Lease, NamespaceLocks } from './namespace-locks.js';
 import { LEGACY_FOLDER_SUFFIX, listingChildren } from './listing.js';
 import { openPageToken, sealPageToken } from './page-tokens.js';
 import { storeKeys } from './store-keys.js';
+import { readModified } from './transfers/declarations.js';
 
 export interface Entry {
   id: string;
@@ -40,7 +41,8 @@ export interface FileSystemOptions {
 }
 
 const notFound = () => new GatewayError('not_found', 'No such file or folder.');
-const notAFolder = (field: string) => new GatewayError('invalid', `${field}: is a file, not a folder`, { field });
+const notAFolder = (field: Field) => invalid(field, 'is a file, not a folder');
+const targetTaken = (field: Field) => fieldError('conflict', { field, problem: 'the target name already exists' });
 
 /** A client's modified time as stored in object metadata; undefined when absent or not a sane time. */
 export function parseModified(raw: string | undefined): number | undefined {
@@ -135,19 +137,18 @@ export class BucketFileSystem {
     );
   }
 
-  /** `field` names the name in the caller's dialect, for error messages. */
-  async createFolder(account: Account, parentId: string, name: unknown, modified: number | undefined, field = 'gateway.metadata.name'): Promise<Entry> {
+  async createFolder(account: Account, parentId: string, name: unknown, modified: unknown): Promise<Entry> {
     this.assertWritable(account);
+    const time = readModified(modified) ?? Date.now();
     const parentRel = await this.folderKeyOf(account, parentId, 'id');
-    checkName(name, field, (n) => `${account.root}${parentRel}${n}/`);
+    checkName(name, 'name', (n) => `${account.root}${parentRel}${n}/`);
     const rel = `${parentRel}${name as string}/`;
     const full = account.root + rel;
     return this.locked(account, [rel], async (lease) => {
       await this.assertFolder(account, parentRel);
       const taken = await this.nameTaken(account.bucket, full.slice(0, -1));
-      if (taken === 'file') throw new GatewayError('conflict', `${field}: a file with this name already exists here`, { field });
+      if (taken === 'file') throw fieldError('conflict', { field: 'name', problem: 'a file with this name already exists here' });
       if (taken === 'folder') return this.entry(account, encodeId(rel));
-      const time = modified ?? Date.now();
       lease.assertHeld();
       await account.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(time) } });
       await this.cache.putFolder(account.bucket.name, full, time);
@@ -155,7 +156,8 @@ export class BucketFileSystem {
     });
   }
 
-  async rename(account: Account, id: string, newName: unknown, field = 'new.gateway.metadata.name'): Promise<Entry> {
+  async rename(account: Account, id: string, newName: unknown): Promise<Entry> {
+    const field = 'newName';
     this.assertWritable(account);
     const rel = this.movableKeyOf(id);
     const folder = isFolderKey(rel);
@@ -164,7 +166,8 @@ export class BucketFileSystem {
     return this.relocate(account, rel, `${parent}${newName as string}${folder ? '/' : ''}`, field);
   }
 
-  async move(account: Account, id: string, newParentId: unknown, field = 'new.gateway.metadata.parent.id'): Promise<Entry> {
+  async move(account: Account, id: string, newParentId: unknown): Promise<Entry> {
+    const field = 'newParentId';
     this.assertWritable(account);
     if (newParentId === undefined || newParentId === null) throw invalid(field, 'is required');
     if (typeof newParentId !== 'string') throw invalid(field, 'must be a string');
@@ -205,7 +208,7 @@ export class BucketFileSystem {
   // ---------------------------------------------------------------- rename and move
 
   /** `newParent`: the target folder of a move, which must (still) exist once the names are held. */
-  private async relocate(account: Account, rel: string, targetRel: string, field: string, newParent?: string): Promise<Entry> {
+  private async relocate(account: Account, rel: string, targetRel: string, field: Field, newParent?: string): Promise<Entry> {
     if (targetRel === rel) return this.entry(account, encodeId(rel));
     return this.locked(account, [rel, targetRel], async (lease) => {
       if (newParent !== undefined) await this.assertFolder(account, newParent);
@@ -214,12 +217,12 @@ export class BucketFileSystem {
   }
 
   /** Moves the file's newest version, read once its names are held: a replace that came first moves with it. */
-  private async relocateFile(account: Account, rel: string, targetRel: string, field: string, lease: Lease): Promise<Entry> {
+  private async relocateFile(account: Account, rel: string, targetRel: string, field: Field, lease: Lease): Promise<Entry> {
     const from = account.root + rel;
     const to = account.root + targetRel;
     const [source, taken] = await Promise.all([account.bucket.head(from), this.nameTaken(account.bucket, to)]);
     if (!source) throw notFound();
-    if (taken) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
+    if (taken) throw targetTaken(field);
     const facts = factsFromHead(source);
     lease.assertHeld();
     // Guarded by the version read above: S3 refuses the copy if another writer changed it since.
@@ -238,7 +241,7 @@ export class BucketFileSystem {
    * entry goes, and a repeat is checked afresh (404: the source is gone). The whole subtree is held
    * throughout, so no write inside it can slip between the listing and the deletes.
    */
-  private async relocateFolder(account: Account, rel: string, targetRel: string, field: string, lease: Lease): Promise<Entry> {
+  private async relocateFolder(account: Account, rel: string, targetRel: string, field: Field, lease: Lease): Promise<Entry> {
     const from = account.root + rel;
     const to = account.root + targetRel;
     const jobKey = storeKeys.folderJob(createHash('sha256').update(`${account.bucket.name}\0${from}\0${to}`).digest('base64url'));
@@ -246,7 +249,7 @@ export class BucketFileSystem {
     // A repeat of a finished move is checked like any request: its source is gone.
     if (!sourceExists) throw notFound();
     if (job === null) {
-      if (await this.nameTaken(account.bucket, to.slice(0, -1))) throw new GatewayError('conflict', `${field}: the target name already exists`, { field });
+      if (await this.nameTaken(account.bucket, to.slice(0, -1))) throw targetTaken(field);
     }
     await this.store.set(jobKey, 'copying', JOB_TTL_MS);
 
@@ -318,7 +321,7 @@ export class BucketFileSystem {
    * whether the folder exists from the listing itself; other callers ask for the check (writers once
    * they hold their names: `assertFolder`).
    */
-  async folderKeyOf(account: Account, id: string, field: string, mustExist = false): Promise<string> {
+  async folderKeyOf(account: Account, id: string, field: Field, mustExist = false): Promise<string> {
     const rel = decodeId(id, field);
     if (rel === '') return rel;
     const full = account.root + rel;

@@ -1,5 +1,5 @@
 import { S3_MAX_KEY_BYTES } from '../storage/s3/limits.js';
-import { GatewayError, invalid } from '../errors.js';
+import { GatewayError, invalid, type Field } from '../errors.js';
 
 /**
  * Ids are the base64url encoding (no padding) of an object's key relative to the account's root; a
@@ -40,7 +40,7 @@ export function isCleanRelativeKey(relativeKey: string): boolean {
  * The relative key an id stands for. An id that is not canonical base64url of UTF-8 is malformed
  * (400); one that decodes to a key no object of this account can have is treated as unknown (404).
  */
-export function decodeId(id: string, field = 'id'): string {
+export function decodeId(id: string, field: Field = 'id'): string {
   if (id === '' || id === ROOT_ID) return '';
   if (id.length > MAX_ID_LENGTH || !ID_SHAPE.test(id)) throw invalid(field, 'is not a valid id');
   const bytes = Buffer.from(id, 'base64url');
@@ -70,7 +70,7 @@ export function nameOf(relativeKey: string): string {
 }
 
 /** Checks a client-given name and the key it would make; 400 naming the field and the problem. */
-export function checkName(name: unknown, field: string, fullKeyWithName: (name: string) => string): string {
+export function checkName(name: unknown, field: Field, fullKeyWithName: (name: string) => string): string {
   if (name === undefined || name === null) throw invalid(field, 'is required');
   if (typeof name !== 'string') throw invalid(field, 'must be a string');
   if (name === '') throw invalid(field, 'must not be empty');

@@ -48,8 +48,8 @@ export function createApp(o: AppOptions): Express {
     app.use(
       cors({
         origin: o.corsOrigins,
-        allowedHeaders: ['Authorization', 'Content-Type', 'Range', 'If-Range', 'If-None-Match', 'X-Gateway-Upload', 'X-Gateway-Upload-Segment', 'X-Upload-JSON', 'X-Request-Id'],
-        exposedHeaders: ['X-Gateway-Page', 'page', 'X-Request-Id', 'ETag', 'Content-Range', 'Retry-After'],
+        allowedHeaders: ['Authorization', 'Content-Type', 'Range', 'If-Range', 'If-None-Match', 'X-Request-Id', ...DIALECTS.flatMap((d) => [d.fields.uploadHeader, d.fields.segmentHeader ?? []].flat())],
+        exposedHeaders: ['X-Request-Id', 'ETag', 'Content-Range', 'Retry-After', ...DIALECTS.map((d) => d.pageHeader)],
         maxAge: 600,
       }),
     );

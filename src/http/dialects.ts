@@ -2,7 +2,7 @@ import type { Account } from '../core/auth/accounts.js';
 import type { TokenPair } from '../core/auth/sessions.js';
 import type { Entry } from '../core/file-system.js';
 import { ROOT_ID } from '../core/ids.js';
-import type { DeclarationFields } from '../core/transfers/declarations.js';
+import type { Field } from '../errors.js';
 
 /**
  * A dialect of the Gateway API is data: where each operation lives, and what its fields and headers are
@@ -36,30 +36,41 @@ export interface Route {
   path: string;
 }
 
+/** The meanings only segmented uploads use; a dialect without them has no names for these. */
+export const SEGMENTED_NAMES = ['parentId', 'uploadId', 'cookie', 'expiration', 'segmentHeader', 'segments', 'segmentNumber', 'segmentSize', 'segmentSha256', 'segmentCookie'] as const;
+export const SEGMENTED_OPERATIONS: readonly Operation[] = ['startUpload', 'uploadSegment', 'finishNewUpload', 'finishUpdateUpload', 'cancelUpload'];
+
+/** What core means, plus what only responses carry: an entry's type and hash, an upload's expiry, a segment's cookie. */
+export type Name = Exclude<Field, `form.${string}`> | 'type' | 'hash' | 'expiration' | 'segmentCookie';
+type SegmentedName = (typeof SEGMENTED_NAMES)[number];
+
 export interface Dialect {
   name: string;
   routes: Partial<Record<Operation, Route>>;
-  /** Sign-in and refresh share one route; the presence of this field makes a request a refresh. */
+  /** Sign-in and refresh share one route; the presence of the refresh token makes a request a refresh. */
   refreshOnSignIn: boolean;
-  fields: {
-    refreshToken: string;
-    folderName: string;
-    folderModified: string;
-    newName: string;
-    newParent: string;
-    /** Upload header fields (and, in the final dialect, large-upload body fields). */
-    upload: DeclarationFields;
-  };
-  uploadHeader: string;
+  /**
+   * Each meaning's name on the wire: requests are read through it and responses and errors written
+   * through it (src/http/wire.ts). Sign-in form fields are named by the form itself, in every dialect.
+   */
+  fields: Readonly<Record<Exclude<Name, SegmentedName>, string> & Partial<Record<SegmentedName, string>>>;
   /** Whether names in the upload header are percent-encoded. */
   percentEncodedNames: boolean;
   pageHeader: string;
-  entry(e: Entry): Record<string, string | number>;
   tokens(t: TokenPair, account: Account, segmentSize: number): Record<string, string | number>;
 }
 
+/** A dialect that serves segmented uploads names every meaning they use (checked once, at start-up). */
+function checked(d: Dialect): Dialect {
+  if (SEGMENTED_OPERATIONS.some((op) => d.routes[op])) {
+    const unnamed = SEGMENTED_NAMES.filter((n) => d.fields[n] === undefined);
+    if (unnamed.length) throw new Error(`dialect ${d.name} serves segmented uploads but has no name for ${unnamed.join(', ')}`);
+  }
+  return d;
+}
+
 /** odrive's Gateway API v2: what odrive and its Gateway Shell speak. */
-export const FINAL: Dialect = {
+export const FINAL: Dialect = checked({
   name: 'final',
   routes: {
     signInMethod: { method: 'get', path: '/v2/gateway_auth_method' },
@@ -84,29 +95,34 @@ export const FINAL: Dialect = {
   },
   refreshOnSignIn: false,
   fields: {
-    refreshToken: 'gateway.auth.refresh.token',
-    folderName: 'gateway.metadata.name',
-    folderModified: 'gateway.metadata.modified',
+    id: 'id',
+    fileId: 'gateway.metadata.id',
+    parentId: 'gateway.metadata.parent.id',
+    type: 'gateway.metadata.type',
+    name: 'gateway.metadata.name',
+    modified: 'gateway.metadata.modified',
+    size: 'gateway.metadata.file.size',
+    sha256: 'gateway.metadata.file.sha256',
+    hash: 'gateway.metadata.file.hash',
     newName: 'new.gateway.metadata.name',
-    newParent: 'new.gateway.metadata.parent.id',
-    upload: {
-      name: 'gateway.metadata.name',
-      modified: 'gateway.metadata.modified',
-      size: 'gateway.metadata.file.size',
-      sha256: 'gateway.metadata.file.sha256',
-    },
+    newParentId: 'new.gateway.metadata.parent.id',
+    refreshToken: 'gateway.auth.refresh.token',
+    page: 'page',
+    body: 'body',
+    range: 'Range',
+    uploadHeader: 'X-Gateway-Upload',
+    segmentHeader: 'X-Gateway-Upload-Segment',
+    uploadId: 'gateway.upload.id',
+    cookie: 'gateway.upload.cookie',
+    expiration: 'gateway.upload.expiration',
+    segments: 'gateway.upload.segment',
+    segmentNumber: 'gateway.upload.segment.number',
+    segmentSize: 'gateway.upload.segment.size',
+    segmentSha256: 'gateway.upload.segment.sha256',
+    segmentCookie: 'gateway.upload.segment.cookie',
   },
-  uploadHeader: 'X-Gateway-Upload',
   percentEncodedNames: true,
   pageHeader: 'X-Gateway-Page',
-  entry: (e) => ({
-    'gateway.metadata.id': e.id,
-    'gateway.metadata.parent.id': e.parentId,
-    'gateway.metadata.type': e.type,
-    'gateway.metadata.name': e.name,
-    'gateway.metadata.modified': e.modified,
-    ...(e.type === 'file' ? { 'gateway.metadata.file.size': e.size ?? 0, 'gateway.metadata.file.hash': e.hash ?? '' } : {}),
-  }),
   tokens: (t, account, segmentSize) => ({
     'gateway.auth.access.token': t.accessToken,
     'gateway.auth.refresh.token': t.refreshToken,
@@ -116,10 +132,10 @@ export const FINAL: Dialect = {
     'gateway.auth.id': account.authId,
     'gateway.upload.segment.size': segmentSize,
   }),
-};
+});
 
 /** The founding document's draft of the API, which earlier gateways and scripts speak. */
-export const SEED: Dialect = {
+export const SEED: Dialect = checked({
   name: 'seed',
   routes: {
     signIn: { method: 'post', path: '/v2/auth' },
@@ -137,24 +153,25 @@ export const SEED: Dialect = {
   },
   refreshOnSignIn: true,
   fields: {
-    refreshToken: 'refresh.token',
-    folderName: 'content.name',
-    folderModified: 'file.modified',
+    id: 'id',
+    fileId: 'content.id',
+    type: 'content.type',
+    name: 'content.name',
+    modified: 'file.modified',
+    size: 'file.size',
+    sha256: 'file.sha256',
+    hash: 'file.etag',
     newName: 'content.name',
-    newParent: 'parent.content.id',
-    upload: { name: 'content.name', modified: 'file.modified', size: 'file.size', sha256: 'file.sha256' },
+    newParentId: 'parent.content.id',
+    refreshToken: 'refresh.token',
+    page: 'page',
+    body: 'body',
+    range: 'Range',
+    uploadHeader: 'X-Upload-JSON',
   },
-  uploadHeader: 'X-Upload-JSON',
   percentEncodedNames: false,
   pageHeader: 'page',
-  entry: (e) => ({
-    'content.id': e.id,
-    'content.type': e.type,
-    'content.name': e.name,
-    'file.modified': e.modified,
-    ...(e.type === 'file' ? { 'file.size': e.size ?? 0, 'file.etag': e.hash ?? '' } : {}),
-  }),
   tokens: (t) => ({ 'access.token': t.accessToken, 'refresh.token': t.refreshToken, 'root.content.id': ROOT_ID }),
-};
+});
 
 export const DIALECTS: Dialect[] = [FINAL, SEED];

@@ -1,8 +1,10 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Account } from '../core/auth/accounts.js';
 import type { Session } from '../core/auth/sessions.js';
-import { GatewayError, type ErrorKind } from '../errors.js';
+import { fieldError, GatewayError, invalid, type ErrorKind } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Dialect } from './dialects.js';
+import { errorInDialect } from './wire.js';
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,
@@ -22,16 +24,16 @@ const STATUS: Record<ErrorKind, number> = {
 function fromBodyParser(err: { type?: string; status?: number }): GatewayError | undefined {
   switch (err.type) {
     case 'entity.parse.failed':
-      return new GatewayError('invalid', 'body: is not valid JSON', { field: 'body' });
+      return invalid('body', 'is not valid JSON');
     case 'entity.too.large':
-      return new GatewayError('too_large', 'body: is larger than this gateway accepts', { field: 'body' });
+      return fieldError('too_large', { field: 'body', problem: 'is larger than this gateway accepts' });
     case 'encoding.unsupported':
     case 'charset.unsupported':
-      return new GatewayError('invalid', 'body: has an unsupported encoding or charset', { field: 'body' });
+      return invalid('body', 'has an unsupported encoding or charset');
     case 'request.aborted':
     case 'request.size.invalid':
     case 'stream.encoding.set':
-      return new GatewayError('invalid', 'body: was not received whole', { field: 'body' });
+      return invalid('body', 'was not received whole');
     default:
       return err.status && err.status >= 400 && err.status < 500
         ? new GatewayError('invalid', 'The request could not be read.', {})
@@ -43,10 +45,12 @@ export function errorBody(status: number, code: string, message: string, request
   return { error: code, status, message, ...(field ? { field } : {}), ...(requestId ? { requestId } : {}) };
 }
 
-export function sendError(res: Response, err: GatewayError): void {
+/** In the names of the dialect that served the request (set by its router), so every client reads its own fields. */
+function sendError(res: Response, err: GatewayError): void {
   const status = STATUS[err.kind];
   if (err.retryAfterSec !== undefined) res.setHeader('Retry-After', String(err.retryAfterSec));
-  res.status(status).json(errorBody(status, err.kind, err.message, res.locals.requestId as string | undefined, err.field));
+  const { field, message } = errorInDialect(res.locals.dialect as Dialect | undefined, err);
+  res.status(status).json(errorBody(status, err.kind, message, res.locals.requestId as string | undefined, field));
 }
 
 /** The one place a failure becomes a response: a JSON error body, never a stack trace. */

@@ -1,13 +1,14 @@
 import { pipeline } from 'node:stream';
 import { Router, type NextFunction, type Request, type Response } from 'express';
-import { GatewayError, invalid } from '../errors.js';
 import type { GatewayServices } from '../core/services.js';
-import type { Metrics } from '../metrics.js';
 import { readDeclaration } from '../core/transfers/declarations.js';
+import { fieldError, GatewayError, invalid, type Field } from '../errors.js';
+import type { Metrics } from '../metrics.js';
 import type { Dialect, Operation } from './dialects.js';
 import { accessTokenOf, authenticate, sessionOf } from './middleware/authenticate.js';
 import { bodyIdleTimeout } from './middleware/body-idle-timeout.js';
 import { jsonBody } from './middleware/json-body.js';
+import { entryJson, readDeclarationInput, readFields, readSegmentHeader, readSegmentPlan, startedUploadJson, segmentJson, wireName } from './wire.js';
 
 type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
 
@@ -15,20 +16,20 @@ const idOf = (req: Request) => (typeof req.params.id === 'string' ? req.params.i
 const bodyOf = (req: Request) => req.body as Record<string, unknown>;
 
 /** A JSON header (the upload headers): 400 naming it when absent or malformed. */
-export function jsonHeader(req: Request, name: string): Record<string, unknown> {
-  const raw = req.get(name);
-  if (!raw) throw invalid(name, 'header is required');
+export function jsonHeader(req: Request, d: Dialect, field: 'uploadHeader' | 'segmentHeader'): Record<string, unknown> {
+  const raw = req.get(wireName(d, field));
+  if (!raw) throw invalid(field, 'header is required');
   let value: unknown;
   try {
     value = JSON.parse(raw);
   } catch {
-    throw invalid(name, 'header is not valid JSON');
+    throw invalid(field, 'header is not valid JSON');
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(name, 'header must be a JSON object');
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(field, 'header must be a JSON object');
   return value as Record<string, unknown>;
 }
 
-function percentDecoded(value: unknown, field: string): unknown {
+function percentDecoded(value: unknown, field: Field): unknown {
   if (typeof value !== 'string') return value;
   try {
     return decodeURIComponent(value);
@@ -38,16 +39,9 @@ function percentDecoded(value: unknown, field: string): unknown {
 }
 
 /** A declared size that Content-Length already contradicts is refused before a byte is read. */
-function checkContentLength(req: Request, declared: number, field: string): void {
+function checkContentLength(req: Request, declared: number, field: Field): void {
   const length = req.get('content-length');
   if (length !== undefined && Number(length) !== declared) throw invalid(field, `is ${declared} but the request's Content-Length is ${length}`);
-}
-
-function modifiedOf(body: Record<string, unknown>, field: string): number | undefined {
-  const v = body[field];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw invalid(field, 'must be a positive integer (epoch milliseconds)');
-  return v;
 }
 
 function pageOf(req: Request): string | undefined {
@@ -56,14 +50,6 @@ function pageOf(req: Request): string | undefined {
   if (typeof page !== 'string' || page.length > 2048) throw invalid('page', 'is not a page token of this listing');
   return page;
 }
-
-/** A segment of a large upload, as the final dialect writes it. */
-const segmentJson = (seg: { number: number; size: number; sha256: string; cookie: string }) => ({
-  'gateway.upload.segment.number': seg.number,
-  'gateway.upload.segment.size': seg.size,
-  'gateway.upload.segment.sha256': seg.sha256,
-  'gateway.upload.segment.cookie': seg.cookie,
-});
 
 interface Spec {
   /** Needs a session (everything but the sign-in calls). */
@@ -79,37 +65,31 @@ interface Spec {
  */
 function operations(s: GatewayServices): Record<Operation, Spec> {
   const refresh = async (d: Dialect, token: unknown, res: Response) => {
-    const field = d.fields.refreshToken;
-    if (token === undefined || token === null || token === '') throw invalid(field, 'is required');
-    if (typeof token !== 'string') throw invalid(field, 'must be a string');
+    if (token === undefined || token === null || token === '') throw invalid('refreshToken', 'is required');
+    if (typeof token !== 'string') throw invalid('refreshToken', 'must be a string');
     const { tokens, account } = await s.sessions.refresh(token);
     res.locals.account = account.name;
     res.json(d.tokens(tokens, account, s.uploadSegmentSize));
   };
 
   const upload = (isNew: boolean) => (d: Dialect) => async (req: Request, res: Response) => {
-    const header = jsonHeader(req, d.uploadHeader);
-    const decl = readDeclaration(header, d.fields.upload);
-    checkContentLength(req, decl.size, d.fields.upload.size);
+    const header = jsonHeader(req, d, 'uploadHeader');
+    const decl = readDeclaration(readDeclarationInput(d, header));
+    checkContentLength(req, decl.size, 'size');
     const account = sessionOf(res).account;
+    const { name } = readFields(d, header, ['name']);
     const entry = isNew
-      ? await s.uploads.uploadNew(
-          account,
-          idOf(req),
-          d.percentEncodedNames ? percentDecoded(header[d.fields.upload.name], d.fields.upload.name) : header[d.fields.upload.name],
-          decl,
-          req,
-          d.fields.upload,
-        )
-      : await s.uploads.update(account, idOf(req), decl, req, d.fields.upload);
-    res.json(d.entry(entry));
+      ? await s.uploads.uploadNew(account, idOf(req), d.percentEncodedNames ? percentDecoded(name, 'name') : name, decl, req)
+      : await s.uploads.update(account, idOf(req), decl, req);
+    res.json(entryJson(d, entry));
   };
 
   const finish = (isNew: boolean) => (d: Dialect) => async (req: Request, res: Response) => {
     const b = bodyOf(req);
-    const decl = readDeclaration(b, d.fields.upload);
-    const target = isNew ? { parentId: idOf(req), name: b[d.fields.upload.name] } : { id: idOf(req) };
-    res.json(d.entry(await s.segmentedUploads.finish(sessionOf(res).account, target, decl, b['gateway.upload.id'], b['gateway.upload.cookie'])));
+    const decl = readDeclaration(readDeclarationInput(d, b));
+    const f = readFields(d, b, ['name', 'uploadId', 'cookie']);
+    const target = isNew ? { parentId: idOf(req), name: f.name } : { id: idOf(req) };
+    res.json(entryJson(d, await s.segmentedUploads.finish(sessionOf(res).account, target, decl, f.uploadId, f.cookie)));
   };
 
   return {
@@ -133,13 +113,14 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       json: true,
       handle: (d) => async (req, res) => {
         const b = bodyOf(req);
-        if (d.refreshOnSignIn && b[d.fields.refreshToken] !== undefined) return refresh(d, b[d.fields.refreshToken], res);
+        const { refreshToken } = readFields(d, b, ['refreshToken']);
+        if (d.refreshOnSignIn && refreshToken !== undefined) return refresh(d, refreshToken, res);
         const { tokens, account } = await s.signIn.signIn(b, req.ip ?? 'unknown');
         res.locals.account = account.name;
         res.json(d.tokens(tokens, account, s.uploadSegmentSize));
       },
     },
-    refresh: { auth: false, json: true, handle: (d) => (req, res) => refresh(d, bodyOf(req)[d.fields.refreshToken], res) },
+    refresh: { auth: false, json: true, handle: (d) => (req, res) => refresh(d, readFields(d, bodyOf(req), ['refreshToken']).refreshToken, res) },
     signOut: {
       auth: false,
       json: false,
@@ -172,7 +153,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
         if (got.kind === 'not-modified') return res.status(304).set('ETag', got.etag).end();
         if (got.kind === 'unsatisfiable') {
           res.setHeader('Content-Range', `bytes */${got.size}`);
-          throw new GatewayError('unsatisfiable', `Range: selects no byte of this file (${got.size} bytes).`, { field: 'Range' });
+          throw fieldError('unsatisfiable', { field: 'range', problem: `selects no byte of this file (${got.size} bytes).` });
         }
         const o = got.object;
         res.status(o.status).set({
@@ -201,17 +182,16 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       handle: (d) => async (req, res) => {
         const { entries, nextPage } = await s.files.list(sessionOf(res).account, idOf(req), pageOf(req));
         if (nextPage) res.setHeader(d.pageHeader, nextPage);
-        res.json(entries.map(d.entry));
+        res.json(entries.map((e) => entryJson(d, e)));
       },
     },
-    entry: { auth: true, json: false, handle: (d) => async (req, res) => res.json(d.entry(await s.files.entry(sessionOf(res).account, idOf(req)))) },
+    entry: { auth: true, json: false, handle: (d) => async (req, res) => res.json(entryJson(d, await s.files.entry(sessionOf(res).account, idOf(req)))) },
     newFolder: {
       auth: true,
       json: true,
       handle: (d) => async (req, res) => {
-        const b = bodyOf(req);
-        const f = d.fields;
-        res.json(d.entry(await s.files.createFolder(sessionOf(res).account, idOf(req), b[f.folderName], modifiedOf(b, f.folderModified), f.folderName)));
+        const f = readFields(d, bodyOf(req), ['name', 'modified']);
+        res.json(entryJson(d, await s.files.createFolder(sessionOf(res).account, idOf(req), f.name, f.modified)));
       },
     },
     remove: {
@@ -226,13 +206,12 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       auth: true,
       json: true,
       handle: (d) => async (req, res) =>
-        res.json(d.entry(await s.files.move(sessionOf(res).account, idOf(req), bodyOf(req)[d.fields.newParent], d.fields.newParent))),
+        res.json(entryJson(d, await s.files.move(sessionOf(res).account, idOf(req), readFields(d, bodyOf(req), ['newParentId']).newParentId))),
     },
     rename: {
       auth: true,
       json: true,
-      handle: (d) => async (req, res) =>
-        res.json(d.entry(await s.files.rename(sessionOf(res).account, idOf(req), bodyOf(req)[d.fields.newName], d.fields.newName))),
+      handle: (d) => async (req, res) => res.json(entryJson(d, await s.files.rename(sessionOf(res).account, idOf(req), readFields(d, bodyOf(req), ['newName']).newName))),
     },
     uploadNew: { auth: true, json: false, handle: upload(true) },
     update: { auth: true, json: false, handle: upload(false) },
@@ -241,30 +220,19 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       json: 'plan',
       handle: (d) => async (req, res) => {
         const b = bodyOf(req);
-        const started = await s.segmentedUploads.start(
-          sessionOf(res).account,
-          { id: b['gateway.metadata.id'], parentId: b['gateway.metadata.parent.id'], name: b[d.fields.upload.name] },
-          readDeclaration(b, d.fields.upload),
-          b['gateway.upload.segment'],
-          { ...d.fields.upload, segments: 'gateway.upload.segment' },
-        );
-        res.json({
-          'gateway.upload.id': started.id,
-          'gateway.upload.cookie': started.cookie,
-          'gateway.upload.expiration': started.expiresAt,
-          'gateway.upload.segment': started.segments.map(segmentJson),
-        });
+        const target = readFields(d, b, ['fileId', 'parentId', 'name']);
+        const started = await s.segmentedUploads.start(sessionOf(res).account, target, readDeclaration(readDeclarationInput(d, b)), readSegmentPlan(d, b));
+        res.json(startedUploadJson(d, started));
       },
     },
     uploadSegment: {
       auth: true,
       json: false,
-      handle: () => async (req, res) => {
-        const header = jsonHeader(req, 'X-Gateway-Upload-Segment');
-        const size = header['gateway.upload.segment.size'];
-        if (typeof size === 'number') checkContentLength(req, size, 'gateway.upload.segment.size');
+      handle: (d) => async (req, res) => {
+        const header = readSegmentHeader(d, jsonHeader(req, d, 'segmentHeader'));
+        if (typeof header.size === 'number') checkContentLength(req, header.size, 'segmentSize');
         const seg = await s.segmentedUploads.uploadSegment(sessionOf(res).account, idOf(req), header, req);
-        res.json({ ...segmentJson(seg), 'gateway.upload.cookie': header['gateway.upload.cookie'] });
+        res.json({ ...segmentJson(d, seg), [wireName(d, 'cookie')]: header.cookie });
       },
     },
     finishNewUpload: { auth: true, json: 'plan', handle: finish(true) },
@@ -283,10 +251,11 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
 /** The routes of one dialect: its table, joined to the shared operations. */
 const UPLOADS = new Set<Operation>(['uploadNew', 'update', 'uploadSegment']);
 
-/** Names the operation for the access log and metrics; counts uploads while they run. */
-function operationName(op: Operation, metrics: Metrics | undefined): Handler {
+/** Names the operation for the access log and metrics, and the dialect errors are written in; counts uploads while they run. */
+function operationName(op: Operation, dialect: Dialect, metrics: Metrics | undefined): Handler {
   return (_req, res, next) => {
     res.locals.operation = op;
+    res.locals.dialect = dialect;
     if (metrics && UPLOADS.has(op)) res.once('close', metrics.uploadStarted());
     next();
   };
@@ -314,7 +283,7 @@ export function dialectRouter(
   const plan = jsonBody(limits.maxUploadPlanBytes);
   for (const [op, route] of Object.entries(dialect.routes) as Array<[Operation, NonNullable<Dialect['routes'][Operation]>]>) {
     const spec = specs[op];
-    const chain: Handler[] = [operationName(op, metrics), idle, requestLimit(services, spec.auth), ...(spec.auth ? [auth] : []), ...(spec.json === 'plan' ? plan : spec.json ? body : []), spec.handle(dialect)];
+    const chain: Handler[] = [operationName(op, dialect, metrics), idle, requestLimit(services, spec.auth), ...(spec.auth ? [auth] : []), ...(spec.json === 'plan' ? plan : spec.json ? body : []), spec.handle(dialect)];
     // (Express routes HEAD to GET handlers; the download handler answers it from HeadObject.)
     r[route.method](route.path, ...chain);
   }

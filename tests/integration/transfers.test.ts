@@ -496,7 +496,8 @@ describe('segmented uploads', () => {
         ],
       })
       .expect(400);
-    expect(res.body.message).toMatch(new RegExp(`must be ${SEGMENT} \\(gateway.upload.segment.size\\)`));
+    expect(res.body.field).toBe('gateway.upload.segment[0].gateway.upload.segment.size');
+    expect(res.body.message).toMatch(new RegExp(`must be ${SEGMENT} \\(the segment size announced at sign-in\\)`));
   });
 
   it('accept a plan of as many segments as S3 allows, and refuse one more, up front', async () => {

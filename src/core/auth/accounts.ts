@@ -16,7 +16,7 @@ export interface Account {
   /** Key prefix in the bucket that is this account's whole world: '' (the bucket) or ending in '/'. */
   root: string;
   readOnly: boolean;
-  /** `gateway.auth.id`: the same for every sign-in of this account, revealing nothing. */
+  /** The same for every sign-in of this account, revealing nothing (clients receive it as their auth id). */
   authId: string;
   /** Epoch ms after which S3 refuses this account's credential (a Cells token); absent: it does not expire. */
   credentialExpiresAt?: number;

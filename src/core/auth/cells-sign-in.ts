@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import type { BucketsByCredentials } from '../../storage/bucket-store.js';
-import { GatewayError, invalid } from '../../errors.js';
+import { fieldError, GatewayError, invalid } from '../../errors.js';
 import { authIdFor, type Account } from './accounts.js';
 import type { CredentialSeal } from './credential-seal.js';
 import { checkCredentials } from './s3-key-sign-in.js';
-import type { FormField, SignInMethod } from './sign-in.js';
+import { formField, type FormField, type SignInMethod } from './sign-in.js';
 import type { SignInThrottle } from './throttle.js';
 
 /** What a session of this mode keeps, sealed: the Cells token, who it names and when it expires. */
@@ -38,11 +38,11 @@ export class CellsSignIn implements SignInMethod {
     try {
       claims = decodeJwt(token);
     } catch {
-      throw invalid('token', 'is not a JWT (three base64url parts separated by dots); copy the whole token from Cells');
+      throw invalid(formField('token'), 'is not a JWT (three base64url parts separated by dots); copy the whole token from Cells');
     }
     const exp = typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
     if (exp !== undefined && exp - this.opts.marginSec * 1000 <= Date.now()) {
-      throw new GatewayError('forbidden', 'token: has expired (or expires within a minute); get a new one from Cells.', { field: 'token' });
+      throw fieldError('forbidden', { field: formField('token'), problem: 'has expired (or expires within a minute); get a new one from Cells.' });
     }
     // The person, not this token: a new token of the same person is the same account.
     const who = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : createHash('sha256').update(token).digest('base64url');

@@ -1,8 +1,8 @@
 import type { BucketCredentials, BucketsByCredentials } from '../../storage/bucket-store.js';
-import { GatewayError } from '../../errors.js';
+import { fieldError, GatewayError } from '../../errors.js';
 import { authIdFor, type Account } from './accounts.js';
 import type { CredentialSeal } from './credential-seal.js';
-import type { FormField, SignInMethod } from './sign-in.js';
+import { formField, type FormField, type SignInMethod } from './sign-in.js';
 import type { SignInThrottle } from './throttle.js';
 
 /** What a session of this mode keeps, sealed: the bucket and the person's key pair. */
@@ -37,7 +37,7 @@ export class S3KeySignIn implements SignInMethod {
   async verify(fields: Record<string, string>, clientAddress: string): Promise<Account> {
     const bucket = fields.bucket ?? this.opts.bucket;
     if (!(this.opts.buckets ?? [this.opts.bucket]).includes(bucket)) {
-      throw new GatewayError('forbidden', 'bucket: is not one of the buckets this gateway serves.', { field: 'bucket' });
+      throw fieldError('forbidden', { field: formField('bucket'), problem: 'is not one of the buckets this gateway serves.' });
     }
     const credentials = { accessKeyId: fields.access_key_id!, secretAccessKey: fields.secret_access_key! };
     await this.throttle.admit(credentials.accessKeyId, clientAddress);

@@ -1,7 +1,7 @@
 import { storeKeys } from '../store-keys.js';
 import { randomBytes } from 'node:crypto';
 import type { SessionStore } from '../../storage/session-store/types.js';
-import { GatewayError } from '../../errors.js';
+import { fieldError, GatewayError } from '../../errors.js';
 import type { Account } from './accounts.js';
 import { looksLikeToken, newToken, tokenHash } from './tokens.js';
 
@@ -73,18 +73,18 @@ export class SessionService {
 
   /** Rotates both tokens. A refresh token presented twice ends its whole family (it has leaked). */
   async refresh(refreshToken: string): Promise<{ tokens: TokenPair; account: Account }> {
-    const refused = (why: string) => new GatewayError('forbidden', `${why} Sign in again.`, { field: 'gateway.auth.refresh.token' });
-    if (!looksLikeToken(refreshToken, 'refresh')) throw refused('The refresh token is not valid.');
+    const refused = (why: string) => fieldError('forbidden', { field: 'refreshToken', problem: `${why} Sign in again.` });
+    if (!looksLikeToken(refreshToken, 'refresh')) throw refused('is not a valid refresh token.');
     const hash = tokenHash(refreshToken);
     const familyId = await this.store.get(key.refresh(hash));
-    if (!familyId) throw refused('The refresh token is unknown or expired.');
+    if (!familyId) throw refused('is unknown or expired.');
     const family = await this.readFamily(familyId);
-    if (!family) throw refused('This session has ended.');
+    if (!family) throw refused('belongs to a session that has ended.');
 
     const claimed = await this.store.setIfAbsent(key.spent(hash), '1', this.refreshTtlMs);
     if (!claimed || family.value.refresh !== hash) {
       await this.revoke(familyId, family.value);
-      throw refused('This refresh token was already used, so the session has been ended for safety.');
+      throw refused('was already used, so the session has been ended for safety.');
     }
 
     let account: Account | undefined;
@@ -97,7 +97,7 @@ export class SessionService {
     }
     if (!account) {
       await this.revoke(familyId, family.value);
-      throw refused('This account no longer exists.');
+      throw refused('belongs to an account that no longer exists.');
     }
 
     const { pair, access, refresh } = await this.issue(familyId);
@@ -106,7 +106,7 @@ export class SessionService {
     if (!swapped) {
       // Signed out (or ended) while we were rotating: the new tokens must not outlive it.
       await this.store.delete(key.access(access), key.refresh(refresh));
-      throw refused('This session has ended.');
+      throw refused('belongs to a session that has ended.');
     }
     await this.store.delete(key.access(family.value.access));
     return { tokens: pair, account };

@@ -1,4 +1,4 @@
-import { invalid, type GatewayError } from '../../errors.js';
+import { invalid, type Field, type GatewayError } from '../../errors.js';
 import type { Account } from './accounts.js';
 import type { SessionService, TokenPair } from './sessions.js';
 
@@ -28,17 +28,21 @@ export interface SignInMethod {
 
 const MAX_FIELD_LENGTH = 8192;
 
+/** A sign-in form field as errors name it; every dialect sends it under the name the form publishes. */
+export const formField = (name: string): Field => `form.${name}`;
+
 /** The form's answers as strings: 400 naming a required field that is missing or one that is not a string. */
 export function readForm(form: FormField[], fields: Record<string, unknown>): Record<string, string> {
   const values: Record<string, string> = {};
   for (const f of form) {
     const v = fields[f.name];
+    const field = formField(f.name);
     if (v === undefined || v === null || v === '') {
-      if (f.required) throw invalid(f.name, 'is required');
+      if (f.required) throw invalid(field, 'is required');
       continue;
     }
-    if (typeof v !== 'string') throw invalid(f.name, 'must be a string');
-    if (v.length > MAX_FIELD_LENGTH) throw invalid(f.name, `must be at most ${MAX_FIELD_LENGTH} characters`);
+    if (typeof v !== 'string') throw invalid(field, 'must be a string');
+    if (v.length > MAX_FIELD_LENGTH) throw invalid(field, `must be at most ${MAX_FIELD_LENGTH} characters`);
     values[f.name] = v;
   }
   return values;

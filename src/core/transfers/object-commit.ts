@@ -1,5 +1,5 @@
 import type { Logger } from '../../log.js';
-import { GatewayError, invalid } from '../../errors.js';
+import { fieldError, GatewayError, invalid, type Field } from '../../errors.js';
 import type { CommittedObject, ObjectHead, StagedObject } from '../../storage/bucket-store.js';
 import { sameEtag } from '../../storage/s3/etags.js';
 import type { Account } from '../auth/accounts.js';
@@ -16,10 +16,10 @@ export function objectMetadata(d: { modified: number; sha256: string | undefined
 }
 
 /** What a commit must find: a free name in an existing folder (new file), or the file (update). */
-export type CommitTarget = { isNew: true; parentRel: string; nameField: string } | { isNew: false };
+export type CommitTarget = { isNew: true; parentRel: string } | { isNew: false };
 
 /** The relative key of an id that must name a file (400 for a folder). */
-export function fileRelOf(id: string, field: string): string {
+export function fileRelOf(id: string, field: Field): string {
   const rel = decodeId(id, field);
   if (rel === '' || isFolderKey(rel)) throw invalid(field, 'is a folder, not a file');
   return rel;
@@ -38,10 +38,10 @@ export class UploadCommits {
   ) {}
 
   /** The parent folder exists and nothing has the name (else 404, 409). */
-  async assertNameFree(account: Account, parentRel: string, rel: string, nameField: string): Promise<void> {
+  async assertNameFree(account: Account, parentRel: string, rel: string): Promise<void> {
     await this.files.assertFolder(account, parentRel);
     if (await this.files.nameTaken(account.bucket, account.root + rel)) {
-      throw new GatewayError('conflict', `${nameField}: a file or folder with this name already exists`, { field: nameField });
+      throw fieldError('conflict', { field: 'name', problem: 'a file or folder with this name already exists' });
     }
   }
 
@@ -64,7 +64,7 @@ export class UploadCommits {
   ): Promise<Entry> {
     return this.files.locked(account, [rel], async (lease) => {
       await hooks.recheck?.();
-      if (target.isNew) await this.assertNameFree(account, target.parentRel, rel, target.nameField);
+      if (target.isNew) await this.assertNameFree(account, target.parentRel, rel);
       else await this.assertFileExists(account, rel);
       lease.assertHeld();
       const written = await staged.commit({ mustNotExist: target.isNew, metadata: objectMetadata(d) });

@@ -1,15 +1,15 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
-import { GatewayError, invalid } from '../../errors.js';
+import { fieldError, GatewayError, invalid } from '../../errors.js';
 import type { SessionStore } from '../../storage/session-store/types.js';
 import type { Account } from '../auth/accounts.js';
 import type { BucketFileSystem, Entry } from '../file-system.js';
 import { checkName, decodeId } from '../ids.js';
 import { storeKeys } from '../store-keys.js';
 import { contentTypeOf } from './content-type.js';
-import { readSha256, type DeclarationFields, type FileDeclaration } from './declarations.js';
+import { readSha256, type FileDeclaration } from './declarations.js';
 import type { MultipartRegistry } from './multipart-registry.js';
-import { planSegments, type SegmentPlan } from './segment-plan.js';
+import { planSegments, type SegmentInput, type SegmentPlan } from './segment-plan.js';
 import { fileRelOf, objectMetadata, type CommitTarget, type UploadCommits } from './object-commit.js';
 import { VerifiedStream } from './verified-stream.js';
 
@@ -33,6 +33,21 @@ interface UploadSession {
   segments: SegmentPlan[];
   cookieHash: string;
   expiresAt: number;
+}
+
+/** Where a segmented upload goes: an existing file (`fileId`), or a new name in a folder. Not yet checked. */
+export interface UploadTargetInput {
+  fileId?: unknown;
+  parentId?: unknown;
+  name?: unknown;
+}
+
+/** What a client says about one segment it sends, not yet checked. */
+export interface SegmentHeader {
+  cookie?: unknown;
+  number?: unknown;
+  size?: unknown;
+  sha256?: unknown;
 }
 
 export interface StartedUpload {
@@ -59,31 +74,25 @@ export class SegmentedUploads {
     private readonly opts: SegmentedUploadOptions,
   ) {}
 
-  async start(
-    account: Account,
-    target: { id?: unknown; parentId?: unknown; name?: unknown },
-    d: FileDeclaration,
-    segments: unknown,
-    fields: { segments: string } & DeclarationFields,
-  ): Promise<StartedUpload> {
+  async start(account: Account, target: UploadTargetInput, d: FileDeclaration, segments: readonly SegmentInput[] | undefined): Promise<StartedUpload> {
     this.files.assertWritable(account);
-    const plan = planSegments(segments, d.size, { segmentSize: this.opts.segmentSize, maxParts: account.bucket.profile.maxParts }, fields.segments);
+    const plan = planSegments(segments, d.size, { segmentSize: this.opts.segmentSize, maxParts: account.bucket.profile.maxParts });
     let rel: string;
     let isNew: boolean;
     let targetRef: string;
-    if (target.id !== undefined && target.id !== null) {
-      if (typeof target.id !== 'string') throw invalid('gateway.metadata.id', 'must be a string');
-      rel = fileRelOf(target.id, 'gateway.metadata.id');
+    if (target.fileId !== undefined && target.fileId !== null) {
+      if (typeof target.fileId !== 'string') throw invalid('fileId', 'must be a string');
+      rel = fileRelOf(target.fileId, 'fileId');
       await this.commits.assertFileExists(account, rel);
       isNew = false;
-      targetRef = target.id;
+      targetRef = target.fileId;
     } else {
-      if (typeof target.parentId !== 'string') throw invalid('gateway.metadata.parent.id', 'is required (or gateway.metadata.id to update a file)');
-      const parentRel = await this.files.folderKeyOf(account, target.parentId, 'gateway.metadata.parent.id');
-      checkName(target.name, fields.name, (n) => `${account.root}${parentRel}${n}`);
+      if (typeof target.parentId !== 'string') throw invalid('parentId', "is required (or the file's id, to update a file)");
+      const parentRel = await this.files.folderKeyOf(account, target.parentId, 'parentId');
+      checkName(target.name, 'name', (n) => `${account.root}${parentRel}${n}`);
       rel = `${parentRel}${target.name as string}`;
       // Checked now so that nobody sends gigabytes for nothing; checked again when the upload finishes.
-      await this.commits.assertNameFree(account, parentRel, rel, fields.name);
+      await this.commits.assertNameFree(account, parentRel, rel);
       isNew = true;
       targetRef = `${parentRel}\0${target.name as string}`;
     }
@@ -124,7 +133,7 @@ export class SegmentedUploads {
     const given = typeof cookie === 'string' ? Buffer.from(sha(cookie)) : Buffer.alloc(0);
     const expected = Buffer.from(s.cookieHash);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new GatewayError('forbidden', 'gateway.upload.cookie: does not belong to this upload', { field: 'gateway.upload.cookie' });
+      throw fieldError('forbidden', { field: 'cookie', problem: 'does not belong to this upload' });
     }
     return s;
   }
@@ -132,23 +141,16 @@ export class SegmentedUploads {
   async uploadSegment(
     account: Account,
     uploadId: string,
-    header: Record<string, unknown>,
+    header: SegmentHeader,
     body: Readable,
   ): Promise<SegmentPlan & { cookie: string }> {
-    const s = await this.session(account, uploadId, header['gateway.upload.cookie']);
-    const n = header['gateway.upload.segment.number'];
-    const plan = s.segments.find((p) => p.number === n);
-    if (!plan) throw invalid('gateway.upload.segment.number', `must be one of 1..${s.segments.length}`);
-    const size = header['gateway.upload.segment.size'];
-    if (size !== plan.size) throw invalid('gateway.upload.segment.size', `must be ${plan.size}, as declared when the upload started`);
-    const digest = readSha256(header['gateway.upload.segment.sha256'], 'gateway.upload.segment.sha256');
-    if (digest !== undefined && digest !== plan.sha256) throw invalid('gateway.upload.segment.sha256', 'differs from the one declared when the upload started');
-    const verified = new VerifiedStream({
-      size: plan.size,
-      sha256: plan.sha256,
-      sizeField: 'gateway.upload.segment.size',
-      sha256Field: 'gateway.upload.segment.sha256',
-    });
+    const s = await this.session(account, uploadId, header.cookie);
+    const plan = s.segments.find((p) => p.number === header.number);
+    if (!plan) throw invalid('segmentNumber', `must be one of 1..${s.segments.length}`);
+    if (header.size !== plan.size) throw invalid('segmentSize', `must be ${plan.size}, as declared when the upload started`);
+    const digest = readSha256(header.sha256, 'segmentSha256');
+    if (digest !== undefined && digest !== plan.sha256) throw invalid('segmentSha256', 'differs from the one declared when the upload started');
+    const verified = new VerifiedStream({ size: plan.size, sha256: plan.sha256, sizeField: 'segmentSize', sha256Field: 'segmentSha256' });
     pipeline(body, verified, () => undefined);
     const etag = await account.bucket.uploadPart(s.key, s.s3UploadId, plan.number, verified, plan.size);
     await this.store.set(key.part(uploadId, plan.number), etag, Math.max(1, s.expiresAt - Date.now()));
@@ -162,19 +164,19 @@ export class SegmentedUploads {
     uploadId: unknown,
     cookie: unknown,
   ): Promise<Entry> {
-    if (typeof uploadId !== 'string' || uploadId === '') throw invalid('gateway.upload.id', 'is required');
+    if (typeof uploadId !== 'string' || uploadId === '') throw invalid('uploadId', 'is required');
     const s = await this.session(account, uploadId, cookie);
     const ref = target.id ?? `${decodeId(target.parentId ?? '', 'id')}\0${String(target.name)}`;
-    if (ref !== s.target) throw invalid(target.id ? 'id' : 'gateway.metadata.name', 'is not the file this upload was started for');
-    if (d.size !== s.size) throw invalid('gateway.metadata.file.size', `must be ${s.size}, as declared when the upload started`);
+    if (ref !== s.target) throw invalid(target.id ? 'id' : 'name', 'is not the file this upload was started for');
+    if (d.size !== s.size) throw invalid('size', `must be ${s.size}, as declared when the upload started`);
     const etags = await this.store.getMany(s.segments.map((p) => key.part(uploadId, p.number)));
     const missing = s.segments.filter((_, i) => !etags[i]).map((p) => p.number);
-    if (missing.length) throw invalid('gateway.upload.segment', `segment(s) ${missing.slice(0, 10).join(', ')} have not been uploaded`);
+    if (missing.length) throw invalid('segments', `segment(s) ${missing.slice(0, 10).join(', ')} have not been uploaded`);
     const stored = { modified: s.modified, size: s.size, sha256: s.sha256 };
     const parts = s.segments.map((p, i) => ({ partNumber: p.number, etag: etags[i]! }));
     const staged = account.bucket.multipartObject(s.key, s.s3UploadId, s.size, parts, objectMetadata(stored));
     const rel = s.key.slice(account.root.length);
-    const commitTarget: CommitTarget = s.isNew ? { isNew: true, parentRel: s.target.slice(0, s.target.indexOf('\0')), nameField: 'gateway.metadata.name' } : { isNew: false };
+    const commitTarget: CommitTarget = s.isNew ? { isNew: true, parentRel: s.target.slice(0, s.target.indexOf('\0')) } : { isNew: false };
     try {
       // Under the name's lock: a concurrent finish or cancel of the same upload either went first (and
       // the session is gone: 404) or waits for this one.

@@ -3,7 +3,7 @@ import type { Account } from '../auth/accounts.js';
 import type { BucketFileSystem, Entry } from '../file-system.js';
 import { checkName } from '../ids.js';
 import { contentTypeOf } from './content-type.js';
-import type { DeclarationFields, FileDeclaration } from './declarations.js';
+import type { FileDeclaration } from './declarations.js';
 import type { MultipartRegistry } from './multipart-registry.js';
 import { fileRelOf, objectMetadata, type CommitTarget, type UploadCommits } from './object-commit.js';
 import { VerifiedStream } from './verified-stream.js';
@@ -30,27 +30,27 @@ export class StreamedUploads {
     private readonly opts: StreamedUploadOptions,
   ) {}
 
-  async uploadNew(account: Account, parentId: string, name: unknown, d: FileDeclaration, body: Readable, f: DeclarationFields): Promise<Entry> {
+  async uploadNew(account: Account, parentId: string, name: unknown, d: FileDeclaration, body: Readable): Promise<Entry> {
     this.files.assertWritable(account);
     const parentRel = await this.files.folderKeyOf(account, parentId, 'id');
-    checkName(name, f.name, (n) => `${account.root}${parentRel}${n}`);
+    checkName(name, 'name', (n) => `${account.root}${parentRel}${n}`);
     const rel = `${parentRel}${name as string}`;
     // A large body is refused before it is read when it could not be stored anyway; the check that
     // counts is the one made again at the commit.
-    if (d.size > this.opts.partSize) await this.commits.assertNameFree(account, parentRel, rel, f.name);
-    return this.stageAndCommit(account, rel, d, body, f, { isNew: true, parentRel, nameField: f.name });
+    if (d.size > this.opts.partSize) await this.commits.assertNameFree(account, parentRel, rel);
+    return this.stageAndCommit(account, rel, d, body, { isNew: true, parentRel });
   }
 
-  async update(account: Account, id: string, d: FileDeclaration, body: Readable, f: DeclarationFields): Promise<Entry> {
+  async update(account: Account, id: string, d: FileDeclaration, body: Readable): Promise<Entry> {
     this.files.assertWritable(account);
     const rel = fileRelOf(id, 'id');
     if (d.size > this.opts.partSize) await this.commits.assertFileExists(account, rel);
-    return this.stageAndCommit(account, rel, d, body, f, { isNew: false });
+    return this.stageAndCommit(account, rel, d, body, { isNew: false });
   }
 
-  private async stageAndCommit(account: Account, rel: string, d: FileDeclaration, body: Readable, f: DeclarationFields, target: CommitTarget) {
+  private async stageAndCommit(account: Account, rel: string, d: FileDeclaration, body: Readable, target: CommitTarget) {
     const full = account.root + rel;
-    const verified = new VerifiedStream({ size: d.size, sha256: d.sha256, sizeField: f.size, sha256Field: f.sha256 });
+    const verified = new VerifiedStream({ size: d.size, sha256: d.sha256, sizeField: 'size', sha256Field: 'sha256' });
     // The request's failure (client gone) reaches the upload through the verifying stream.
     pipeline(body, verified, () => undefined);
     let multipart: string | undefined;

@@ -1,14 +1,14 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { GatewayError } from '../../errors.js';
+import { invalid, type Field } from '../../errors.js';
 
 export interface Declared {
   size: number;
   /** Lower-case hex, when the client declared one. */
   sha256: string | undefined;
-  /** Field names for error messages (they differ between dialects and between uploads and segments). */
-  sizeField: string;
-  sha256Field: string;
+  /** The fields errors name (a whole file's, or a segment's). */
+  sizeField: Field;
+  sha256Field: Field;
 }
 
 /**
@@ -61,7 +61,7 @@ export class VerifiedStream extends Transform {
     done(null, this.held);
   }
 
-  private mismatch(field: string, problem: string): GatewayError {
-    return new GatewayError('invalid', `${field}: ${problem}; nothing was stored`, { field });
+  private mismatch(field: Field, problem: string) {
+    return invalid(field, `${problem}; nothing was stored`);
   }
 }

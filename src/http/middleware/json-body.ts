@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { GatewayError } from '../../errors.js';
+import { invalid } from '../../errors.js';
 
 /**
  * JSON bodies with or without a Content-Type header (odrive's own clients send none). An empty body
@@ -12,7 +12,7 @@ export function jsonBody(limitBytes: number) {
     (req: Request, _res: Response, next: NextFunction) => {
       if (req.body === undefined || req.body === null) req.body = {};
       if (typeof req.body !== 'object' || Array.isArray(req.body)) {
-        next(new GatewayError('invalid', 'body: must be a JSON object', { field: 'body' }));
+        next(invalid('body', 'must be a JSON object'));
         return;
       }
       next();

@@ -1,4 +1,4 @@
-import { GatewayError } from '../../errors.js';
+import { fieldError, GatewayError } from '../../errors.js';
 
 interface SdkError {
   name?: string;
@@ -52,7 +52,7 @@ export function fromS3Error(err: unknown, operation: string): GatewayError {
     return new GatewayError('conflict', 'The object already exists or changed meanwhile.', opts);
   }
   if (e.name === 'InvalidRange' || status === 416) {
-    return new GatewayError('unsatisfiable', 'Range: the requested range is not within the file.', { ...opts, field: 'Range' });
+    return fieldError('unsatisfiable', { field: 'range', problem: 'the requested range is not within the file.' }, opts);
   }
   if (e.name === 'NoSuchBucket') {
     return new GatewayError('bad_gateway', `The gateway's S3 bucket does not exist (${operation}); the operator must create it or fix S3_BUCKET.`, opts);
