@@ -16,7 +16,10 @@ const realOnly = (t) => /real S3 only/i.test(t.fullName);
 
 const problems = [];
 const runs = {};
-for (const [name, file] of [['embedded', embeddedFile], ['real-s3', realFile]]) {
+for (const [name, file] of [
+  ['embedded', embeddedFile],
+  ['real-s3', realFile],
+]) {
   const all = tests(load(file));
   const ok = all.filter((t) => t.status === 'passed');
   const bad = all.filter((t) => t.status === 'failed');
@@ -27,7 +30,9 @@ for (const [name, file] of [['embedded', embeddedFile], ['real-s3', realFile]]) 
   for (const t of bad) problems.push(`${name}: failed: ${t.id}`);
   if (redis.length === 0) problems.push(`${name}: no Redis-backed test ran`);
   if (ok.length < recorded[name]) {
-    problems.push(`${name}: ${ok.length} tests passed, fewer than the ${recorded[name]} recorded in .ci/test-counts.json: a test vanished (lower the count there only when one was removed on purpose)`);
+    problems.push(
+      `${name}: ${ok.length} tests passed, fewer than the ${recorded[name]} recorded in .ci/test-counts.json: a test vanished (lower the count there only when one was removed on purpose)`,
+    );
   }
   const unexpected = name === 'embedded' ? skipped.filter((t) => !realOnly(t)) : skipped;
   for (const t of unexpected) problems.push(`${name}: skipped: ${t.id}`);

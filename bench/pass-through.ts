@@ -14,13 +14,10 @@ const target = new URL(process.env.PASS_THROUGH_TARGET ?? '');
 const agent = new http.Agent({ keepAlive: true });
 
 const server = http.createServer((req, res) => {
-  const upstream = http.request(
-    { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
-    (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      pipeline(answer, res, () => undefined);
-    },
-  );
+  const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
+    res.writeHead(answer.statusCode ?? 502, answer.headers);
+    pipeline(answer, res, () => undefined);
+  });
   upstream.on('error', () => res.destroy());
   pipeline(req, upstream, () => undefined);
 });

@@ -85,7 +85,9 @@ async function load(
 }
 const PASSWORD = 'bench-password-1';
 /** The Node flags `npm start` runs the gateway with (package.json), so the benchmark measures the same process. */
-const START_FLAGS = [...(JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start.matchAll(/ (--[\w-]+=?\S*)/g)].map((m) => m[1]!);
+const START_FLAGS = [...(JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start.matchAll(/ (--[\w-]+=?\S*)/g)].map(
+  (m) => m[1]!,
+);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
@@ -98,9 +100,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 
 async function seed(bucket: S3Bucket, keys: string[]): Promise<void> {
   const limit = pLimit(64);
-  await Promise.all(
-    keys.map((Key) => limit(() => bucket.client.send(new PutObjectCommand({ Bucket: bucket.name, Key, Body: Buffer.from(`bench ${Key}`) })))),
-  );
+  await Promise.all(keys.map((Key) => limit(() => bucket.client.send(new PutObjectCommand({ Bucket: bucket.name, Key, Body: Buffer.from(`bench ${Key}`) })))));
 }
 
 /** A node script as a child process, ready once its output matches `ready` (whose group is its URL). */
@@ -109,7 +109,7 @@ async function startProcess(script: string, env: Record<string, string>, ready: 
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       const m = ready.exec(out);
       if (m) {
@@ -119,7 +119,7 @@ async function startProcess(script: string, env: Record<string, string>, ready: 
     });
     child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   });
-  child.stdout!.resume();
+  child.stdout.resume();
   return {
     child,
     url,
@@ -165,7 +165,12 @@ async function directMove(bucket: S3Bucket, from: string, to: string, concurrenc
       page.map((o) =>
         limit(async () => {
           await bucket.client.send(
-            new CopyObjectCommand({ Bucket: bucket.name, Key: to + o.key.slice(from.length), CopySource: copySource(bucket.name, o.key), MetadataDirective: 'COPY' }),
+            new CopyObjectCommand({
+              Bucket: bucket.name,
+              Key: to + o.key.slice(from.length),
+              CopySource: copySource(bucket.name, o.key),
+              MetadataDirective: 'COPY',
+            }),
           );
           sources.push(o.key);
         }),
@@ -183,7 +188,12 @@ async function main(): Promise<void> {
   // The embedded S3 runs in a process of its own, as any S3 would: not in the client's, not in the gateway's.
   const embedded = config.s3.endpoint ? undefined : await startProcess(path.resolve('scripts/embedded-s3.mjs'), {}, /^(http:\/\/\S+)/m);
   const s3Env: Record<string, string> = embedded
-    ? { S3_ENDPOINT: embedded.url, S3_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey, S3_BUCKET: config.s3.bucket }
+    ? {
+        S3_ENDPOINT: embedded.url,
+        S3_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
+        S3_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
+        S3_BUCKET: config.s3.bucket,
+      }
     : {};
   const s3Endpoint = embedded?.url ?? config.s3.endpoint!;
   const clientOptions = {
@@ -201,7 +211,16 @@ async function main(): Promise<void> {
   const gateway = await startProcess(
     path.resolve('dist/main.js'),
     // One token from one address stands for many clients here: the request limits would measure themselves.
-    { ...s3Env, DATA_DIR: dataDir, PORT: '0', DEMO_PASSWORD: PASSWORD, USERS_FILE: '', LOG_LEVEL: 'error', RATE_LIMIT_PER_TOKEN: '0', RATE_LIMIT_PER_ADDRESS: '0' },
+    {
+      ...s3Env,
+      DATA_DIR: dataDir,
+      PORT: '0',
+      DEMO_PASSWORD: PASSWORD,
+      USERS_FILE: '',
+      LOG_LEVEL: 'error',
+      RATE_LIMIT_PER_TOKEN: '0',
+      RATE_LIMIT_PER_ADDRESS: '0',
+    },
     /ready at (http:\/\/\S+)/,
     START_FLAGS,
   );
@@ -228,11 +247,16 @@ async function main(): Promise<void> {
     };
 
     const s3 = embedded ? 'embedded s3rver (its own process)' : config.s3.endpoint;
-    process.stdout.write(`S3: ${s3}; session store: ${config.redis.url ? 'Redis' : 'in-process'}; medians of ${ROUNDS} rounds (${TRANSFER_ROUNDS} for transfers)\n\n`);
+    process.stdout.write(
+      `S3: ${s3}; session store: ${config.redis.url ? 'Redis' : 'in-process'}; medians of ${ROUNDS} rounds (${TRANSFER_ROUNDS} for transfers)\n\n`,
+    );
 
     // ---- listing, warm cache
     const listFolder = `${run}list/`;
-    await seed(bucket, Array.from({ length: LIST_OBJECTS }, (_, i) => `${listFolder}f${String(i).padStart(6, '0')}.txt`));
+    await seed(
+      bucket,
+      Array.from({ length: LIST_OBJECTS }, (_, i) => `${listFolder}f${String(i).padStart(6, '0')}.txt`),
+    );
     const warm = await gatewayListAll(listFolder);
     if (warm !== LIST_OBJECTS) throw new Error(`gateway listed ${warm} of ${LIST_OBJECTS}`);
     const listDirect: number[] = [];
@@ -323,7 +347,10 @@ async function main(): Promise<void> {
     const transferRss = await peakRss();
     // ---- metadata under load
     const loadFolder = `${run}load/`;
-    await seed(bucket, Array.from({ length: 100 }, (_, i) => `${loadFolder}f${String(i).padStart(6, '0')}.txt`));
+    await seed(
+      bucket,
+      Array.from({ length: 100 }, (_, i) => `${loadFolder}f${String(i).padStart(6, '0')}.txt`),
+    );
     const entryKey = `${loadFolder}f000050.txt`;
     await gatewayListAll(loadFolder); // warm, as a syncing client finds it
     // GetObject of the tiny object stands for HeadObject: autocannon waits for a body after a HEAD answer.
@@ -363,7 +390,8 @@ async function main(): Promise<void> {
 
     // ---- one write at a time through the gateway: what the write ordering's cost is a share of
     const folders: number[] = [];
-    for (let i = 0; i < 300; i++) folders.push(await timed(() => call('POST', `/v2/gateway_metadata_folder/${b64(loadFolder)}`, { 'gateway.metadata.name': `new-${i}` })));
+    for (let i = 0; i < 300; i++)
+      folders.push(await timed(() => call('POST', `/v2/gateway_metadata_folder/${b64(loadFolder)}`, { 'gateway.metadata.name': `new-${i}` })));
 
     const rss = await peakRss();
 

@@ -7,9 +7,7 @@ export function startupBanner(rt: Runtime, url: string): string {
     ? `bucket "${rt.config.s3.bucket}" on the embedded S3 server, data in ${rt.embeddedS3.directory} (for trying and development, not production)`
     : `bucket "${rt.config.s3.bucket}" at ${rt.config.s3.endpoint}`;
   lines.push(`  S3:        ${s3}`);
-  lines.push(
-    `  Sessions:  ${rt.store.durable ? 'Redis' : 'in-process store: sessions end with the process (set REDIS_URL to keep them)'}`,
-  );
+  lines.push(`  Sessions:  ${rt.store.durable ? 'Redis' : 'in-process store: sessions end with the process (set REDIS_URL to keep them)'}`);
   lines.push(`  Sign-in:   form with fields ${rt.services.signIn.form.map((f) => f.name).join(', ')} — POST ${url}/v2/gateway_auth`);
   if (rt.embeddedS3 && rt.config.auth.mode === 's3') {
     const body = `'{"access_key_id":"S3RVER","secret_access_key":"S3RVER"}'`;
@@ -21,9 +19,7 @@ export function startupBanner(rt: Runtime, url: string): string {
     lines.push(
       `  Demo user: ${d.name}, password ${d.generated ? `${d.password} (generated at start; set DEMO_PASSWORD to choose one)` : 'from DEMO_PASSWORD'}`,
     );
-    const body = d.generated
-      ? `'{"user":"${d.name}","password":"${d.password}"}'`
-      : `"{\\"user\\":\\"${d.name}\\",\\"password\\":\\"$DEMO_PASSWORD\\"}"`;
+    const body = d.generated ? `'{"user":"${d.name}","password":"${d.password}"}'` : `"{\\"user\\":\\"${d.name}\\",\\"password\\":\\"$DEMO_PASSWORD\\"}"`;
     lines.push(`  Try:       curl -s -X POST ${url}/v2/gateway_auth -d ${body}`);
   }
   return `${lines.join('\n')}\n`;

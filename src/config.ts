@@ -15,8 +15,7 @@ const wholeNumber = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-const yesNo = () =>
-  z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'must be true or false').transform((v) => v === 'true' || v === '1' || v === 'yes');
+const yesNo = () => z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'must be true or false').transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const int = (min: number, max: number, fallback: number) => z.preprocess(blankToUndefined, wholeNumber(min, max).default(fallback));
 const optionalInt = (min: number, max: number) => z.preprocess(blankToUndefined, wholeNumber(min, max).optional());
@@ -68,7 +67,12 @@ const list = (item: z.ZodType<string, string>, problem: string, max = 1000) =>
     blankToUndefined,
     z
       .string()
-      .transform((v) => v.split(',').map((x) => x.trim()).filter((x) => x !== ''))
+      .transform((v) =>
+        v
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== ''),
+      )
       .pipe(z.array(item, problem).min(1).max(max))
       .optional(),
   );
@@ -89,7 +93,10 @@ const secret = <T>(env: string, schema: z.ZodType<T, unknown>): Setting<T> => ({
 const SETTINGS = {
   port: from('PORT', int(0, 65535, 8080)),
   host: from('HOST', text('127.0.0.1')),
-  dataDir: from('DATA_DIR', text('./data').transform((p) => path.resolve(p))),
+  dataDir: from(
+    'DATA_DIR',
+    text('./data').transform((p) => path.resolve(p)),
+  ),
   trustProxy: from('TRUST_PROXY', text('false').transform(parseTrustProxy)),
   s3: {
     /** Absent: the gateway runs its embedded S3 server. */
@@ -150,7 +157,12 @@ const SETTINGS = {
         blankToUndefined,
         z
           .string()
-          .transform((v) => v.split(',').map((a) => a.trim()).filter((a) => a !== ''))
+          .transform((v) =>
+            v
+              .split(',')
+              .map((a) => a.trim())
+              .filter((a) => a !== ''),
+          )
           .pipe(
             z
               .array(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be a comma-separated list of host:port'))
@@ -173,7 +185,10 @@ const SETTINGS = {
         blankToUndefined,
         z
           .string()
-          .refine((v) => /^[A-Za-z0-9+/_-]{43}=?$/.test(v) && Buffer.from(v, 'base64').length === 32, 'must be 32 random bytes in base64 (openssl rand -base64 32)')
+          .refine(
+            (v) => /^[A-Za-z0-9+/_-]{43}=?$/.test(v) && Buffer.from(v, 'base64').length === 32,
+            'must be 32 random bytes in base64 (openssl rand -base64 32)',
+          )
           .transform((v) => Buffer.from(v, 'base64'))
           .optional(),
       ),
@@ -232,7 +247,13 @@ const SETTINGS = {
     windowSec: from('RATE_LIMIT_WINDOW', int(1, 24 * 3600, 60)),
   },
   /** Browser origins allowed to call the gateway; undefined: CORS off. */
-  corsOrigins: from('CORS_ORIGINS', list(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be a comma-separated list of origins (https://host[:port])'), 'must be a comma-separated list of origins')),
+  corsOrigins: from(
+    'CORS_ORIGINS',
+    list(
+      z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be a comma-separated list of origins (https://host[:port])'),
+      'must be a comma-separated list of origins',
+    ),
+  ),
   shutdownGraceMs: from('SHUTDOWN_GRACE_MS', int(0, 600000, 10000)),
   readyTimeoutMs: from('READY_TIMEOUT_MS', int(50, 60000, 2000)),
   log: {

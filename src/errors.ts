@@ -73,11 +73,7 @@ export class GatewayError extends Error {
   /** Who said no: S3 (its answer, mapped), or the session store; undefined for the gateway's own checks. */
   readonly origin: 's3' | 'store' | undefined;
 
-  constructor(
-    kind: ErrorKind,
-    message: string,
-    opts: GatewayErrorOptions = {},
-  ) {
+  constructor(kind: ErrorKind, message: string, opts: GatewayErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GatewayError';
     this.kind = kind;
@@ -98,7 +94,8 @@ export function fieldError(kind: ErrorKind, about: FieldProblem, opts: Omit<Gate
   return new GatewayError(kind, `${fieldPath(about)}: ${about.problem}`, { ...opts, about });
 }
 
-export const invalid = (field: Field, problem: string, within?: FieldProblem['within']) => fieldError('invalid', { field, problem, ...(within ? { within } : {}) });
+export const invalid = (field: Field, problem: string, within?: FieldProblem['within']) =>
+  fieldError('invalid', { field, problem, ...(within ? { within } : {}) });
 
 /** The session store could not be reached: clients should retry shortly. */
 export const storeUnavailable = (cause: unknown) =>

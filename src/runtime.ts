@@ -65,7 +65,7 @@ async function openStore(config: Config): Promise<SessionStore> {
     await store.connect();
   } catch (err) {
     await store.close();
-    throw new Error(`REDIS_URL: cannot connect to Redis (${(err as Error).message})`);
+    throw new Error(`REDIS_URL: cannot connect to Redis (${(err as Error).message})`, { cause: err });
   }
   return store;
 }
@@ -83,7 +83,7 @@ async function reachable(endpoint: string, timeoutMs: number): Promise<void> {
     const res = await fetch(endpoint, { method: 'HEAD', signal: AbortSignal.timeout(timeoutMs) });
     await res.body?.cancel();
   } catch (err) {
-    throw new Error(`S3 endpoint does not answer (${(err as Error).name})`);
+    throw new Error(`S3 endpoint does not answer (${(err as Error).name})`, { cause: err });
   }
 }
 
@@ -164,9 +164,18 @@ async function openS3(config: Config, logger: Logger, metrics: Metrics | undefin
 }
 
 /** The AUTH_MODE's way of signing in, and the demo account when the users mode has no users file. */
-async function openSignInMethod(config: Config, s3: S3Wiring, throttle: SignInThrottle, opened: Opened): Promise<{ method: SignInMethod; demo: DemoAccount | undefined }> {
+async function openSignInMethod(
+  config: Config,
+  s3: S3Wiring,
+  throttle: SignInThrottle,
+  opened: Opened,
+): Promise<{ method: SignInMethod; demo: DemoAccount | undefined }> {
   if (config.auth.mode === 'users') {
-    if (config.auth.usersFile) return { method: await PasswordSignIn.create(new AccountDirectory(await loadAccountsFile(config.auth.usersFile), s3.bucket!), throttle), demo: undefined };
+    if (config.auth.usersFile)
+      return {
+        method: await PasswordSignIn.create(new AccountDirectory(await loadAccountsFile(config.auth.usersFile), s3.bucket!), throttle),
+        demo: undefined,
+      };
     const d = await demoAccount(config);
     return { method: await PasswordSignIn.create(new AccountDirectory([d.record], s3.bucket!), throttle), demo: d.demo };
   }
@@ -177,7 +186,12 @@ async function openSignInMethod(config: Config, s3: S3Wiring, throttle: SignInTh
   const method =
     config.auth.mode === 's3'
       ? new S3KeySignIn(pool, seal, throttle, { endpoint: s3.endpoint, bucket: config.s3.bucket, buckets: config.s3.buckets })
-      : new CellsSignIn(pool, seal, throttle, { endpoint: s3.endpoint, bucket: config.s3.bucket, secret: config.auth.pydioSecret, marginSec: config.auth.pydioTokenMarginSec });
+      : new CellsSignIn(pool, seal, throttle, {
+          endpoint: s3.endpoint,
+          bucket: config.s3.bucket,
+          secret: config.auth.pydioSecret,
+          marginSec: config.auth.pydioTokenMarginSec,
+        });
   return { method, demo: undefined };
 }
 
@@ -249,7 +263,19 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       corsOrigins: config.corsOrigins,
       ...(metrics ? { metrics, serveMetrics: config.metrics.port === undefined } : {}),
     });
-    return { config, app, services, store, bucket: s3.bucket, embeddedS3: s3.embeddedS3, demo, metrics, locks, multipartRegistry: registry, close: () => opened.closeAll() };
+    return {
+      config,
+      app,
+      services,
+      store,
+      bucket: s3.bucket,
+      embeddedS3: s3.embeddedS3,
+      demo,
+      metrics,
+      locks,
+      multipartRegistry: registry,
+      close: () => opened.closeAll(),
+    };
   } catch (err) {
     await opened.closeAll();
     throw err;

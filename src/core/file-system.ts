@@ -256,7 +256,7 @@ export class BucketFileSystem {
     const [folderModified] = await this.folderTimes(account.bucket, [from]);
     const copy = pLimit(this.opts.copyConcurrency);
     const copiedSources: string[] = [];
-    let failure: unknown;
+    let failure: { error: unknown } | undefined; // boxed: whatever was thrown, even undefined, counts
     for await (const page of account.bucket.listAll(from)) {
       const known = await this.cache.getMany(account.bucket.name, page);
       lease.assertHeld();
@@ -273,12 +273,12 @@ export class BucketFileSystem {
               if (facts && copied.etag) await this.cache.put(account.bucket.name, { key: dest, etag: copied.etag, size: object.size }, facts);
               copiedSources.push(object.key);
             } catch (err) {
-              failure ??= err;
+              failure ??= { error: err };
             }
           }),
         ),
       );
-      if (failure) throw failure;
+      if (failure) throw failure.error;
     }
     const legacy = `${from.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
     lease.assertHeld();

@@ -10,7 +10,12 @@ export const LEGACY_FOLDER_SUFFIX = '_$folder$';
  * its child, and keys no file system can show (empty, `.` or `..` segments, NUL) are left out. Folders
  * map their key relative to `root` to their full key; files keep S3's order.
  */
-export function listingChildren(root: string, prefix: string, objects: ObjectSummary[], prefixes: string[]): { folders: Map<string, string>; files: ObjectSummary[] } {
+export function listingChildren(
+  root: string,
+  prefix: string,
+  objects: ObjectSummary[],
+  prefixes: string[],
+): { folders: Map<string, string>; files: ObjectSummary[] } {
   const folders = new Map<string, string>();
   const files: ObjectSummary[] = [];
   for (const o of objects) {

@@ -69,8 +69,7 @@ const nodeId = (path: string) => createHash('sha256').update(path, 'utf8').diges
 /** The store's lock request for `names`. */
 export const lockNodes = (names: string[]): LockNode[] => lockPlan(names).map((p) => ({ node: nodeId(p.path), mode: p.mode }));
 
-const busy = () =>
-  new GatewayError('unavailable', 'Another operation on this file or folder is still running; try again shortly.', { retryAfterSec: 2 });
+const busy = () => new GatewayError('unavailable', 'Another operation on this file or folder is still running; try again shortly.', { retryAfterSec: 2 });
 const lostTurn = () =>
   new GatewayError('unavailable', 'The operation lost its turn (the session store did not confirm it in time); nothing more was changed. Try again.', {
     retryAfterSec: 2,
@@ -158,7 +157,14 @@ export class NamespaceLocks {
         const token = await this.store.acquireLocks(scope, nodes, this.opts.leaseMs);
         if (token > 0) {
           if (waiting) this.observer?.waited((Date.now() - started) / 1000, 'granted');
-          return new HeldLease(this.store, scope, token, nodes.map((n) => n.node), this.opts, askedAt);
+          return new HeldLease(
+            this.store,
+            scope,
+            token,
+            nodes.map((n) => n.node),
+            this.opts,
+            askedAt,
+          );
         }
         if (!waiting) {
           waiting = true;

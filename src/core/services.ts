@@ -9,7 +9,8 @@ import type { StreamedUploads } from './transfers/streamed-uploads.js';
 
 export interface ReadinessReport {
   ready: boolean;
-  checks: Record<string, 'ok' | string>;
+  /** Per dependency: 'ok', or what failed. */
+  checks: Record<string, string>;
 }
 
 /** The gateway's own operations, as the HTTP layer sees them. */

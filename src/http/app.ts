@@ -48,7 +48,15 @@ export function createApp(o: AppOptions): Express {
     app.use(
       cors({
         origin: o.corsOrigins,
-        allowedHeaders: ['Authorization', 'Content-Type', 'Range', 'If-Range', 'If-None-Match', 'X-Request-Id', ...DIALECTS.flatMap((d) => [d.fields.uploadHeader, d.fields.segmentHeader ?? []].flat())],
+        allowedHeaders: [
+          'Authorization',
+          'Content-Type',
+          'Range',
+          'If-Range',
+          'If-None-Match',
+          'X-Request-Id',
+          ...DIALECTS.flatMap((d) => [d.fields.uploadHeader, d.fields.segmentHeader ?? []].flat()),
+        ],
         exposedHeaders: ['X-Request-Id', 'ETag', 'Content-Range', 'Retry-After', ...DIALECTS.map((d) => d.pageHeader)],
         maxAge: 600,
       }),
@@ -57,7 +65,15 @@ export function createApp(o: AppOptions): Express {
   app.use(accessLog(o.logger, o.metrics));
   app.use(healthRoutes(o.services));
   if (o.metrics && o.serveMetrics) app.get('/metrics', metricsHandler(o.metrics));
-  for (const dialect of DIALECTS) app.use(dialectRouter(o.services, dialect, { maxJsonBodyBytes: o.maxJsonBodyBytes, maxUploadPlanBytes: o.maxUploadPlanBytes, bodyIdleTimeoutMs: o.bodyIdleTimeoutMs }, o.metrics));
+  for (const dialect of DIALECTS)
+    app.use(
+      dialectRouter(
+        o.services,
+        dialect,
+        { maxJsonBodyBytes: o.maxJsonBodyBytes, maxUploadPlanBytes: o.maxUploadPlanBytes, bodyIdleTimeoutMs: o.bodyIdleTimeoutMs },
+        o.metrics,
+      ),
+    );
 
   app.use((req, _res, next) => {
     next(new GatewayError('not_found', `No such endpoint: ${req.method} ${req.path.split('/').slice(0, 3).join('/')}`));

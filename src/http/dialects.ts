@@ -1,6 +1,5 @@
 import type { Account } from '../core/auth/accounts.js';
 import type { TokenPair } from '../core/auth/sessions.js';
-import type { Entry } from '../core/file-system.js';
 import { ROOT_ID } from '../core/ids.js';
 import type { Field } from '../errors.js';
 
@@ -37,7 +36,18 @@ export interface Route {
 }
 
 /** The meanings only segmented uploads use; a dialect without them has no names for these. */
-export const SEGMENTED_NAMES = ['parentId', 'uploadId', 'cookie', 'expiration', 'segmentHeader', 'segments', 'segmentNumber', 'segmentSize', 'segmentSha256', 'segmentCookie'] as const;
+export const SEGMENTED_NAMES = [
+  'parentId',
+  'uploadId',
+  'cookie',
+  'expiration',
+  'segmentHeader',
+  'segments',
+  'segmentNumber',
+  'segmentSize',
+  'segmentSha256',
+  'segmentCookie',
+] as const;
 export const SEGMENTED_OPERATIONS: readonly Operation[] = ['startUpload', 'uploadSegment', 'finishNewUpload', 'finishUpdateUpload', 'cancelUpload'];
 
 /** What core means, plus what only responses carry: an entry's type and hash, an upload's expiry, a segment's cookie. */

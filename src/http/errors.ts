@@ -35,9 +35,7 @@ function fromBodyParser(err: { type?: string; status?: number }): GatewayError |
     case 'stream.encoding.set':
       return invalid('body', 'was not received whole');
     default:
-      return err.status && err.status >= 400 && err.status < 500
-        ? new GatewayError('invalid', 'The request could not be read.', {})
-        : undefined;
+      return err.status && err.status >= 400 && err.status < 500 ? new GatewayError('invalid', 'The request could not be read.', {}) : undefined;
   }
 }
 
@@ -72,7 +70,7 @@ export function errorHandler(logger: Logger, explain: (err: GatewayError, accoun
           requestId: res.locals.requestId,
           message: known.message,
           ...known.logDetails,
-          cause: known.cause instanceof Error ? known.cause.message : String(known.cause ?? ''),
+          cause: known.cause instanceof Error ? known.cause.message : typeof known.cause === 'string' ? known.cause : '',
         });
       }
       sendError(res, known);
@@ -83,6 +81,8 @@ export function errorHandler(logger: Logger, explain: (err: GatewayError, accoun
       method: req.method,
       error: err instanceof Error ? err.stack : String(err),
     });
-    res.status(500).json(errorBody(500, 'internal', 'Unexpected error; the request id helps the operator find it in the log.', res.locals.requestId as string | undefined));
+    res
+      .status(500)
+      .json(errorBody(500, 'internal', 'Unexpected error; the request id helps the operator find it in the log.', res.locals.requestId as string | undefined));
   };
 }

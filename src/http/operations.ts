@@ -148,7 +148,11 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
             .end();
           return;
         }
-        const got = await s.downloads.open(account, idOf(req), { range: req.get('range'), ifRange: req.get('if-range'), ifNoneMatch: req.get('if-none-match') });
+        const got = await s.downloads.open(account, idOf(req), {
+          range: req.get('range'),
+          ifRange: req.get('if-range'),
+          ifNoneMatch: req.get('if-none-match'),
+        });
         if (got.kind === 'redirect') return res.redirect(302, got.url);
         if (got.kind === 'not-modified') return res.status(304).set('ETag', got.etag).end();
         if (got.kind === 'unsatisfiable') {
@@ -173,7 +177,10 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       json: false,
       handle: () => async (req, res) => {
         const t = await s.thumbnails.render(sessionOf(res).account, idOf(req));
-        res.status(200).set({ 'Content-Type': t.contentType, 'Content-Length': String(t.body.length), ETag: t.etag }).end(t.body);
+        res
+          .status(200)
+          .set({ 'Content-Type': t.contentType, 'Content-Length': String(t.body.length), ETag: t.etag })
+          .end(t.body);
       },
     },
     list: {
@@ -211,7 +218,8 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
     rename: {
       auth: true,
       json: true,
-      handle: (d) => async (req, res) => res.json(entryJson(d, await s.files.rename(sessionOf(res).account, idOf(req), readFields(d, bodyOf(req), ['newName']).newName))),
+      handle: (d) => async (req, res) =>
+        res.json(entryJson(d, await s.files.rename(sessionOf(res).account, idOf(req), readFields(d, bodyOf(req), ['newName']).newName))),
     },
     uploadNew: { auth: true, json: false, handle: upload(true) },
     update: { auth: true, json: false, handle: upload(false) },
@@ -283,7 +291,14 @@ export function dialectRouter(
   const plan = jsonBody(limits.maxUploadPlanBytes);
   for (const [op, route] of Object.entries(dialect.routes) as Array<[Operation, NonNullable<Dialect['routes'][Operation]>]>) {
     const spec = specs[op];
-    const chain: Handler[] = [operationName(op, dialect, metrics), idle, requestLimit(services, spec.auth), ...(spec.auth ? [auth] : []), ...(spec.json === 'plan' ? plan : spec.json ? body : []), spec.handle(dialect)];
+    const chain: Handler[] = [
+      operationName(op, dialect, metrics),
+      idle,
+      requestLimit(services, spec.auth),
+      ...(spec.auth ? [auth] : []),
+      ...(spec.json === 'plan' ? plan : spec.json ? body : []),
+      spec.handle(dialect),
+    ];
     // (Express routes HEAD to GET handlers; the download handler answers it from HeadObject.)
     r[route.method](route.path, ...chain);
   }

@@ -87,7 +87,8 @@ export function buildProgram(ws: Workspace, io: Io): Command {
       if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new ShellError(`${url}: use http:// or https://`);
       const baseUrl = base.href.replace(/\/+$/, '');
       const method = await GatewayClient.authMethod(baseUrl);
-      if (method.method !== 'form' || !('fields' in method)) throw new ShellError(`${baseUrl} signs in with "${method.method}"; this shell supports sign-in forms only`);
+      if (method.method !== 'form' || !('fields' in method))
+        throw new ShellError(`${baseUrl} signs in with "${method.method}"; this shell supports sign-in forms only`);
       const fields: Record<string, string> = {};
       for (const f of method.fields) {
         const given = opts.field[f.name];
@@ -104,7 +105,13 @@ export function buildProgram(ws: Workspace, io: Io): Command {
         if (answer !== '') fields[f.name] = answer;
       }
       const signed = await GatewayClient.signIn(baseUrl, fields);
-      await ws.addMount(name, { url: baseUrl, accessToken: signed.accessToken, refreshToken: signed.refreshToken, rootId: signed.rootId, segmentSize: signed.segmentSize });
+      await ws.addMount(name, {
+        url: baseUrl,
+        accessToken: signed.accessToken,
+        refreshToken: signed.refreshToken,
+        rootId: signed.rootId,
+        segmentSize: signed.segmentSize,
+      });
       io.out(`mounted ${baseUrl} at ${TOP}/${name}`);
     });
   mounts
@@ -120,7 +127,10 @@ export function buildProgram(ws: Workspace, io: Io): Command {
     .description('sign out of a gateway and forget it')
     .action(async (name: string) => {
       ws.mount(name);
-      await ws.client(name).signOut().catch(() => undefined); // forget it even when the gateway is gone
+      await ws
+        .client(name)
+        .signOut()
+        .catch(() => undefined); // forget it even when the gateway is gone
       await ws.removeMount(name);
       io.out(`removed ${TOP}/${name}`);
     });
@@ -162,7 +172,8 @@ export function buildProgram(ws: Workspace, io: Io): Command {
       io.out(`path:     ${place.path}`);
       io.out(`type:     ${entry.type}`);
       io.out(`id:       ${entry.id}`);
-      if (entry.type === 'file') io.out(`size:     ${entry.size === undefined ? 'unknown (the gateway does not say)' : `${entry.size} bytes (${bytes(entry.size)})`}`);
+      if (entry.type === 'file')
+        io.out(`size:     ${entry.size === undefined ? 'unknown (the gateway does not say)' : `${entry.size} bytes (${bytes(entry.size)})`}`);
       io.out(`modified: ${when(entry.modified)}`);
       if (entry.hash) io.out(`hash:     ${entry.hash}`);
     });
@@ -268,8 +279,12 @@ export function buildProgram(ws: Workspace, io: Io): Command {
       const [method, authMs] = await timed(() => GatewayClient.authMethod(m.url));
       io.out(`dialect:      final (GET /v2/gateway_auth_method answered in ${authMs.toFixed(1)} ms)`);
       io.out(`sign-in:      ${method.method}${'fields' in method ? ` (${method.fields.map((f) => f.name).join(', ')})` : ''}`);
-      io.out(`segment size: ${m.segmentSize ? `${m.segmentSize} bytes (${bytes(m.segmentSize)}); larger files upload in segments` : 'none announced; every file uploads in one request'}`);
-      io.out(`refresh:      ${m.refreshToken ? 'yes; an expired access token is renewed unseen' : 'no refresh token; when the access token expires, sign in again (mounts add)'}`);
+      io.out(
+        `segment size: ${m.segmentSize ? `${m.segmentSize} bytes (${bytes(m.segmentSize)}); larger files upload in segments` : 'none announced; every file uploads in one request'}`,
+      );
+      io.out(
+        `refresh:      ${m.refreshToken ? 'yes; an expired access token is renewed unseen' : 'no refresh token; when the access token expires, sign in again (mounts add)'}`,
+      );
       const times: number[] = [];
       for (let i = 0; i < 5; i++) times.push((await timed(() => client.facts(m.rootId)))[1]);
       times.sort((a, b) => a - b);

@@ -80,9 +80,12 @@ export class ConfigFile {
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+        const age = await stat(lock).then(
+          (s) => Date.now() - s.mtimeMs,
+          () => 0,
+        );
         if (age > (opts.staleMs ?? 60_000)) await rm(lock, { force: true });
-        else if (Date.now() > until) throw new Error(`${lock} is held by another gws; remove it if no gws is running`);
+        else if (Date.now() > until) throw new Error(`${lock} is held by another gws; remove it if no gws is running`, { cause: err });
         else await new Promise((r) => setTimeout(r, 50));
       }
     }

@@ -68,7 +68,7 @@ export class GatewayCallError extends Error {
 
 // ---------------------------------------------------------------- reading answers
 
-const text = (j: Json, key: string): string | undefined => (typeof j[key] === 'string' ? (j[key] as string) : undefined);
+const text = (j: Json, key: string): string | undefined => (typeof j[key] === 'string' ? j[key] : undefined);
 
 /** A count the gateway sent (epoch ms, bytes), as a JSON number or as digits. */
 function count(j: Json, key: string): number | undefined {
@@ -116,7 +116,14 @@ export function listedEntry(j: Json, folderId: string): Entry {
 
 /** True when facts hold everything the shell shows and uses of an entry (a hash is optional everywhere). */
 function whole(f: Partial<Entry>): boolean {
-  return f.id !== undefined && f.type !== undefined && f.name !== undefined && f.parentId !== undefined && f.modified !== undefined && (f.type === 'folder' || f.size !== undefined);
+  return (
+    f.id !== undefined &&
+    f.type !== undefined &&
+    f.name !== undefined &&
+    f.parentId !== undefined &&
+    f.modified !== undefined &&
+    (f.type === 'folder' || f.size !== undefined)
+  );
 }
 
 /** What a write should have made, as far as its request says: the last resort when the gateway says less. */
@@ -277,7 +284,12 @@ export class GatewayClient {
    * reaches us as a network error rather than a 401: such calls are refreshed and repeated once too.
    * `anyStatus` returns the answer whatever its status (for the probes of `diagnostic`).
    */
-  async call(method: string, route: string, what: string, opts: { json?: Json; headers?: Record<string, string>; body?: BodySource; anyStatus?: boolean } = {}): Promise<Response> {
+  async call(
+    method: string,
+    route: string,
+    what: string,
+    opts: { json?: Json; headers?: Record<string, string>; body?: BodySource; anyStatus?: boolean } = {},
+  ): Promise<Response> {
     const attempt = async () => {
       const headers: Record<string, string> = { Authorization: `Bearer ${this.tokens.accessToken}`, ...opts.headers };
       let body: RequestInit['body'];
@@ -289,7 +301,7 @@ export class GatewayClient {
         if (made.length !== undefined) headers['Content-Length'] = String(made.length);
         body = typeof made.body === 'string' ? made.body : (Readable.toWeb(made.body) as ReadableStream<Uint8Array>);
       }
-      return send(`${this.baseUrl}${route}`, { method, headers, body, ...(body && typeof body !== 'string' ? { duplex: 'half' } : {}) } as RequestInit, what);
+      return send(`${this.baseUrl}${route}`, { method, headers, body, ...(body && typeof body !== 'string' ? { duplex: 'half' } : {}) }, what);
     };
     let res: Response;
     try {
@@ -355,10 +367,12 @@ export class GatewayClient {
     const answer = await objectOf(res, what).catch(() => ({}));
     let facts = factsOf(answer);
     if (!whole(facts)) {
-      const more = facts.id !== undefined ? await this.facts(facts.id).catch(unless(GatewayCallError, {})) : await this.childNamed(expected.parentId, expected.name);
+      const more =
+        facts.id !== undefined ? await this.facts(facts.id).catch(unless(GatewayCallError, {})) : await this.childNamed(expected.parentId, expected.name);
       facts = { ...more, ...facts };
     }
-    if (facts.id === undefined) throw new GatewayCallError(0, `${what}: the gateway's answer has no gateway.metadata.id, and ${expected.name} is not in its folder`);
+    if (facts.id === undefined)
+      throw new GatewayCallError(0, `${what}: the gateway's answer has no gateway.metadata.id, and ${expected.name} is not in its folder`);
     return {
       id: facts.id,
       parentId: facts.parentId ?? expected.parentId,
@@ -420,14 +434,24 @@ export class GatewayClient {
     return this.settled(res, uploaded(target, decl), 'upload');
   }
 
-  async startUpload(target: UploadTarget, decl: { size: number; modified: number; sha256?: string }, plan: Array<{ number: number; size: number; sha256: string }>): Promise<StartedUpload> {
+  async startUpload(
+    target: UploadTarget,
+    decl: { size: number; modified: number; sha256?: string },
+    plan: Array<{ number: number; size: number; sha256: string }>,
+  ): Promise<StartedUpload> {
     const res = await this.call('POST', '/v2/gateway_upload', 'start upload', {
       json: {
-        ...('parentId' in target ? { 'gateway.metadata.parent.id': target.parentId, 'gateway.metadata.name': target.name } : { 'gateway.metadata.id': target.existing.id }),
+        ...('parentId' in target
+          ? { 'gateway.metadata.parent.id': target.parentId, 'gateway.metadata.name': target.name }
+          : { 'gateway.metadata.id': target.existing.id }),
         'gateway.metadata.file.size': decl.size,
         'gateway.metadata.modified': decl.modified,
         ...(decl.sha256 ? { 'gateway.metadata.file.sha256': decl.sha256 } : {}),
-        'gateway.upload.segment': plan.map((p) => ({ 'gateway.upload.segment.number': p.number, 'gateway.upload.segment.size': p.size, 'gateway.upload.segment.sha256': p.sha256 })),
+        'gateway.upload.segment': plan.map((p) => ({
+          'gateway.upload.segment.number': p.number,
+          'gateway.upload.segment.size': p.size,
+          'gateway.upload.segment.sha256': p.sha256,
+        })),
       },
     });
     const b = await objectOf(res, 'start upload');
@@ -446,14 +470,24 @@ export class GatewayClient {
   /** Sends one segment; answers the segment and the upload's cookie as the gateway updated them (or as they were). */
   async sendSegment(upload: { id: string; cookie: string }, segment: SegmentState, body: BodySource): Promise<{ segment: SegmentState; uploadCookie: string }> {
     const res = await this.call('POST', `/v2/gateway_upload_segment/${upload.id}`, `upload segment ${segment.number}`, {
-      headers: { 'X-Gateway-Upload-Segment': JSON.stringify({ ...segmentJson(segment), 'gateway.upload.cookie': upload.cookie }), 'Content-Type': 'application/octet-stream' },
+      headers: {
+        'X-Gateway-Upload-Segment': JSON.stringify({ ...segmentJson(segment), 'gateway.upload.cookie': upload.cookie }),
+        'Content-Type': 'application/octet-stream',
+      },
       body,
     });
-    const answer = await objectOf(res, `upload segment ${segment.number}`).catch(() => ({}) as Json);
-    return { segment: { ...segment, ...segmentFacts(answer), number: segment.number, sha256: segment.sha256 }, uploadCookie: text(answer, 'gateway.upload.cookie') ?? upload.cookie };
+    const answer = await objectOf(res, `upload segment ${segment.number}`).catch(() => ({}));
+    return {
+      segment: { ...segment, ...segmentFacts(answer), number: segment.number, sha256: segment.sha256 },
+      uploadCookie: text(answer, 'gateway.upload.cookie') ?? upload.cookie,
+    };
   }
 
-  async finishUpload(target: UploadTarget, decl: { size: number; modified: number }, upload: { id: string; cookie: string; segments: SegmentState[] }): Promise<Entry> {
+  async finishUpload(
+    target: UploadTarget,
+    decl: { size: number; modified: number },
+    upload: { id: string; cookie: string; segments: SegmentState[] },
+  ): Promise<Entry> {
     const route = 'parentId' in target ? `/v2/gateway_metadata_upload/${target.parentId}` : `/v2/gateway_metadata_upload/${target.existing.id}`;
     const res = await this.call('parentId' in target ? 'POST' : 'PUT', route, 'finish upload', {
       json: {

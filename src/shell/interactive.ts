@@ -27,10 +27,7 @@ export async function complete(ws: Workspace, line: string): Promise<CompleterRe
 }
 
 /** The prompt: one command per line, with tab completion of remote paths, until exit or end of input. */
-export async function interactive(
-  ws: Workspace,
-  runLine: (ws: Workspace, args: string[], opts: { interactive: boolean }) => Promise<number>,
-): Promise<number> {
+export async function interactive(ws: Workspace, runLine: (ws: Workspace, args: string[], opts: { interactive: boolean }) => Promise<number>): Promise<number> {
   const rl = createInterface({
     input: process.stdin,
     output: process.stdout,

@@ -39,4 +39,3 @@ export async function runLine(ws: Workspace, args: string[], opts: { interactive
     return 1;
   }
 }
-

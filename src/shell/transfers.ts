@@ -44,7 +44,7 @@ function chain(source: Readable, ...stages: Transform[]): Readable {
 }
 
 /** A fetch body as a Node stream. */
-const readable = (body: ReadableStream<Uint8Array>): Readable => Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>);
+const readable = (body: ReadableStream<Uint8Array>): Readable => Readable.fromWeb(body);
 
 // ---------------------------------------------------------------- upload
 
@@ -58,7 +58,9 @@ interface ResumeState {
 
 /** Where an interrupted upload of this file to this place keeps its state, until it finishes. */
 function resumeFile(ws: Workspace, parent: EntryPlace, name: string, local: string, size: number, modified: number): string {
-  const key = createHash('sha256').update(JSON.stringify([parent.client.baseUrl, parent.entry.id, name, path.resolve(local), size, modified])).digest('hex');
+  const key = createHash('sha256')
+    .update(JSON.stringify([parent.client.baseUrl, parent.entry.id, name, path.resolve(local), size, modified]))
+    .digest('hex');
   return path.join(ws.config.uploadsDir, `${key.slice(0, 32)}.json`);
 }
 
@@ -94,7 +96,14 @@ export async function uploadFile(ws: Workspace, parent: EntryPlace, local: strin
   return entry;
 }
 
-async function uploadInOneRequest(parent: EntryPlace, target: UploadTarget, local: string, name: string, file: { size: number; modified: number }, opts: TransferOptions): Promise<Entry> {
+async function uploadInOneRequest(
+  parent: EntryPlace,
+  target: UploadTarget,
+  local: string,
+  name: string,
+  file: { size: number; modified: number },
+  opts: TransferOptions,
+): Promise<Entry> {
   const sha256 = await sha256Of(local);
   const progress = progressBar(`upload ${name}`, file.size, opts);
   try {
@@ -274,7 +283,8 @@ export async function copyTree(ws: Workspace, from: EntryPlace, into: EntryPlace
     const folder = existing ?? (await into.client.mkdir(into.entry.id, name, from.entry.modified || Date.now()));
     ws.added(into, folder);
     const target: EntryPlace = { ...into, entry: folder, path: `${into.path}/${name}` };
-    for (const child of await ws.childrenOf(from.client, from.entry.id)) await copyTree(ws, { ...from, entry: child, path: `${from.path}/${child.name}` }, target, opts);
+    for (const child of await ws.childrenOf(from.client, from.entry.id))
+      await copyTree(ws, { ...from, entry: child, path: `${from.path}/${child.name}` }, target, opts);
     return;
   }
   if (existing?.type === 'folder') throw new ShellError(`${into.path}/${name}: is a folder; cannot replace it with a file`);
@@ -285,17 +295,29 @@ export async function copyTree(ws: Workspace, from: EntryPlace, into: EntryPlace
     size !== undefined
       ? await copyBytes(into, target, name, { size, modified }, async () => readable((await from.client.download(from.entry.id)).body), opts)
       : // An upload declares its size first: the bytes of a file whose size the gateway never says go through a temporary file.
-        await throughTemporaryFile(from.client, from.entry, (file, size) => copyBytes(into, target, name, { size, modified }, async () => createReadStream(file), opts));
+        await throughTemporaryFile(from.client, from.entry, (file, size) =>
+          copyBytes(into, target, name, { size, modified }, async () => createReadStream(file), opts),
+        );
   ws.added(into, copied);
   opts.report(`copied ${from.path} → ${into.path}/${name} (${copied.size ?? size} bytes)`);
 }
 
 /** Uploads the bytes `source` gives, with a progress bar. */
-async function copyBytes(into: EntryPlace, target: UploadTarget, name: string, file: { size: number; modified: number }, source: () => Promise<Readable>, opts: TransferOptions): Promise<Entry> {
+async function copyBytes(
+  into: EntryPlace,
+  target: UploadTarget,
+  name: string,
+  file: { size: number; modified: number },
+  source: () => Promise<Readable>,
+  opts: TransferOptions,
+): Promise<Entry> {
   const progress: Progress = progressBar(`copy ${name}`, file.size, opts);
   try {
     // One streamed request: the gateway takes any size in one upload, and a segment plan would need every hash first.
-    return await into.client.upload(target, file, async () => ({ body: chain(await source(), rateLimit(opts.limitRate), progress.counter()), length: file.size }));
+    return await into.client.upload(target, file, async () => ({
+      body: chain(await source(), rateLimit(opts.limitRate), progress.counter()),
+      length: file.size,
+    }));
   } finally {
     progress.stop();
   }
@@ -312,4 +334,3 @@ async function throughTemporaryFile<T>(client: GatewayClient, entry: Entry, use:
     await rm(dir, { recursive: true, force: true });
   }
 }
-

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigFile, type Mount, type ShellState } from './config-file.js';
+import { type ConfigFile, type Mount, type ShellState } from './config-file.js';
 import { GatewayClient, type Entry, type TokenKeeper } from './gateway-client.js';
 
 /** A failure the shell reports as one line and a non-zero exit. */
@@ -127,7 +127,15 @@ export class Workspace {
     const parts = this.parts(abs);
     if (!parts) return { kind: 'top' };
     const client = this.client(parts.mount);
-    let entry: Entry = { id: this.mount(parts.mount).rootId, parentId: undefined, type: 'folder', name: parts.mount, modified: 0, size: undefined, hash: undefined };
+    let entry: Entry = {
+      id: this.mount(parts.mount).rootId,
+      parentId: undefined,
+      type: 'folder',
+      name: parts.mount,
+      modified: 0,
+      size: undefined,
+      hash: undefined,
+    };
     let walked = `${TOP}/${parts.mount}`;
     for (const name of parts.names) {
       if (entry.type !== 'folder') throw new ShellError(`${walked}: not a folder`);

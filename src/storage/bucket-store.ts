@@ -106,7 +106,13 @@ export interface BucketStore {
   /** Streams one part of known length; a body that fails cancels the request, so S3 never gets a whole part. */
   uploadPart(key: string, uploadId: string, partNumber: number, body: Readable | Buffer, length: number): Promise<string>;
   /** A multipart upload whose parts are all uploaded, ready to be completed (or aborted). */
-  multipartObject(key: string, uploadId: string, size: number, parts: Array<{ partNumber: number; etag: string }>, metadata: Record<string, string>): StagedObject;
+  multipartObject(
+    key: string,
+    uploadId: string,
+    size: number,
+    parts: Array<{ partNumber: number; etag: string }>,
+    metadata: Record<string, string>,
+  ): StagedObject;
   /** Aborts a multipart upload; one that is already gone counts as aborted. */
   abortMultipart(key: string, uploadId: string): Promise<void>;
 }

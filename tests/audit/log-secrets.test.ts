@@ -14,27 +14,33 @@ import { realS3 } from '../support/targets.js';
  */
 const dir = process.env.TEST_AUDIT_DIR;
 
-it('finds no token, password or S3 secret in any log line the suite produced', async () => {
-  if (!dir) throw new Error('TEST_AUDIT_DIR is not set: run the suite with `npm test` (jest.config.js sets the sequencer that makes it)');
-  const expected = (JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')) as string[]).filter((f) => f.includes(`${path.sep}integration${path.sep}`));
-  if (expected.length === 0) throw new Error('This test reads the logs of the integration tests: run it with the whole suite (`npm test`), not alone.');
-  const marker = (f: string) => path.join(dir, 'done', createHash('sha256').update(f).digest('hex'));
-  await waitFor(() => expected.every((f) => existsSync(marker(f))), 'every other test file to finish', 40 * 60_000);
+it(
+  'finds no token, password or S3 secret in any log line the suite produced',
+  async () => {
+    if (!dir) throw new Error('TEST_AUDIT_DIR is not set: run the suite with `npm test` (jest.config.js sets the sequencer that makes it)');
+    const expected = (JSON.parse(readFileSync(path.join(dir, 'expected.json'), 'utf8')) as string[]).filter((f) =>
+      f.includes(`${path.sep}integration${path.sep}`),
+    );
+    if (expected.length === 0) throw new Error('This test reads the logs of the integration tests: run it with the whole suite (`npm test`), not alone.');
+    const marker = (f: string) => path.join(dir, 'done', createHash('sha256').update(f).digest('hex'));
+    await waitFor(() => expected.every((f) => existsSync(marker(f))), 'every other test file to finish', 40 * 60_000);
 
-  const secrets = new Set([TEST_PASSWORD, DEMO_PASSWORD, EMBEDDED_CREDENTIALS.secretAccessKey, ...(realS3 ? [realS3.secretAccessKey] : [])]);
-  const recorded = path.join(dir, 'secrets');
-  if (existsSync(recorded)) for (const line of readFileSync(recorded, 'utf8').split('\n')) if (line) secrets.add(JSON.parse(line) as string);
+    const secrets = new Set([TEST_PASSWORD, DEMO_PASSWORD, EMBEDDED_CREDENTIALS.secretAccessKey, ...(realS3 ? [realS3.secretAccessKey] : [])]);
+    const recorded = path.join(dir, 'secrets');
+    if (existsSync(recorded)) for (const line of readFileSync(recorded, 'utf8').split('\n')) if (line) secrets.add(JSON.parse(line) as string);
 
-  const files = readdirSync(path.join(dir, 'logs'));
-  let signIns = 0;
-  const leaks = files.flatMap((f) => {
-    const text = readFileSync(path.join(dir, 'logs', f), 'utf8');
-    signIns += text.split('"route":"/v2/gateway_auth"').length - 1;
-    return findLeaks(f, text, secrets);
-  });
-  // The audit saw the suite: gateways in test processes and gateway processes both logged, tokens were issued.
-  expect(files.some((f) => f.startsWith('in-process-'))).toBe(true);
-  expect(files.some((f) => f.startsWith('process-'))).toBe(true);
-  expect(signIns).toBeGreaterThan(0);
-  expect(leaks).toEqual([]);
-}, 45 * 60_000);
+    const files = readdirSync(path.join(dir, 'logs'));
+    let signIns = 0;
+    const leaks = files.flatMap((f) => {
+      const text = readFileSync(path.join(dir, 'logs', f), 'utf8');
+      signIns += text.split('"route":"/v2/gateway_auth"').length - 1;
+      return findLeaks(f, text, secrets);
+    });
+    // The audit saw the suite: gateways in test processes and gateway processes both logged, tokens were issued.
+    expect(files.some((f) => f.startsWith('in-process-'))).toBe(true);
+    expect(files.some((f) => f.startsWith('process-'))).toBe(true);
+    expect(signIns).toBeGreaterThan(0);
+    expect(leaks).toEqual([]);
+  },
+  45 * 60_000,
+);

@@ -76,7 +76,11 @@ function authApi(store: 'memory' | 'redis') {
   });
 
   it('throttles failed sign-ins per account with 429 and Retry-After, even for the right password', async () => {
-    for (let i = 0; i < 3; i++) await request(app).post('/v2/gateway_auth').send({ user: 'target', password: `guess${i}` }).expect(403);
+    for (let i = 0; i < 3; i++)
+      await request(app)
+        .post('/v2/gateway_auth')
+        .send({ user: 'target', password: `guess${i}` })
+        .expect(403);
     const res = await request(app).post('/v2/gateway_auth').send({ user: 'target', password: 'guess9' }).expect(429);
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     expect(res.body.error).toBe('rate_limited');
@@ -99,10 +103,7 @@ function authApi(store: 'memory' | 'redis') {
 
   it('refreshes: both tokens rotate, the old access token stops working', async () => {
     const s = await signIn();
-    const r = await request(app)
-      .post('/v2/gateway_auth_access')
-      .send({ 'gateway.auth.refresh.token': s.body['gateway.auth.refresh.token'] })
-      .expect(200);
+    const r = await request(app).post('/v2/gateway_auth_access').send({ 'gateway.auth.refresh.token': s.body['gateway.auth.refresh.token'] }).expect(200);
     expect(r.body['gateway.auth.access.token']).not.toBe(s.body['gateway.auth.access.token']);
     expect(r.body['gateway.auth.refresh.token']).not.toBe(s.body['gateway.auth.refresh.token']);
     await request(guarded).get('/whoami').set('Authorization', `Bearer ${s.body['gateway.auth.access.token']}`).expect(401);
@@ -123,7 +124,10 @@ function authApi(store: 'memory' | 'redis') {
   it('answers 400 for a refresh without a token and 403 for an unknown one', async () => {
     const missing = await request(app).post('/v2/gateway_auth_access').send({}).expect(400);
     expect(missing.body.field).toBe('gateway.auth.refresh.token');
-    await request(app).post('/v2/gateway_auth_access').send({ 'gateway.auth.refresh.token': `gwr_${'x'.repeat(43)}` }).expect(403);
+    await request(app)
+      .post('/v2/gateway_auth_access')
+      .send({ 'gateway.auth.refresh.token': `gwr_${'x'.repeat(43)}` })
+      .expect(403);
   });
 
   it('accepts the bearer scheme in any case and a bare token; refuses missing and unknown ones with 401', async () => {
@@ -132,7 +136,10 @@ function authApi(store: 'memory' | 'redis') {
     await request(guarded).get('/whoami').set('Authorization', token).expect(200);
     const none = await request(guarded).get('/whoami').expect(401);
     expect(none.body.error).toBe('unauthorized');
-    await request(guarded).get('/whoami').set('Authorization', `Bearer gwa_${'z'.repeat(43)}`).expect(401);
+    await request(guarded)
+      .get('/whoami')
+      .set('Authorization', `Bearer gwa_${'z'.repeat(43)}`)
+      .expect(401);
   });
 
   it('signs out immediately, and says 404 for a token it does not know', async () => {

@@ -2,7 +2,15 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command, PutBucketPolicyCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  PutBucketPolicyCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { decodeJwt, SignJWT } from 'jose';
 import request from 'supertest';
 import { startEmbeddedS3, type EmbeddedS3 } from '../../src/storage/s3/embedded.js';
@@ -27,7 +35,11 @@ recordSecrets(CELLS_SECRET, ...Object.values(PAIRS).map((p) => p.secret));
 
 const jwtKey = randomBytes(32);
 const cellsToken = (sub: string, expiresInSec: number) =>
-  new SignJWT({ name: sub }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSec).sign(jwtKey);
+  new SignJWT({ name: sub })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSec)
+    .sign(jwtKey);
 
 /** The embedded server as Cells would answer: a JWT Cells signed and that has not expired is an access key. */
 function keyOf(id: string): EmbeddedKey | undefined {
@@ -52,7 +64,10 @@ async function everyKeyAndValue(prefix: string): Promise<string> {
       keys.map(async (k) => {
         const type = await raw.client.type(k);
         if (type === 'string') return (await raw.client.get(k)) ?? '';
-        if (type === 'hash') return Object.entries(await raw.client.hgetall(k)).flat().join('\n');
+        if (type === 'hash')
+          return Object.entries(await raw.client.hgetall(k))
+            .flat()
+            .join('\n');
         if (type === 'set') return (await raw.client.smembers(k)).join('\n');
         if (type === 'zset') return (await raw.client.zrange(k, '0', '-1')).join('\n');
         if (type === 'list') return (await raw.client.lrange(k, 0, -1)).join('\n');
@@ -84,11 +99,17 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-
 function upload(c: { post(url: string): request.Test }, parentId: string, name: string, body: string) {
   return c
     .post(`/v2/gateway_metadata_file/${parentId}`)
-    .set('X-Gateway-Upload', JSON.stringify({ 'gateway.metadata.name': encodeURIComponent(name), 'gateway.metadata.modified': 1700000000000, 'gateway.metadata.file.size': Buffer.byteLength(body) }))
+    .set(
+      'X-Gateway-Upload',
+      JSON.stringify({
+        'gateway.metadata.name': encodeURIComponent(name),
+        'gateway.metadata.modified': 1700000000000,
+        'gateway.metadata.file.size': Buffer.byteLength(body),
+      }),
+    )
     .send(body);
 }
 
@@ -114,7 +135,11 @@ async function keysTarget(): Promise<KeysTarget> {
     const admin = clientFor('alice-key');
     return {
       env: { S3_ENDPOINT: s3.endpoint, S3_PROVIDER: 'other' },
-      pairs: { alice: { id: 'alice-key', secret: PAIRS['alice-key']!.secret }, bob: { id: 'bob-key', secret: PAIRS['bob-key']!.secret }, reader: { id: 'reader-key', secret: PAIRS['reader-key']!.secret } },
+      pairs: {
+        alice: { id: 'alice-key', secret: PAIRS['alice-key']!.secret },
+        bob: { id: 'bob-key', secret: PAIRS['bob-key']!.secret },
+        reader: { id: 'reader-key', secret: PAIRS['reader-key']!.secret },
+      },
       buckets: { a: 'team-a', b: 'team-b', other: 'private' },
       admin,
       close: async () => admin.destroy(),
@@ -125,7 +150,12 @@ async function keysTarget(): Promise<KeysTarget> {
     if (!users[person]) throw new Error(`S3_TEST_USERS names no ${person} (it should list alice, bob and reader, as scripts/rgw/start.sh makes them)`);
   }
   recordSecrets(...Object.values(users).map((u) => u.secretAccessKey));
-  const admin = new S3Client({ endpoint: realS3.endpoint, region: realS3.region, forcePathStyle: true, credentials: { accessKeyId: realS3.accessKeyId, secretAccessKey: realS3.secretAccessKey } });
+  const admin = new S3Client({
+    endpoint: realS3.endpoint,
+    region: realS3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: realS3.accessKeyId, secretAccessKey: realS3.secretAccessKey },
+  });
   const suffix = randomBytes(4).toString('hex');
   const buckets = { a: `team-a-${suffix}`, b: `team-b-${suffix}`, other: `private-${suffix}` };
   for (const Bucket of Object.values(buckets)) await admin.send(new CreateBucketCommand({ Bucket }));
@@ -142,7 +172,11 @@ async function keysTarget(): Promise<KeysTarget> {
   }
   return {
     env: { S3_ENDPOINT: realS3.endpoint, S3_PROVIDER: realS3.provider },
-    pairs: { alice: { id: users.alice!.accessKeyId, secret: users.alice!.secretAccessKey }, bob: { id: users.bob!.accessKeyId, secret: users.bob!.secretAccessKey }, reader: { id: users.reader!.accessKeyId, secret: users.reader!.secretAccessKey } },
+    pairs: {
+      alice: { id: users.alice!.accessKeyId, secret: users.alice!.secretAccessKey },
+      bob: { id: users.bob!.accessKeyId, secret: users.bob!.secretAccessKey },
+      reader: { id: users.reader!.accessKeyId, secret: users.reader!.secretAccessKey },
+    },
     buckets,
     admin,
     async close() {
@@ -161,7 +195,8 @@ describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
   let gw: TestGateway;
   const env = () => ({ S3_ACCESS_KEY_ID: '', S3_SECRET_ACCESS_KEY: '', S3_BUCKET: '', ...t.env, AUTH_MODE: 's3', S3_BUCKETS: `${t.buckets.a},${t.buckets.b}` });
   const keys = (who: Person, bucket?: string) => ({ access_key_id: t.pairs[who].id, secret_access_key: t.pairs[who].secret, ...(bucket ? { bucket } : {}) });
-  const keysIn = async (bucket: string, prefix = '') => ((await t.admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!).sort();
+  const keysIn = async (bucket: string, prefix = '') =>
+    ((await t.admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key!).sort();
   beforeAll(async () => {
     t = await keysTarget();
     gw = await startTestGateway({ store: 'memory', env: env() });
@@ -316,7 +351,12 @@ describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells toke
     ...env,
   });
   const cellsKeys = async (prefix: string) => {
-    const c = new S3Client({ endpoint: cells.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'alice-key', secretAccessKey: PAIRS['alice-key']!.secret } });
+    const c = new S3Client({
+      endpoint: cells.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'alice-key', secretAccessKey: PAIRS['alice-key']!.secret },
+    });
     try {
       return ((await c.send(new ListObjectsV2Command({ Bucket: 'io', Prefix: prefix, MaxKeys: 100_000 }))).Contents ?? []).map((o) => o.Key!).sort();
     } finally {
@@ -328,7 +368,12 @@ describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells toke
     cells = await startEmbeddedS3(cellsDir, { keys: keyOf, imitateCells: true });
     // s3rver refuses to create a bucket with a two-letter name, which Cells has: make its folder directly.
     await mkdir(path.join(cells.directory, 'io'));
-    const admin = new S3Client({ endpoint: cells.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'alice-key', secretAccessKey: PAIRS['alice-key']!.secret } });
+    const admin = new S3Client({
+      endpoint: cells.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'alice-key', secretAccessKey: PAIRS['alice-key']!.secret },
+    });
     for (const Key of ['personal-files/readme.md', 'common-files/shared/a.txt', 'common-files/shared/b.txt']) {
       await admin.send(new PutObjectCommand({ Bucket: 'io', Key, Body: `content of ${Key}` }));
     }
@@ -351,7 +396,10 @@ describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells toke
     const bad = await request(app).post('/v2/gateway_auth').send({ token: 'not-a-jwt' }).expect(400);
     expect(bad.body).toMatchObject({ field: 'token' });
     expect(bad.body.message).toMatch(/not a JWT/);
-    await request(app).post('/v2/gateway_auth').send({ token: await cellsToken('alice', -10) }).expect(403);
+    await request(app)
+      .post('/v2/gateway_auth')
+      .send({ token: await cellsToken('alice', -10) })
+      .expect(403);
   });
 
   /**
@@ -384,17 +432,27 @@ describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells toke
     await expect200('delete from shared', alice.del(`/v2/gateway_metadata/${idOf(`common-files/shared/${folder}.txt`)}`));
     // a folder with a large upload whose hash is computed (no copy onto itself may record it), a sub-folder,
     // listed (folder times without HEAD on folders), renamed (copies, deletes one by one) and deleted
-    const made = await expect200('new folder', alice.post(`/v2/gateway_metadata_folder/${idOf('personal-files/')}`, { 'gateway.metadata.name': folder, 'gateway.metadata.modified': 1600000000000 }));
+    const made = await expect200(
+      'new folder',
+      alice.post(`/v2/gateway_metadata_folder/${idOf('personal-files/')}`, { 'gateway.metadata.name': folder, 'gateway.metadata.modified': 1600000000000 }),
+    );
     const id = made.body['gateway.metadata.id'] as string;
     const big = randomBytes(6 * 1024 * 1024);
-    await expect200('large upload', alice.post(`/v2/gateway_metadata_file/${id}`).set('X-Gateway-Upload', JSON.stringify({ 'gateway.metadata.name': 'big.bin', 'gateway.metadata.file.size': big.length })).send(big));
+    await expect200(
+      'large upload',
+      alice
+        .post(`/v2/gateway_metadata_file/${id}`)
+        .set('X-Gateway-Upload', JSON.stringify({ 'gateway.metadata.name': 'big.bin', 'gateway.metadata.file.size': big.length }))
+        .send(big),
+    );
     await expect200('sub-folder', alice.post(`/v2/gateway_metadata_folder/${id}`, { 'gateway.metadata.name': 'sub' }));
     await expect200('upload', upload(alice, id, 'one.txt', 'one'));
     await expect200('list the folder', alice.get(`/v2/gateway_metadata_children/${id}`));
     await expect200('get the folder', alice.get(`/v2/gateway_metadata/${id}`));
     await expect200('rename', alice.put(`/v2/gateway_metadata_name/${id}`, { 'new.gateway.metadata.name': `${folder}-final` }));
     const finalKeys = await cellsKeys(`personal-files/${folder}-final/`);
-    if (finalKeys.join() !== ['', 'big.bin', 'one.txt', 'sub/'].map((k) => `personal-files/${folder}-final/${k}`).join()) problems.push(`renamed folder holds ${finalKeys.join()}`);
+    if (finalKeys.join() !== ['', 'big.bin', 'one.txt', 'sub/'].map((k) => `personal-files/${folder}-final/${k}`).join())
+      problems.push(`renamed folder holds ${finalKeys.join()}`);
     await expect200('delete', alice.del(`/v2/gateway_metadata/${idOf(`personal-files/${folder}-final/`)}`));
     const left = await cellsKeys(`personal-files/${folder}`);
     if (left.length) problems.push(`left behind: ${left.join()}`);
@@ -421,7 +479,8 @@ describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells toke
     // what the failed run left is cleared with the profile that works
     const alice = await signInWith(gw.runtime.app, { token: await cellsToken('alice', 3600) });
     const name = `flip-${setting.toLowerCase()}`;
-    for (const id of [`personal-files/${name}/`, `personal-files/${name}-final/`, `common-files/shared/${name}.txt`]) await alice.del(`/v2/gateway_metadata/${idOf(id)}`);
+    for (const id of [`personal-files/${name}/`, `personal-files/${name}-final/`, `common-files/shared/${name}.txt`])
+      await alice.del(`/v2/gateway_metadata/${idOf(id)}`);
     expect(await cellsKeys('')).toEqual(['common-files/shared/a.txt', 'common-files/shared/b.txt', 'personal-files/readme.md']);
   });
 
@@ -481,7 +540,10 @@ describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells toke
   it('never logs a Cells token', async () => {
     const token = await cellsToken('dave', 3600);
     await signInWith(gw.runtime.app, { token });
-    await request(gw.runtime.app).post('/v2/gateway_auth').send({ token: `${token}x` }).expect(403);
+    await request(gw.runtime.app)
+      .post('/v2/gateway_auth')
+      .send({ token: `${token}x` })
+      .expect(403);
     const log = gw.logLines.join('\n');
     expect(log).not.toContain(token);
     expect(log).not.toContain(CELLS_SECRET);

@@ -39,7 +39,8 @@ interface Planned {
 }
 
 /** The bytes of an upload: its label, then (for a large one) enough padding to take several parts. */
-const bytesOf = (content: string, way: Way) => (way === 'large' ? Buffer.concat([Buffer.from(`${content}\n`), Buffer.alloc(PART + 4096, '.')]) : Buffer.from(content));
+const bytesOf = (content: string, way: Way) =>
+  way === 'large' ? Buffer.concat([Buffer.from(`${content}\n`), Buffer.alloc(PART + 4096, '.')]) : Buffer.from(content);
 const labelOf = (bytes: Buffer) => bytes.toString('utf8', 0, Math.min(bytes.length, 200)).split('\n')[0]!;
 
 /** One client's operations, drawn from the seed: on few names, so that clients meet. */
@@ -66,10 +67,7 @@ function operations(random: () => number, client: number, run: string): Planned[
   });
 }
 
-const INITIAL: Record<string, string | null> = Object.fromEntries([
-  ...FOLDERS.map((p) => [p, null]),
-  ...FILES.map((p) => [p, `first ${p}`]),
-]);
+const INITIAL: Record<string, string | null> = Object.fromEntries([...FOLDERS.map((p) => [p, null]), ...FILES.map((p) => [p, `first ${p}`])]);
 
 describeWithRedis('random concurrent operations from several clients through two gateway processes', () => {
   let s3: Awaited<ReturnType<typeof externalS3>>;
@@ -121,7 +119,10 @@ describeWithRedis('random concurrent operations from several clients through two
         case 'replace': {
           const bytes = bytesOf(op.content, way);
           const size = bytes.length;
-          const target = op.kind === 'upload' ? { 'gateway.metadata.parent.id': folder(op.parent), 'gateway.metadata.name': op.name } : { 'gateway.metadata.id': idOf(rel(op.path, 'file')) };
+          const target =
+            op.kind === 'upload'
+              ? { 'gateway.metadata.parent.id': folder(op.parent), 'gateway.metadata.name': op.name }
+              : { 'gateway.metadata.id': idOf(rel(op.path, 'file')) };
           if (way !== 'segments') {
             const url = op.kind === 'upload' ? `/v2/gateway_metadata_file/${folder(op.parent)}` : `/v2/gateway_metadata_file/${idOf(rel(op.path, 'file'))}`;
             const header = { ...(op.kind === 'upload' ? { 'gateway.metadata.name': op.name } : {}), 'gateway.metadata.file.size': size };
@@ -133,10 +134,18 @@ describeWithRedis('random concurrent operations from several clients through two
           const id = started.body['gateway.upload.id'] as string;
           const cookie = started.body['gateway.upload.cookie'] as string;
           const planned = (started.body['gateway.upload.segment'] as Array<Record<string, unknown>>)[0]!;
-          const sent = await call('POST', `/v2/gateway_upload_segment/${id}`, bytes, { 'X-Gateway-Upload-Segment': JSON.stringify({ ...planned, 'gateway.upload.cookie': cookie }) });
+          const sent = await call('POST', `/v2/gateway_upload_segment/${id}`, bytes, {
+            'X-Gateway-Upload-Segment': JSON.stringify({ ...planned, 'gateway.upload.cookie': cookie }),
+          });
           if (sent.status !== 200) return { status: 500, body: sent.body };
           const { 'gateway.upload.cookie': _, ...done } = sent.body;
-          const finish = { ...(op.kind === 'upload' ? { 'gateway.metadata.name': op.name } : {}), 'gateway.metadata.file.size': size, 'gateway.upload.id': id, 'gateway.upload.cookie': cookie, 'gateway.upload.segment': [done] };
+          const finish = {
+            ...(op.kind === 'upload' ? { 'gateway.metadata.name': op.name } : {}),
+            'gateway.metadata.file.size': size,
+            'gateway.upload.id': id,
+            'gateway.upload.cookie': cookie,
+            'gateway.upload.segment': [done],
+          };
           return op.kind === 'upload'
             ? call('POST', `/v2/gateway_metadata_upload/${folder(op.parent)}`, finish)
             : call('PUT', `/v2/gateway_metadata_upload/${idOf(rel(op.path, 'file'))}`, finish);
@@ -191,12 +200,14 @@ describeWithRedis('random concurrent operations from several clients through two
   }
 
   it.each(Array.from({ length: RUNS }, (_, i) => i))(
-    'random interleavings, run %d: one order of the operations explains every answer and the final bucket, every hash is its bytes\', nothing is left half-done',
+    "random interleavings, run %d: one order of the operations explains every answer and the final bucket, every hash is its bytes', nothing is left half-done",
     async (run) => {
       const seed = Number(process.env.CONCURRENCY_SEED ?? randomInt(2 ** 31));
       const runRoot = `concurrency-${seed}-${run}/`;
       const random = seeded(seed);
-      const initial: Tree = new Map(Object.entries(INITIAL).map(([p, c]): [string, Node] => [p, c === null ? { type: 'folder' } : { type: 'file', content: c }]));
+      const initial: Tree = new Map(
+        Object.entries(INITIAL).map(([p, c]): [string, Node] => [p, c === null ? { type: 'folder' } : { type: 'file', content: c }]),
+      );
       await Promise.all(
         Object.entries(INITIAL).map(([p, c]) =>
           s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${runRoot}${p}${c === null ? '/' : ''}`, Body: Buffer.from(c ?? '') })),
@@ -219,7 +230,10 @@ describeWithRedis('random concurrent operations from several clients through two
       const verdict = linearize(initial, history, tree);
       const file = path.join(tmpdir(), 'gateway-concurrency', `${seed}-${run}.json`);
       await mkdir(path.dirname(file), { recursive: true });
-      await writeFile(file, JSON.stringify({ seed, target: realS3 ? 'real S3' : 'embedded', initial: INITIAL, history, final: treeKey(tree), verdict }, null, 1));
+      await writeFile(
+        file,
+        JSON.stringify({ seed, target: realS3 ? 'real S3' : 'embedded', initial: INITIAL, history, final: treeKey(tree), verdict }, null, 1),
+      );
       const where = `(seed ${seed}; history in ${file})`;
       expect({ verdict: verdict.ok ? 'explained' : verdict.reason, where }).toEqual({ verdict: 'explained', where });
       expect({ badHashes, where }).toEqual({ badHashes: [], where });

@@ -95,7 +95,7 @@ describe('the container image', () => {
 });
 
 describe('a production install (npm ci --omit=dev), as in the image', () => {
-  it('has none of the embedded S3 server\'s dependencies, whose advisories have no fix', () => {
+  it("has none of the embedded S3 server's dependencies, whose advisories have no fix", () => {
     const lock = JSON.parse(readFileSync(path.join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
     // s3rver > busboy 0.3 > dicer (GHSA-wm7h-9275-46v2, high, no fix); s3rver > fast-xml-parser 3
     for (const name of ['s3rver', 'busboy', 'dicer', 'fast-xml-parser', 'koa']) expect(lock.packages[`node_modules/${name}`]?.dev).toBe(true);
@@ -126,15 +126,19 @@ describeWithRedis('the built gateway, configured as docker-compose.yml configure
       await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: f.split(path.sep).join('/'), Body: readFileSync(path.join(seedDir, f)) }));
     }
     // the compose settings, with only the addresses of this machine's S3 and Redis in place of the containers'
-    const gw = runGateway({
-      ...gatewayEnv,
-      ...s3.env,
-      S3_BUCKET: gatewayEnv.S3_BUCKET!,
-      REDIS_URL: testRedisUrl!,
-      REDIS_KEY_PREFIX: uniquePrefix('compose'),
-      HOST: '127.0.0.1',
-      PORT: '0',
-    }, [], prod.root);
+    const gw = runGateway(
+      {
+        ...gatewayEnv,
+        ...s3.env,
+        S3_BUCKET: gatewayEnv.S3_BUCKET!,
+        REDIS_URL: testRedisUrl!,
+        REDIS_KEY_PREFIX: uniquePrefix('compose'),
+        HOST: '127.0.0.1',
+        PORT: '0',
+      },
+      [],
+      prod.root,
+    );
     try {
       const url = await gw.url();
       expect((await fetch(`${url}/readyz`)).status).toBe(200);

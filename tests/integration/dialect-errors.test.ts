@@ -41,7 +41,9 @@ beforeAll(async () => {
   gw = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }] });
   await seed(gw.bucket, [`${root}file.txt`, `${root}folder/`], { body: 'twelve bytes' });
   const app = gw.runtime.app;
-  const finalToken = (await request(app).post('/v2/gateway_auth').send({ user: 'tester', password: TEST_PASSWORD }).expect(200)).body['gateway.auth.access.token'] as string;
+  const finalToken = (await request(app).post('/v2/gateway_auth').send({ user: 'tester', password: TEST_PASSWORD }).expect(200)).body[
+    'gateway.auth.access.token'
+  ] as string;
   const seedToken = (await request(app).post('/v2/auth').send({ user: 'tester', password: TEST_PASSWORD }).expect(200)).body['access.token'] as string;
   const fa = { Authorization: `Bearer ${finalToken}` };
   const sa = { AUTHORIZATION: seedToken };
@@ -115,10 +117,25 @@ const CASES: Array<[title: string, status: number, field: (s: Speaker) => string
   ['an upload without its header', 400, (s) => s.names.uploadHeader, (s) => s.upload('root', undefined, bytes)],
   ['an upload without a size', 400, (s) => s.names.size, (s) => s.upload('root', { [s.names.name]: 'a.txt' }, bytes)],
   ['an upload whose size differs from its body', 400, (s) => s.names.size, (s) => s.upload('root', { [s.names.name]: 'a.txt', [s.names.size]: 9 }, bytes)],
-  ['an upload with a malformed sha256', 400, (s) => s.names.sha256, (s) => s.upload('root', { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.sha256]: 'no' }, bytes)],
-  ['an upload whose body has another sha256', 400, (s) => s.names.sha256, (s) => s.upload('root', { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.sha256]: HEX }, bytes)],
-  ['an upload with a bad modified time', 400, (s) => s.names.modified, (s) => s.upload('root', { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.modified]: 'noon' }, bytes)],
-  ['an upload onto a folder\'s name', 409, (s) => s.names.name, (s) => s.upload('root', { [s.names.name]: 'folder', [s.names.size]: 5 }, bytes)],
+  [
+    'an upload with a malformed sha256',
+    400,
+    (s) => s.names.sha256,
+    (s) => s.upload('root', { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.sha256]: 'no' }, bytes),
+  ],
+  [
+    'an upload whose body has another sha256',
+    400,
+    (s) => s.names.sha256,
+    (s) => s.upload('root', { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.sha256]: HEX }, bytes),
+  ],
+  [
+    'an upload with a bad modified time',
+    400,
+    (s) => s.names.modified,
+    (s) => s.upload('root', { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.modified]: 'noon' }, bytes),
+  ],
+  ["an upload onto a folder's name", 409, (s) => s.names.name, (s) => s.upload('root', { [s.names.name]: 'folder', [s.names.size]: 5 }, bytes)],
   ['an upload without a name', 400, (s) => s.names.name, (s) => s.upload('root', { [s.names.size]: 5 }, bytes)],
   ['a malformed id', 400, () => 'id', (s) => s.entry('not*an*id')],
   ['a page token of another listing', 400, () => 'page', (s) => s.list('root', 'forged')],

@@ -49,7 +49,10 @@ describeWithRedis('when Redis stops or hangs', () => {
 
       await proxy.set('pass');
       // the same session: Redis kept it
-      await waitFor(async () => (await request(app).get('/v2/gateway_metadata/root').set('Authorization', `Bearer ${token}`)).status === 200, 'the session to work again');
+      await waitFor(
+        async () => (await request(app).get('/v2/gateway_metadata/root').set('Authorization', `Bearer ${token}`)).status === 200,
+        'the session to work again',
+      );
     }
   });
 });
@@ -101,7 +104,11 @@ describe('when S3 stores something other than what it was sent', () => {
   beforeAll(async () => {
     s3 = await externalS3('stored-length');
     gate = await s3Gate(s3.env.S3_ENDPOINT!);
-    gw = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }], env: { ...s3.env, S3_ENDPOINT: gate.url, UPLOAD_PART_SIZE: String(5 * MiB) } });
+    gw = await startTestGateway({
+      store: 'memory',
+      users: [{ name: 'tester', root }],
+      env: { ...s3.env, S3_ENDPOINT: gate.url, UPLOAD_PART_SIZE: String(5 * MiB) },
+    });
   });
   afterAll(async () => {
     await gw?.close();

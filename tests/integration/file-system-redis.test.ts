@@ -32,7 +32,10 @@ describeWithRedis('browsing with Redis as the session store', () => {
 
       // A session from instance a works on instance b too.
       const { default: request } = await import('supertest');
-      await request(b.runtime.app).get(`/v2/gateway_metadata/${idOf('docs/one.txt')}`).set('Authorization', `Bearer ${ca.token}`).expect(200);
+      await request(b.runtime.app)
+        .get(`/v2/gateway_metadata/${idOf('docs/one.txt')}`)
+        .set('Authorization', `Bearer ${ca.token}`)
+        .expect(200);
     } finally {
       await b.close();
       await a.close();
@@ -44,7 +47,10 @@ describeWithRedis('browsing with Redis as the session store', () => {
     const s3 = await externalS3('journal');
     const gate = await s3Gate(s3.env.S3_ENDPOINT!);
     const env = { ...s3.env, S3_ENDPOINT: gate.url, REDIS_KEY_PREFIX: uniquePrefix('journal'), COPY_CONCURRENCY: '4', S3_MAX_ATTEMPTS: '1' };
-    const [a, b] = [await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env }), await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env })];
+    const [a, b] = [
+      await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env }),
+      await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env }),
+    ];
     try {
       const tree = Array.from({ length: 30 }, (_, i) => `${root}src/f${String(i).padStart(2, '0')}.txt`);
       await seed(a.bucket, [...tree, `${root}dest/`]);

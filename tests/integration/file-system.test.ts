@@ -42,11 +42,11 @@ describe('ids', () => {
     expect(listed['gateway.metadata.id']).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(listed['gateway.metadata.parent.id']).toBe(idOf('ids/'));
     const other = await signIn(gw.runtime.app, 'tester');
-    const again = await other.get(`/v2/gateway_metadata/${listed['gateway.metadata.id']}`).expect(200);
+    const again = await other.get(`/v2/gateway_metadata/${String(listed['gateway.metadata.id'])}`).expect(200);
     expect(again.body['gateway.metadata.id']).toBe(listed['gateway.metadata.id']);
   });
 
-  it('give the root\'s children the root id as parent', async () => {
+  it("give the root's children the root id as parent", async () => {
     await put(['top.txt']);
     const { entries } = await listAll(c, c.rootId);
     expect(byName(entries, 'top.txt')!['gateway.metadata.parent.id']).toBe(c.rootId);
@@ -67,7 +67,12 @@ describe('ids', () => {
     ['a key that does not exist', idOf('ids/never.txt'), 404],
   ])('refuse %s with %i and never data', async (_what, id, status) => {
     const res = await c.get(`/v2/gateway_metadata/${id}`).expect(status);
-    expect(res.body).toMatchObject({ error: status === 400 ? 'invalid' : 'not_found', status, message: status === 400 ? 'id: is not a valid id' : 'No such file or folder.', requestId: res.headers['x-request-id'] });
+    expect(res.body).toMatchObject({
+      error: status === 400 ? 'invalid' : 'not_found',
+      status,
+      message: status === 400 ? 'id: is not a valid id' : 'No such file or folder.',
+      requestId: res.headers['x-request-id'],
+    });
     await c.get(`/v2/gateway_metadata_children/${id}`).expect((r) => expect([400, 404]).toContain(r.status));
     await c.del(`/v2/gateway_metadata/${id}`).expect((r) => expect([400, 403, 404]).toContain(r.status));
   });
@@ -93,7 +98,7 @@ describe('listing', () => {
     expect(names(entries)).toEqual(children.map((k) => k.slice('many/'.length)).sort());
   }, 120_000);
 
-  it('lists files and sub-folders in one array, never the folder\'s own marker', async () => {
+  it("lists files and sub-folders in one array, never the folder's own marker", async () => {
     await newFolder(c.rootId, 'mixed').expect(200);
     await put(['mixed/a.txt', 'mixed/sub/b.txt']);
     const { entries } = await listAll(c, idOf('mixed/'));
@@ -175,7 +180,7 @@ describe('folders that exist only as prefixes', () => {
 });
 
 describe('new folders', () => {
-  it('are zero-byte application/x-directory markers keeping the client\'s modified time', async () => {
+  it("are zero-byte application/x-directory markers keeping the client's modified time", async () => {
     const res = await newFolder(c.rootId, 'made', 1_600_000_000_123).expect(200);
     expect(res.body).toEqual({
       'gateway.metadata.id': idOf('made/'),
@@ -214,7 +219,13 @@ describe('new folders', () => {
   ])('refuse %j with 400 naming the problem, writing nothing', async (body, message) => {
     const before = await keys('');
     const res = await c.post(`/v2/gateway_metadata_folder/${c.rootId}`, body).expect(400);
-    expect(res.body).toEqual({ error: 'invalid', status: 400, message: expect.stringMatching(message), field: expect.stringMatching(/^gateway\.metadata\.(name|modified)$/), requestId: res.headers['x-request-id'] });
+    expect(res.body).toEqual({
+      error: 'invalid',
+      status: 400,
+      message: expect.stringMatching(message),
+      field: expect.stringMatching(/^gateway\.metadata\.(name|modified)$/),
+      requestId: res.headers['x-request-id'],
+    });
     expect(res.body.message.startsWith(`${res.body.field}: `)).toBe(true);
     expect(await keys('')).toEqual(before);
   });
@@ -238,7 +249,7 @@ describe('new folders', () => {
 });
 
 describe('modified time and hash', () => {
-  it('report the stored client time and sha256 everywhere, and S3\'s time and ETag for foreign objects', async () => {
+  it("report the stored client time and sha256 everywhere, and S3's time and ETag for foreign objects", async () => {
     const sha = 'a'.repeat(64);
     await put(['times/ours.txt'], { metadata: { 'gw-modified': '1234567890123', 'gw-sha256': sha } });
     await put(['times/foreign.txt']);
@@ -250,7 +261,7 @@ describe('modified time and hash', () => {
     expect(foreign['gateway.metadata.modified']).toBe(head.LastModified!.getTime());
     expect(foreign['gateway.metadata.file.hash']).toBe(head.ETag!.replaceAll('"', ''));
     for (const e of [ours, foreign]) {
-      const got = await c.get(`/v2/gateway_metadata/${e['gateway.metadata.id']}`).expect(200);
+      const got = await c.get(`/v2/gateway_metadata/${String(e['gateway.metadata.id'])}`).expect(200);
       expect(got.body).toEqual(e);
     }
     // unchanged by rename and move
@@ -304,11 +315,27 @@ describe('rename and move', () => {
     ['rename onto an existing file', 409, () => c.put(`/v2/gateway_metadata_name/${idOf('conf/a.txt')}`, { 'new.gateway.metadata.name': 'b.txt' })],
     ['rename a file onto a folder name', 409, () => c.put(`/v2/gateway_metadata_name/${idOf('conf/a.txt')}`, { 'new.gateway.metadata.name': 'dir' })],
     ['rename a folder onto an existing folder', 409, () => c.put(`/v2/gateway_metadata_name/${idOf('conf/dir/')}`, { 'new.gateway.metadata.name': 'dir2' })],
-    ['move onto an existing name', 409, () => c.put(`/v2/gateway_metadata_parent/${idOf('conf/b.txt')}`, { 'new.gateway.metadata.parent.id': idOf('conf/dir2/') })],
-    ['move a folder into itself', 400, () => c.put(`/v2/gateway_metadata_parent/${idOf('conf/dir/')}`, { 'new.gateway.metadata.parent.id': idOf('conf/dir/') })],
-    ['move a folder below itself', 400, () => c.put(`/v2/gateway_metadata_parent/${idOf('conf/dir/')}`, { 'new.gateway.metadata.parent.id': idOf('conf/dir/inner/') })],
+    [
+      'move onto an existing name',
+      409,
+      () => c.put(`/v2/gateway_metadata_parent/${idOf('conf/b.txt')}`, { 'new.gateway.metadata.parent.id': idOf('conf/dir2/') }),
+    ],
+    [
+      'move a folder into itself',
+      400,
+      () => c.put(`/v2/gateway_metadata_parent/${idOf('conf/dir/')}`, { 'new.gateway.metadata.parent.id': idOf('conf/dir/') }),
+    ],
+    [
+      'move a folder below itself',
+      400,
+      () => c.put(`/v2/gateway_metadata_parent/${idOf('conf/dir/')}`, { 'new.gateway.metadata.parent.id': idOf('conf/dir/inner/') }),
+    ],
     ['move into a file', 400, () => c.put(`/v2/gateway_metadata_parent/${idOf('conf/b.txt')}`, { 'new.gateway.metadata.parent.id': idOf('conf/a.txt') })],
-    ['move into a missing folder', 404, () => c.put(`/v2/gateway_metadata_parent/${idOf('conf/b.txt')}`, { 'new.gateway.metadata.parent.id': idOf('conf/none/') })],
+    [
+      'move into a missing folder',
+      404,
+      () => c.put(`/v2/gateway_metadata_parent/${idOf('conf/b.txt')}`, { 'new.gateway.metadata.parent.id': idOf('conf/none/') }),
+    ],
     ['move without a target', 400, () => c.put(`/v2/gateway_metadata_parent/${idOf('conf/b.txt')}`, {})],
     ['rename to ..', 400, () => c.put(`/v2/gateway_metadata_name/${idOf('conf/a.txt')}`, { 'new.gateway.metadata.name': '..' })],
     ['rename with a slash', 400, () => c.put(`/v2/gateway_metadata_name/${idOf('conf/a.txt')}`, { 'new.gateway.metadata.name': 'x/y' })],
@@ -358,7 +385,14 @@ describe('rename and move', () => {
 });
 
 describe('names', () => {
-  const tricky = ['café NFC.txt'.normalize('NFC'), 'café NFD.txt'.normalize('NFD'), '😀 emoji.txt', 'with  spaces .txt', 'plus+percent%hash#q?amp&eq=semi;.txt', "quote's \"double\".txt"];
+  const tricky = [
+    'café NFC.txt'.normalize('NFC'),
+    'café NFD.txt'.normalize('NFD'),
+    '😀 emoji.txt',
+    'with  spaces .txt',
+    'plus+percent%hash#q?amp&eq=semi;.txt',
+    'quote\'s "double".txt',
+  ];
 
   it('round-trip exactly through folder creation, listing, rename and move', async () => {
     await newFolder(c.rootId, 'names').expect(200);
@@ -370,11 +404,15 @@ describe('names', () => {
     const listed = (await listAll(c, idOf('names/'))).entries;
     expect(names(listed)).toEqual([...tricky, ...tricky.map((n) => `dir ${n}`)].sort());
     // NFC and NFD spellings are different names, kept apart
-    expect(byName(listed, 'café NFC.txt'.normalize('NFC'))!['gateway.metadata.id']).not.toBe(byName(listed, 'café NFD.txt'.normalize('NFD'))?.['gateway.metadata.id']);
+    expect(byName(listed, 'café NFC.txt'.normalize('NFC'))!['gateway.metadata.id']).not.toBe(
+      byName(listed, 'café NFD.txt'.normalize('NFD'))?.['gateway.metadata.id'],
+    );
     for (const name of tricky) {
       const renamed = await c.put(`/v2/gateway_metadata_name/${idOf(`names/${name}`)}`, { 'new.gateway.metadata.name': `renamed ${name}` }).expect(200);
       expect(renamed.body['gateway.metadata.name']).toBe(`renamed ${name}`);
-      await c.put(`/v2/gateway_metadata_parent/${renamed.body['gateway.metadata.id']}`, { 'new.gateway.metadata.parent.id': idOf(`names/dir ${name}/`) }).expect(200);
+      await c
+        .put(`/v2/gateway_metadata_parent/${renamed.body['gateway.metadata.id']}`, { 'new.gateway.metadata.parent.id': idOf(`names/dir ${name}/`) })
+        .expect(200);
     }
     for (const name of tricky) {
       expect(await keys(`names/dir ${name}/`)).toEqual([`names/dir ${name}/`, `names/dir ${name}/renamed ${name}`]);

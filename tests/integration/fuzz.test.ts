@@ -18,13 +18,37 @@ const idLike = fc.oneof(
   fc.constantFrom('root', '', '..', '%2e%2e', '%2F', 'Li4v', 'Li4vLi4v', idOf('../outside/secret.txt'), idOf('/etc/passwd'), 'x'.repeat(3000)),
   fc.string({ unit: 'binary', maxLength: 60 }).map((s) => encodeURIComponent(s)),
 );
-const jsonish = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.dictionary(fc.constantFrom(
-  'gateway.metadata.name', 'gateway.metadata.modified', 'gateway.metadata.file.size', 'gateway.metadata.file.sha256',
-  'gateway.metadata.id', 'gateway.metadata.parent.id', 'new.gateway.metadata.name', 'new.gateway.metadata.parent.id',
-  'gateway.upload.id', 'gateway.upload.cookie', 'gateway.upload.segment', 'gateway.auth.refresh.token', 'user', 'password',
-  'content.name', 'parent.content.id', 'file.size', 'file.modified', 'refresh.token',
-), fc.oneof(fc.jsonValue({ maxDepth: 2 }), idLike, fc.integer(), fc.constant(-1), fc.constant(1e308))));
-const headerValue = fc.oneof(fc.string({ maxLength: 200 }).map((s) => s.replace(/[^\t\x20-\x7e]/g, '')), jsonish.map((j) => JSON.stringify(j) ?? 'null'));
+const jsonish = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }),
+  fc.dictionary(
+    fc.constantFrom(
+      'gateway.metadata.name',
+      'gateway.metadata.modified',
+      'gateway.metadata.file.size',
+      'gateway.metadata.file.sha256',
+      'gateway.metadata.id',
+      'gateway.metadata.parent.id',
+      'new.gateway.metadata.name',
+      'new.gateway.metadata.parent.id',
+      'gateway.upload.id',
+      'gateway.upload.cookie',
+      'gateway.upload.segment',
+      'gateway.auth.refresh.token',
+      'user',
+      'password',
+      'content.name',
+      'parent.content.id',
+      'file.size',
+      'file.modified',
+      'refresh.token',
+    ),
+    fc.oneof(fc.jsonValue({ maxDepth: 2 }), idLike, fc.integer(), fc.constant(-1), fc.constant(1e308)),
+  ),
+);
+const headerValue = fc.oneof(
+  fc.string({ maxLength: 200 }).map((s) => s.replace(/[^\t\x20-\x7e]/g, '')),
+  jsonish.map((j) => JSON.stringify(j) ?? 'null'),
+);
 
 describe('hostile input at every endpoint', () => {
   let gw: TestGateway;
@@ -54,14 +78,23 @@ describe('hostile input at every endpoint', () => {
         idLike,
         fc.boolean(),
         fc.option(headerValue, { nil: undefined }),
-        fc.option(fc.oneof(jsonish.map((j) => JSON.stringify(j) ?? ''), fc.string({ maxLength: 500 })), { nil: undefined }),
+        fc.option(
+          fc.oneof(
+            jsonish.map((j) => JSON.stringify(j) ?? ''),
+            fc.string({ maxLength: 500 }),
+          ),
+          { nil: undefined },
+        ),
         fc.option(fc.string({ maxLength: 80 }), { nil: undefined }),
         async (route, otherMethod, id, withToken, uploadHeader, body, page) => {
           const method = otherMethod ?? route.method;
           const path = route.path.replace('{/:id}', `/${id}`).replace(':id', id).replace(':token', id);
-          let req = request(server)[method](page === undefined ? path : `${path}?page=${encodeURIComponent(page)}`).timeout(10_000);
+          let req = request(server)
+            [method](page === undefined ? path : `${path}?page=${encodeURIComponent(page)}`)
+            .timeout(10_000);
           if (withToken) req = req.set('Authorization', `Bearer ${c.token}`);
-          if (uploadHeader !== undefined) req = req.set('X-Gateway-Upload', uploadHeader).set('X-Upload-JSON', uploadHeader).set('X-Gateway-Upload-Segment', uploadHeader);
+          if (uploadHeader !== undefined)
+            req = req.set('X-Gateway-Upload', uploadHeader).set('X-Upload-JSON', uploadHeader).set('X-Gateway-Upload-Segment', uploadHeader);
           const res = await (body === undefined ? req : req.send(body));
           if (res.status >= 500) throw new Error(`${method.toUpperCase()} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
           expect(res.status).toBeLessThan(500);

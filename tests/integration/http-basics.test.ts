@@ -27,7 +27,10 @@ describe('every response', () => {
   });
 
   it('caps JSON bodies with 413', async () => {
-    const res = await request(gw.runtime.app).post('/v2/gateway_auth').send({ user: 'demo', password: 'x'.repeat(4000) }).expect(413);
+    const res = await request(gw.runtime.app)
+      .post('/v2/gateway_auth')
+      .send({ user: 'demo', password: 'x'.repeat(4000) })
+      .expect(413);
     expect(res.body).toMatchObject({ error: 'too_large', field: 'body' });
   });
 

@@ -30,7 +30,11 @@ describe('security headers and CORS', () => {
 
   it('CORS is off unless configured, and then allows only the listed origins', async () => {
     const preflight = (app: TestGateway['runtime']['app'], origin: string) =>
-      request(app).options('/v2/gateway_metadata_children/root').set('Origin', origin).set('Access-Control-Request-Method', 'GET').set('Access-Control-Request-Headers', 'authorization');
+      request(app)
+        .options('/v2/gateway_metadata_children/root')
+        .set('Origin', origin)
+        .set('Access-Control-Request-Method', 'GET')
+        .set('Access-Control-Request-Headers', 'authorization');
     expect((await preflight(gw.runtime.app, 'https://app.example.com')).headers['access-control-allow-origin']).toBeUndefined();
     const withCors = await startTestGateway({ store: 'memory', env: { CORS_ORIGINS: 'https://app.example.com' } });
     try {
@@ -55,7 +59,12 @@ describe('request limits', () => {
       const refused = await a.get(`/v2/gateway_metadata/${a.rootId}`).expect(429);
       expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
       expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
-      expect(refused.body).toEqual({ error: 'rate_limited', status: 429, message: expect.stringMatching(/access token/), requestId: refused.headers['x-request-id'] });
+      expect(refused.body).toEqual({
+        error: 'rate_limited',
+        status: 429,
+        message: expect.stringMatching(/access token/),
+        requestId: refused.headers['x-request-id'],
+      });
       await b.get(`/v2/gateway_metadata/${b.rootId}`).expect(200); // another token has its own count
     } finally {
       await gw.close();
@@ -69,7 +78,12 @@ describe('request limits', () => {
       const refused = await request(gw.runtime.app).get('/v2/gateway_auth_method').expect(429);
       expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
       expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(60);
-      expect(refused.body).toEqual({ error: 'rate_limited', status: 429, message: expect.stringMatching(/address/), requestId: refused.headers['x-request-id'] });
+      expect(refused.body).toEqual({
+        error: 'rate_limited',
+        status: 429,
+        message: expect.stringMatching(/address/),
+        requestId: refused.headers['x-request-id'],
+      });
       await request(gw.runtime.app).get('/healthz').expect(200); // health checks are never limited
     } finally {
       await gw.close();
@@ -194,7 +208,10 @@ describe('a transfer that keeps moving', () => {
     });
     expect(Date.now() - started).toBeGreaterThan(2000);
     expect(answer.status).toBe(200);
-    expect(JSON.parse(answer.text)).toMatchObject({ 'gateway.metadata.file.size': body.length, 'gateway.metadata.file.hash': createHash('sha256').update(body).digest('hex') });
+    expect(JSON.parse(answer.text)).toMatchObject({
+      'gateway.metadata.file.size': body.length,
+      'gateway.metadata.file.hash': createHash('sha256').update(body).digest('hex'),
+    });
   });
 
   it('is never cut off while it keeps reading: a download over both timeouts, read slowly, arrives byte-identical', async () => {

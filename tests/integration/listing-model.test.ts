@@ -36,7 +36,8 @@ function modelTree(keys: string[], top: string): Map<string, { folders: string[]
 }
 
 const segment = fc.constantFrom('a', 'b', 'c d', 'é', 'n+1', 'x_$folder$');
-const keyUnder = (top: string) => fc.tuple(fc.array(segment, { minLength: 1, maxLength: 3 }), fc.boolean()).map(([parts, marker]) => `${top}${parts.join('/')}${marker ? '/' : ''}`);
+const keyUnder = (top: string) =>
+  fc.tuple(fc.array(segment, { minLength: 1, maxLength: 3 }), fc.boolean()).map(([parts, marker]) => `${top}${parts.join('/')}${marker ? '/' : ''}`);
 
 describe('listings against a model of keys as a folder tree', () => {
   let gw: TestGateway;
@@ -54,10 +55,17 @@ describe('listings against a model of keys as a folder tree', () => {
       fc.asyncProperty(fc.integer(), async (seedValue) => {
         const top = `run-${run++}/`;
         const keys = fc.sample(fc.uniqueArray(keyUnder(top), { minLength: 1, maxLength: 12 }), { numRuns: 1, seed: seedValue })[0]!;
-        await seed(gw.bucket, keys.map((k) => root + k));
+        await seed(
+          gw.bucket,
+          keys.map((k) => root + k),
+        );
         for (const [folder, expected] of modelTree(keys, top)) {
           const { entries } = await listAll(c, idOf(folder));
-          const listed = (type: string) => entries.filter((e) => e['gateway.metadata.type'] === type).map((e) => e['gateway.metadata.name'] as string).sort();
+          const listed = (type: string) =>
+            entries
+              .filter((e) => e['gateway.metadata.type'] === type)
+              .map((e) => e['gateway.metadata.name'] as string)
+              .sort();
           expect({ folder, folders: listed('folder'), files: listed('file') }).toEqual({ folder, ...expected });
           for (const e of entries) expect(e['gateway.metadata.parent.id']).toBe(idOf(folder));
         }

@@ -26,7 +26,13 @@ describe('Prometheus metrics', () => {
     gw = await startTestGateway({ store: 'memory', env: { METRICS_ENABLED: 'true' }, users: [{ name: 'meter', root }] });
   });
   afterAll(() => gw.close());
-  const scrape = async () => (await request(gw.runtime.app).get('/metrics').expect(200).expect('Content-Type', /text\/plain/)).text;
+  const scrape = async () =>
+    (
+      await request(gw.runtime.app)
+        .get('/metrics')
+        .expect(200)
+        .expect('Content-Type', /text\/plain/)
+    ).text;
 
   it('count requests by operation and status, their latency and bytes, and S3 calls by operation', async () => {
     const c = await signIn(gw.runtime.app, 'meter');

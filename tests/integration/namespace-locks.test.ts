@@ -38,9 +38,7 @@ describe('lock plans', () => {
 });
 
 const segment = fc.constantFrom('a', 'b', 'c');
-const name = fc
-  .tuple(fc.array(segment, { minLength: 1, maxLength: 3 }), fc.boolean())
-  .map(([parts, folder]) => `${parts.join('/')}${folder ? '/' : ''}`);
+const name = fc.tuple(fc.array(segment, { minLength: 1, maxLength: 3 }), fc.boolean()).map(([parts, folder]) => `${parts.join('/')}${folder ? '/' : ''}`);
 type Command = { kind: 'acquire'; names: string[] } | { kind: 'release'; pick: number } | { kind: 'renew'; pick: number };
 const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 3, arbitrary: fc.array(name, { minLength: 1, maxLength: 2 }).map((names) => ({ kind: 'acquire' as const, names })) },
@@ -101,11 +99,18 @@ function storeContract(label: string, open: () => Promise<SessionStore>) {
     }
     expect(later).toBeGreaterThan(crashed);
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);
-    expect(await store.renewLocks(scope, crashed, lockNodes(['a/']).map((n) => n.node), 60_000)).toBe(false);
+    expect(
+      await store.renewLocks(
+        scope,
+        crashed,
+        lockNodes(['a/']).map((n) => n.node),
+        60_000,
+      ),
+    ).toBe(false);
   });
 }
 
-describe('the in-process store\'s locks', () => {
+describe("the in-process store's locks", () => {
   storeContract('in-process', async () => new MemorySessionStore());
 });
 
@@ -178,7 +183,7 @@ describeWithRedis('write ordering across two instances on one Redis', () => {
     await holding;
   });
 
-  it('keeps renewing a long write\'s lease, and a holder that lost its lease cannot commit', async () => {
+  it("keeps renewing a long write's lease, and a holder that lost its lease cannot commit", async () => {
     const one = await instance({ waitMs: 100, leaseMs: 1200 });
     const other = await instance({ waitMs: 100, leaseMs: 1200 });
     let lease!: Lease;
@@ -195,7 +200,11 @@ describeWithRedis('write ordering across two instances on one Redis', () => {
       expect(() => lease.assertHeld()).not.toThrow();
     }
     // The store forgets the grant (as if it expired unseen): the next renewal tells the holder.
-    await one.store.releaseLocks('bucket', lease.token, lockNodes(['long/']).map((n) => n.node));
+    await one.store.releaseLocks(
+      'bucket',
+      lease.token,
+      lockNodes(['long/']).map((n) => n.node),
+    );
     await waitFor(
       () => {
         try {

@@ -76,7 +76,11 @@ describe('the gateway process', () => {
       req.end(body.subarray(body.length / 2));
       const res = await answer;
       expect(res.status).toBe(200);
-      expect(JSON.parse(res.text)).toMatchObject({ 'gateway.metadata.name': 'in-flight.bin', 'gateway.metadata.file.size': body.length, 'gateway.metadata.file.hash': createHash('sha256').update(body).digest('hex') });
+      expect(JSON.parse(res.text)).toMatchObject({
+        'gateway.metadata.name': 'in-flight.bin',
+        'gateway.metadata.file.size': body.length,
+        'gateway.metadata.file.hash': createHash('sha256').update(body).digest('hex'),
+      });
       expect(await gw.exited).toBe(0);
     } finally {
       gw.child.kill('SIGKILL');
@@ -98,9 +102,13 @@ describe('the gateway process', () => {
   it('stops at once with one line naming a bad variable', async () => {
     const gw = startGateway({ DATA_DIR: dataDir, PORT: 'http' });
     expect(await gw.exited).toBe(2);
-    expect(gw.stderr().trim().split('\n').filter((l) => !/Warning|^\s|^\(|^$/.test(l))).toEqual([
-      'Invalid configuration: PORT must be a whole number (got "http")',
-    ]);
+    expect(
+      gw
+        .stderr()
+        .trim()
+        .split('\n')
+        .filter((l) => !/Warning|^\s|^\(|^$/.test(l)),
+    ).toEqual(['Invalid configuration: PORT must be a whole number (got "http")']);
   });
 
   it('stops with one line when the users file is wrong', async () => {

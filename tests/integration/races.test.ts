@@ -42,11 +42,18 @@ const gatewayBucket = () => a.bucket;
 const dir = () => `race-${randomBytes(4).toString('hex')}/`;
 
 const rename = (c: Client, rel: string, name: string) => c.put(`/v2/gateway_metadata_name/${idOf(rel)}`, { 'new.gateway.metadata.name': name });
-const move = (c: Client, rel: string, parentRel: string) => c.put(`/v2/gateway_metadata_parent/${idOf(rel)}`, { 'new.gateway.metadata.parent.id': idOf(parentRel) });
+const move = (c: Client, rel: string, parentRel: string) =>
+  c.put(`/v2/gateway_metadata_parent/${idOf(rel)}`, { 'new.gateway.metadata.parent.id': idOf(parentRel) });
 const upload = (c: Client, parentRel: string, name: string, body: Buffer | string) =>
-  c.post(`/v2/gateway_metadata_file/${idOf(parentRel)}`).set('X-Gateway-Upload', JSON.stringify({ 'gateway.metadata.name': name, 'gateway.metadata.file.size': Buffer.byteLength(body) })).send(body);
+  c
+    .post(`/v2/gateway_metadata_file/${idOf(parentRel)}`)
+    .set('X-Gateway-Upload', JSON.stringify({ 'gateway.metadata.name': name, 'gateway.metadata.file.size': Buffer.byteLength(body) }))
+    .send(body);
 const replace = (c: Client, rel: string, body: Buffer | string) =>
-  c.put(`/v2/gateway_metadata_file/${idOf(rel)}`).set('X-Gateway-Upload', JSON.stringify({ 'gateway.metadata.file.size': Buffer.byteLength(body) })).send(body);
+  c
+    .put(`/v2/gateway_metadata_file/${idOf(rel)}`)
+    .set('X-Gateway-Upload', JSON.stringify({ 'gateway.metadata.file.size': Buffer.byteLength(body) }))
+    .send(body);
 
 /**
  * Sends `first` through gateway A and holds it at the S3 call `at` picks; sends `second` through gateway
@@ -81,7 +88,7 @@ describeWithRedis('concurrent writes through two gateway instances, each race fo
     await s3?.stop();
   });
 
-  it('two files renamed onto one new name: one 200, the other 409, both files\' bytes kept', async () => {
+  it("two files renamed onto one new name: one 200, the other 409, both files' bytes kept", async () => {
     const d = dir();
     await Promise.all([put(`${d}a.txt`, 'A'), put(`${d}b.txt`, 'B')]);
     const [first, second] = await interleave(op('CopyObject', `${d}new.txt`), rename(ca, `${d}a.txt`, 'new.txt'), () => rename(cb, `${d}b.txt`, 'new.txt'));
@@ -148,7 +155,11 @@ describeWithRedis('concurrent writes through two gateway instances, each race fo
   it('folder X moved into Y while Y is moved into X: one 200, the other 404, no folder inside itself', async () => {
     const d = dir();
     await Promise.all([put(`${d}X/x.txt`, 'x'), put(`${d}Y/y.txt`, 'y')]);
-    const [xy, yx] = await interleave((c) => c.operation === 'DeleteObjects', move(ca, `${d}X/`, `${d}Y/`), () => move(cb, `${d}Y/`, `${d}X/`));
+    const [xy, yx] = await interleave(
+      (c) => c.operation === 'DeleteObjects',
+      move(ca, `${d}X/`, `${d}Y/`),
+      () => move(cb, `${d}Y/`, `${d}X/`),
+    );
     expect([xy.status, yx.status]).toEqual([200, 404]);
     expect(await keys(d)).toEqual(['Y/X/x.txt', 'Y/y.txt']);
   });
@@ -232,7 +243,7 @@ describeWithRedis('concurrent writes through two gateway instances, each race fo
   });
 });
 
-describeWithRealS3('S3\'s own conditions behind the locks (real S3 only)', () => {
+describeWithRealS3("S3's own conditions behind the locks (real S3 only)", () => {
   beforeAll(async () => {
     root = uniqueRoot('conditions');
     s3 = await externalS3('conditions');
@@ -246,7 +257,7 @@ describeWithRealS3('S3\'s own conditions behind the locks (real S3 only)', () =>
     await s3?.stop();
   });
 
-  it('a new file\'s PUT carries If-None-Match: *, so a writer that bypasses the gateway is not overwritten', async () => {
+  it("a new file's PUT carries If-None-Match: *, so a writer that bypasses the gateway is not overwritten", async () => {
     expect(a.bucket.profile.conditionalWrites).not.toBe('none');
     const d = dir();
     await put(`${d}keep/`, '');
@@ -260,7 +271,7 @@ describeWithRealS3('S3\'s own conditions behind the locks (real S3 only)', () =>
     expect(gate.calls.find((c) => c.operation === 'PutObject' && c.key === full(`${d}x.txt`))!.headers['if-none-match']).toBe('*');
   });
 
-  it('a rename\'s copy is guarded by the version read under the lock, in the header the server reads', async () => {
+  it("a rename's copy is guarded by the version read under the lock, in the header the server reads", async () => {
     const d = dir();
     await put(`${d}f.txt`, 'read under the lock');
     const hold = gate.hold(op('CopyObject', `${d}g.txt`), 1);

@@ -49,7 +49,7 @@ describeWithRealS3('large objects (real S3 only)', () => {
 });
 
 describeWithRealS3('the orphaned-upload sweep (real S3 only)', () => {
-  it('aborts the gateway\'s multipart uploads that nothing owns, and leaves other tools\' uploads alone', async () => {
+  it("aborts the gateway's multipart uploads that nothing owns, and leaves other tools' uploads alone", async () => {
     const root = uniqueRoot('sweep');
     const gw = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }], env: { UPLOAD_SWEEP_INTERVAL: '0' } });
     const { client, name: Bucket } = gw.bucket;
@@ -64,7 +64,9 @@ describeWithRealS3('the orphaned-upload sweep (real S3 only)', () => {
             'gateway.metadata.parent.id': c.rootId,
             'gateway.metadata.name': name,
             'gateway.metadata.file.size': 10,
-            'gateway.upload.segment': [{ 'gateway.upload.segment.number': 1, 'gateway.upload.segment.size': 10, 'gateway.upload.segment.sha256': 'a'.repeat(64) }],
+            'gateway.upload.segment': [
+              { 'gateway.upload.segment.number': 1, 'gateway.upload.segment.size': 10, 'gateway.upload.segment.sha256': 'a'.repeat(64) },
+            ],
           })
           .expect(200);
       const live = await start('live.bin');

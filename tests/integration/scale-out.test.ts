@@ -68,7 +68,11 @@ describeWithRedis('two gateway processes on one Redis and one S3', () => {
     const started = await call(urlA, 'POST', '/v2/gateway_upload', access, {
       ...declared,
       'gateway.metadata.parent.id': parentId,
-      'gateway.upload.segment': parts.map((p, i) => ({ 'gateway.upload.segment.number': i + 1, 'gateway.upload.segment.size': p.length, 'gateway.upload.segment.sha256': sha256(p) })),
+      'gateway.upload.segment': parts.map((p, i) => ({
+        'gateway.upload.segment.number': i + 1,
+        'gateway.upload.segment.size': p.length,
+        'gateway.upload.segment.sha256': sha256(p),
+      })),
     });
     expect(started.status).toBe(200);
     const uploadId = started.body['gateway.upload.id'] as string;

@@ -88,7 +88,7 @@ describe.each(stores.filter(([, f]) => f !== undefined))('session store contract
     expect(await store.get('o')).toBe('second'); // its later lifetime held
   });
 
-  it('keeps sets of strings: add, list, remove, and each add renews the whole set\'s lifetime', async () => {
+  it("keeps sets of strings: add, list, remove, and each add renews the whole set's lifetime", async () => {
     expect(await store.setMembers('s')).toEqual([]);
     await store.addToSet('s', 'a', 60_000);
     await store.addToSet('s', 'b', 60_000);

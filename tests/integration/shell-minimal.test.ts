@@ -36,9 +36,9 @@ function gwsProcess(args: string[]): { child: ChildProcess; done: Promise<Result
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d.toString()));
-  child.stderr!.on('data', (d) => (stderr += d.toString()));
-  child.stdin!.end();
+  child.stdout.on('data', (d) => (stdout += d.toString()));
+  child.stderr.on('data', (d) => (stderr += d.toString()));
+  child.stdin.end();
   const done = new Promise<Result>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
   return { child, done };
 }
@@ -100,7 +100,9 @@ afterAll(async () => {
 
 describe('gws against a gateway that answers only what the spec requires', () => {
   it('signs in with --field and keeps no refresh token and no segment size, since the gateway gave none', async () => {
-    expect(await ok('mounts', 'add', 'min', gateway.url, '--field', `user=${USER}`, '--field', `password=${PASSWORD}`)).toBe(`mounted ${gateway.url} at /gateway/min\n`);
+    expect(await ok('mounts', 'add', 'min', gateway.url, '--field', `user=${USER}`, '--field', `password=${PASSWORD}`)).toBe(
+      `mounted ${gateway.url} at /gateway/min\n`,
+    );
     const mount = (JSON.parse(await readFile(config, 'utf8')) as { mounts: Record<string, Record<string, unknown>> }).mounts.min!;
     expect(mount.rootId).toBe(gateway.rootId);
     expect(typeof mount.accessToken).toBe('string');
@@ -134,7 +136,9 @@ describe('gws against a gateway that answers only what the spec requires', () =>
   });
 
   it('copies a folder within the gateway, though it never says a size', async () => {
-    expect(await ok('copy', '/gateway/min/docs/tree', '/gateway/min')).toContain('copied /gateway/min/docs/tree/sub dir/big.bin → /gateway/min/tree/sub dir/big.bin (6291456 bytes)');
+    expect(await ok('copy', '/gateway/min/docs/tree', '/gateway/min')).toContain(
+      'copied /gateway/min/docs/tree/sub dir/big.bin → /gateway/min/tree/sub dir/big.bin (6291456 bytes)',
+    );
     const back = await localFolder('back-copy');
     await ok('download', '/gateway/min/tree', back);
     expect(await hashes(path.join(back, 'tree'))).toEqual(await hashes(tree));

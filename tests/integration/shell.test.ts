@@ -42,9 +42,9 @@ function gwsProcess(args: string[], opts: { stdin?: string } = {}): { child: Chi
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d.toString()));
-  child.stderr!.on('data', (d) => (stderr += d.toString()));
-  child.stdin!.end(opts.stdin ?? '');
+  child.stdout.on('data', (d) => (stdout += d.toString()));
+  child.stderr.on('data', (d) => (stderr += d.toString()));
+  child.stdin.end(opts.stdin ?? '');
   const done = new Promise<Result>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
   return { child, done };
 }
@@ -74,7 +74,8 @@ async function hashes(root: string): Promise<Record<string, string>> {
   return out;
 }
 
-const readConfig = async () => JSON.parse(await readFile(config, 'utf8')) as { mounts: Record<string, { accessToken: string; refreshToken: string }>; cwd: string };
+const readConfig = async () =>
+  JSON.parse(await readFile(config, 'utf8')) as { mounts: Record<string, { accessToken: string; refreshToken: string }>; cwd: string };
 
 function gatewayEnv(name: string): Record<string, string> {
   return { DATA_DIR: path.join(dir, name), DEMO_PASSWORD: PASSWORD, UPLOAD_SEGMENT_SIZE: String(SEGMENT), ACCESS_TOKEN_TTL: '60', LOG_FORMAT: 'json' };
@@ -156,12 +157,17 @@ describe('gws transfers and organising', () => {
     await mkdir(back);
     await ok('download', '/gateway/b/tree', back);
     expect(await hashes(path.join(back, 'tree'))).toEqual(await hashes(path.join(dir, 'back', 'tree')));
-    expect(await gws('copy', '/gateway/b/tree', '/gateway/b/tree/sub dir')).toMatchObject({ code: 1, stderr: 'gws: /gateway/b/tree: cannot copy a folder into itself\n' });
+    expect(await gws('copy', '/gateway/b/tree', '/gateway/b/tree/sub dir')).toMatchObject({
+      code: 1,
+      stderr: 'gws: /gateway/b/tree: cannot copy a folder into itself\n',
+    });
   });
 
   it('reports a gateway: dialect, sign-in, segment size, thumbnails, byte ranges, latency', async () => {
     const png = path.join(dir, 'local', 'picture.png');
-    await sharp({ create: { width: 64, height: 48, channels: 3, background: '#3366cc' } }).png().toFile(png);
+    await sharp({ create: { width: 64, height: 48, channels: 3, background: '#3366cc' } })
+      .png()
+      .toFile(png);
     await ok('upload', png, '/gateway/b');
     const out = await ok('diagnostic', 'b');
     expect(out).toMatch(/^dialect: +final/m);
@@ -257,7 +263,7 @@ describe('gws sessions', () => {
     // A refresh token works once (a second use ends the session), so the three must take turns, not race.
     const results = await Promise.all([gws('ls', '/gateway/late'), gws('ls', '/gateway/late/docs'), gws('stat', '/gateway/late/docs')]);
     for (const r of results) expect(r).toMatchObject({ code: 0, stderr: '' });
-    expect(results[0]!.stdout).toContain('docs/');
+    expect(results[0].stdout).toContain('docs/');
     expect(await gws('ls', '/gateway/late')).toMatchObject({ code: 0, stderr: '' });
     const after = (await readConfig()).mounts.late!;
     expect(after.accessToken).not.toBe(before.accessToken);

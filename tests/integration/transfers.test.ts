@@ -65,7 +65,7 @@ describe('uploads in one request', () => {
     ['zero bytes', 0],
     ['a small file', 1234],
     ['64 MiB (multipart)', 64 * MiB],
-  ])('round-trip %s byte-identical, with the client\'s modified time and the sha256 as hash', async (_what, size) => {
+  ])("round-trip %s byte-identical, with the client's modified time and the sha256 as hash", async (_what, size) => {
     const body = randomBytes(size);
     const name = `file-${size}.bin`;
     const res = await uploadNew(idOf('up/'), name, body).expect(200);
@@ -152,7 +152,8 @@ describe('uploads in one request', () => {
   it('commits nothing when the client hangs up half-way, and leaves no multipart upload behind', async () => {
     const { port, close } = await listen();
     try {
-      const open = async () => (await bucket().client.send(new ListMultipartUploadsCommand({ Bucket: bucket().name, Prefix: `${root}up/hangup` }))).Uploads ?? [];
+      const open = async () =>
+        (await bucket().client.send(new ListMultipartUploadsCommand({ Bucket: bucket().name, Prefix: `${root}up/hangup` }))).Uploads ?? [];
       const req = openUpload(`http://127.0.0.1:${port}`, c.token, idOf('up/'), 'hangup.bin', 40 * MiB);
       req.write(randomBytes(12 * MiB));
       // parts are on their way to S3 when the client hangs up
@@ -170,9 +171,16 @@ describe('uploads in one request', () => {
     await uploadNew(idOf('up/'), 'taken.txt', Buffer.from('new')).expect(409);
     await c.post(`/v2/gateway_metadata_folder/${idOf('up/')}`, { 'gateway.metadata.name': 'dir-taken' }).expect(200);
     await uploadNew(idOf('up/'), 'dir-taken', Buffer.from('new')).expect(409);
-    const noHeader = await c.post(`/v2/gateway_metadata_file/${idOf('up/')}`).send(Buffer.from('x')).expect(400);
+    const noHeader = await c
+      .post(`/v2/gateway_metadata_file/${idOf('up/')}`)
+      .send(Buffer.from('x'))
+      .expect(400);
     expect(noHeader.body.field).toBe('X-Gateway-Upload');
-    const badJson = await c.post(`/v2/gateway_metadata_file/${idOf('up/')}`).set('X-Gateway-Upload', '{nope').send(Buffer.from('x')).expect(400);
+    const badJson = await c
+      .post(`/v2/gateway_metadata_file/${idOf('up/')}`)
+      .set('X-Gateway-Upload', '{nope')
+      .send(Buffer.from('x'))
+      .expect(400);
     expect(badJson.body.message).toMatch(/not valid JSON/);
     const noSize = await c
       .post(`/v2/gateway_metadata_file/${idOf('up/')}`)
@@ -202,7 +210,11 @@ describe('updates', () => {
       .set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.modified': 1_800_000_000_000, 'gateway.metadata.file.size': v2.length }))
       .send(v2)
       .expect(200);
-    expect(res.body).toMatchObject({ 'gateway.metadata.id': first.body['gateway.metadata.id'], 'gateway.metadata.modified': 1_800_000_000_000, 'gateway.metadata.file.hash': sha256(v2) });
+    expect(res.body).toMatchObject({
+      'gateway.metadata.id': first.body['gateway.metadata.id'],
+      'gateway.metadata.modified': 1_800_000_000_000,
+      'gateway.metadata.file.hash': sha256(v2),
+    });
     expect((await download(first.body['gateway.metadata.id'])).toString()).toBe('version two');
   });
 
@@ -218,8 +230,16 @@ describe('updates', () => {
   });
 
   it('of a missing file answer 404, of a folder 400', async () => {
-    await c.put(`/v2/gateway_metadata_file/${idOf('up/missing.txt')}`).set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.file.size': 1 })).send(Buffer.from('x')).expect(404);
-    await c.put(`/v2/gateway_metadata_file/${idOf('up/')}`).set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.file.size': 1 })).send(Buffer.from('x')).expect(400);
+    await c
+      .put(`/v2/gateway_metadata_file/${idOf('up/missing.txt')}`)
+      .set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.file.size': 1 }))
+      .send(Buffer.from('x'))
+      .expect(404);
+    await c
+      .put(`/v2/gateway_metadata_file/${idOf('up/')}`)
+      .set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.file.size': 1 }))
+      .send(Buffer.from('x'))
+      .expect(400);
   });
 });
 
@@ -256,12 +276,15 @@ describe('downloads', () => {
     expect(head.headers.etag).toBe(etag);
   });
 
-  it('name a version with one ETag: the entry\'s hash, quoted, also in HEAD and If-None-Match', async () => {
+  it("name a version with one ETag: the entry's hash, quoted, also in HEAD and If-None-Match", async () => {
     const entry = byName((await listAll(c, c.rootId)).entries, 'dl.bin')!;
     expect(entry['gateway.metadata.file.hash']).toBe(sha256(body));
     const res = await c.get(`/v2/gateway_file/${id}`).buffer(true).expect(200);
     expect(res.headers.etag).toBe(`"${sha256(body)}"`);
-    await c.get(`/v2/gateway_file/${id}`).set('If-None-Match', `"other", W/"${sha256(body)}"`).expect(304);
+    await c
+      .get(`/v2/gateway_file/${id}`)
+      .set('If-None-Match', `"other", W/"${sha256(body)}"`)
+      .expect(304);
     await c.get(`/v2/gateway_file/${id}`).set('If-None-Match', '"other"').expect(200);
   });
 
@@ -279,10 +302,25 @@ describe('downloads', () => {
 
     /** What a client ends up with: status, Content-Range and body, following a redirect with the same Range. */
     async function fetchRange(client: Client, name: string, range: string) {
-      const first = await client.get(`/v2/gateway_file/${idOf(name)}`).set('Range', range).buffer(true).parse(binary);
-      if (first.status !== 302) return { status: first.status, contentRange: first.headers['content-range'], body: first.body as Buffer, json: first.status >= 400 ? JSON.parse((first.body as Buffer).toString()) : undefined };
+      const first = await client
+        .get(`/v2/gateway_file/${idOf(name)}`)
+        .set('Range', range)
+        .buffer(true)
+        .parse(binary);
+      if (first.status !== 302)
+        return {
+          status: first.status,
+          contentRange: first.headers['content-range'],
+          body: first.body as Buffer,
+          json: first.status >= 400 ? JSON.parse((first.body as Buffer).toString()) : undefined,
+        };
       const followed = await fetch(first.headers.location!, { headers: { Range: range } });
-      return { status: followed.status, contentRange: followed.headers.get('content-range') ?? undefined, body: Buffer.from(await followed.arrayBuffer()), json: undefined };
+      return {
+        status: followed.status,
+        contentRange: followed.headers.get('content-range') ?? undefined,
+        body: Buffer.from(await followed.arrayBuffer()),
+        json: undefined,
+      };
     }
 
     it.each([
@@ -302,7 +340,10 @@ describe('downloads', () => {
       ['empty.bin', 'bytes=-5', 200, undefined, [0, 0]],
     ] as const)('%s with %s answers %d (Content-Range %s)', async (name, range, status, contentRange, slice) => {
       const whole = name === 'hundred.bin' ? hundred : Buffer.alloc(0);
-      for (const [mode, client] of [['stream', c], ['redirect', rc]] as const) {
+      for (const [mode, client] of [
+        ['stream', c],
+        ['redirect', rc],
+      ] as const) {
         const got = await fetchRange(client, name, range);
         expect({ mode, status: got.status, contentRange: got.contentRange }).toEqual({ mode, status, contentRange });
         if (slice) expect(Buffer.compare(got.body, whole.subarray(slice[0], slice[1]))).toBe(0);
@@ -311,7 +352,11 @@ describe('downloads', () => {
     });
 
     it('ignores Range on HEAD', async () => {
-      const head = await request(gw.runtime.app).head(`/v2/gateway_file/${idOf('hundred.bin')}`).set('Authorization', `Bearer ${c.token}`).set('Range', 'bytes=0-0').expect(200);
+      const head = await request(gw.runtime.app)
+        .head(`/v2/gateway_file/${idOf('hundred.bin')}`)
+        .set('Authorization', `Bearer ${c.token}`)
+        .set('Range', 'bytes=0-0')
+        .expect(200);
       expect(head.headers['content-length']).toBe('100');
       expect(head.headers['content-range']).toBeUndefined();
     });
@@ -327,7 +372,11 @@ describe('downloads', () => {
       fileId = (await uploadNew(c.rootId, `resume-${randomBytes(3).toString('hex')}.bin`, v1).expect(200)).body['gateway.metadata.id'];
     });
     const replace = () =>
-      c.put(`/v2/gateway_metadata_file/${fileId}`).set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.file.size': v2.length })).send(v2).expect(200);
+      c
+        .put(`/v2/gateway_metadata_file/${fileId}`)
+        .set('X-Gateway-Upload', uploadHeader({ 'gateway.metadata.file.size': v2.length }))
+        .send(v2)
+        .expect(200);
     const resume = (validator: string, range = 'bytes=20000-') =>
       c.get(`/v2/gateway_file/${fileId}`).set('Range', range).set('If-Range', validator).buffer(true).parse(binary);
 
@@ -360,7 +409,8 @@ describe('downloads', () => {
       const redirecting = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }], env: { ...sameS3(gw), DOWNLOAD_MODE: 'redirect' } });
       try {
         const rc = await signIn(redirecting.runtime.app, 'tester');
-        const get = (validator: string) => rc.get(`/v2/gateway_file/${fileId}`).set('Range', 'bytes=100-').set('If-Range', validator).buffer(true).parse(binary);
+        const get = (validator: string) =>
+          rc.get(`/v2/gateway_file/${fileId}`).set('Range', 'bytes=100-').set('If-Range', validator).buffer(true).parse(binary);
         await get(`"${sha256(v1)}"`).expect(302);
         await replace();
         const whole = await get(`"${sha256(v1)}"`).expect(200);
@@ -450,7 +500,11 @@ describe('segmented uploads', () => {
         'gateway.upload.cookie': cookie,
       })
       .expect(200);
-    expect(finished.body).toMatchObject({ 'gateway.metadata.name': 'segmented.bin', 'gateway.metadata.file.size': body.length, 'gateway.metadata.modified': 1_650_000_000_000 });
+    expect(finished.body).toMatchObject({
+      'gateway.metadata.name': 'segmented.bin',
+      'gateway.metadata.file.size': body.length,
+      'gateway.metadata.modified': 1_650_000_000_000,
+    });
     expect(sha256(await download(idOf('up/segmented.bin')))).toBe(sha256(body));
     // the upload is over: its id is unknown now
     await c.del(`/v2/gateway_upload/${uploadId}`).expect(404);
@@ -548,8 +602,12 @@ describe('segmented uploads', () => {
 
 describe('thumbnails', () => {
   it('resize PNG and JPEG images to the configured longest side', async () => {
-    const png = await sharp({ create: { width: 800, height: 400, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } }).png().toBuffer();
-    const jpeg = await sharp({ create: { width: 300, height: 600, channels: 3, background: { r: 0, g: 0, b: 255 } } }).jpeg().toBuffer();
+    const png = await sharp({ create: { width: 800, height: 400, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } })
+      .png()
+      .toBuffer();
+    const jpeg = await sharp({ create: { width: 300, height: 600, channels: 3, background: { r: 0, g: 0, b: 255 } } })
+      .jpeg()
+      .toBuffer();
     for (const [name, data, type, w, h] of [
       ['pic.png', png, 'image/png', 256, 128],
       ['photo.jpg', jpeg, 'image/jpeg', 128, 256],
@@ -573,7 +631,6 @@ describe('thumbnails', () => {
     await c.get(`/v2/gateway_file_thumbnail/${fake}`).expect(403);
   });
 });
-
 
 async function listen(): Promise<{ port: number; close: () => Promise<void> }> {
   const server = createHttpServer(gw.runtime.app, { maxHeaderBytes: 16384 });

@@ -65,5 +65,9 @@ export function findLeaks(file: string, text: string, secrets: Iterable<string>)
 
 /** The secret settings of a gateway's environment (S3 secret, passwords, sealing keys). */
 export function recordSecretsOf(env: Record<string, string | undefined>): void {
-  recordSecrets(...Object.entries(env).filter(([k]) => /SECRET|PASSWORD|_KEY$/.test(k)).map(([, v]) => v));
+  recordSecrets(
+    ...Object.entries(env)
+      .filter(([k]) => /SECRET|PASSWORD|_KEY$/.test(k))
+      .map(([, v]) => v),
+  );
 }

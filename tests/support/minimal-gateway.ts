@@ -116,102 +116,160 @@ export async function startMinimalGateway(account: { user: string; password: str
 
   /** The routes, in order; each answers JSON, bytes, or nothing. */
   const routes: Array<[string, RegExp, (req: IncomingMessage, res: ServerResponse, id: string) => Promise<unknown>]> = [
-    ['GET', /^\/v2\/gateway_auth_method$/, async () => ({
-      'gateway.auth.method': 'form',
-      'gateway.auth.form': [
-        { 'gateway.auth.form.input.field.name': 'user', 'gateway.auth.form.input.field.prompt': 'User', 'gateway.auth.form.input.field.required': true, 'gateway.auth.form.input.field.order': 1 },
-        { 'gateway.auth.form.input.field.name': 'password', 'gateway.auth.form.input.field.prompt': 'Password', 'gateway.auth.form.input.field.required': true, 'gateway.auth.form.input.field.order': 2 },
-      ],
-    })],
-    ['POST', /^\/v2\/gateway_auth$/, async (req) => {
-      const form = await jsonOf(req);
-      if (typeof form.user !== 'string' || typeof form.password !== 'string') throw new Refusal(400, 'missing credential');
-      if (form.user !== account.user || form.password !== account.password) throw new Refusal(403, 'invalid credential');
-      const token = randomBytes(24).toString('base64url');
-      sessions.add(token);
-      return { 'gateway.auth.access.token': token, 'gateway.auth.metadata.id': idOf([]) };
-    }],
-    ['DELETE', /^\/v2\/gateway_auth\/([^/]+)$/, async (_req, _res, token) => {
-      if (!sessions.delete(token)) throw new Refusal(404, 'not found');
-      return undefined;
-    }],
-    ['GET', /^\/v2\/gateway_metadata_children\/([^/]*)$/, async (req, _res, id) => {
-      signedIn(req);
-      const { item, path } = folder(id);
-      return [...item.children].map(([name, child]) => entry(child, [...path, name]));
-    }],
-    ['GET', /^\/v2\/gateway_metadata\/([^/]*)$/, async (req, _res, id) => {
-      signedIn(req);
-      const { item, path } = find(id);
-      return entry(item, path);
-    }],
-    ['DELETE', /^\/v2\/gateway_metadata\/([^/]*)$/, async (req, _res, id) => {
-      signedIn(req);
-      await bodyOf(req);
-      const { path } = find(id);
-      if (path.length === 0) throw new Refusal(403, 'not allowed');
-      parentOf(path).children.delete(path[path.length - 1]!);
-      return undefined;
-    }],
-    ['POST', /^\/v2\/gateway_metadata_folder\/([^/]*)$/, async (req, _res, id) => {
-      signedIn(req);
-      const { item, path } = folder(id);
-      const name = validName((await jsonOf(req))['gateway.metadata.name']);
-      if (item.children.has(name)) throw new Refusal(409, 'name conflict');
-      const made: Folder = { type: 'folder', children: new Map() };
-      item.children.set(name, made);
-      return entry(made, [...path, name]);
-    }],
-    ['POST', /^\/v2\/gateway_metadata_file\/([^/]*)$/, async (req, _res, id) => {
-      signedIn(req);
-      const { item, path } = folder(id);
-      const header = uploadHeader(req);
-      const name = validName(decodeURIComponent(String(header['gateway.metadata.name'] ?? '')));
-      if (item.children.has(name)) throw new Refusal(409, 'name conflict');
-      const file = await fileFrom(req, header);
-      item.children.set(name, file);
-      return entry(file, [...path, name]);
-    }],
-    ['PUT', /^\/v2\/gateway_metadata_file\/([^/]*)$/, async (req, _res, id) => {
-      signedIn(req);
-      const { item, path } = find(id);
-      if (item.type !== 'file') throw new Refusal(400, 'not a file');
-      const file = await fileFrom(req, uploadHeader(req));
-      parentOf(path).children.set(path[path.length - 1]!, file);
-      return entry(file, path);
-    }],
-    ['PUT', /^\/v2\/gateway_metadata_name\/([^/]*)$/, async (req, _res, id) => {
-      signedIn(req);
-      const { item, path } = find(id);
-      if (path.length === 0) throw new Refusal(403, 'not allowed');
-      const name = validName((await jsonOf(req))['new.gateway.metadata.name']);
-      const parent = parentOf(path);
-      if (parent.children.has(name)) throw new Refusal(409, 'name conflict');
-      parent.children.delete(path[path.length - 1]!);
-      parent.children.set(name, item);
-      return { 'gateway.metadata.id': idOf([...path.slice(0, -1), name]), 'gateway.metadata.name': name };
-    }],
-    ['PUT', /^\/v2\/gateway_metadata_parent\/([^/]*)$/, async (req, _res, id) => {
-      signedIn(req);
-      const { item, path } = find(id);
-      if (path.length === 0) throw new Refusal(403, 'not allowed');
-      const into = folder(String((await jsonOf(req))['new.gateway.metadata.parent.id'] ?? ''));
-      const name = path[path.length - 1]!;
-      if (into.path.length >= path.length && path.every((n, i) => into.path[i] === n)) throw new Refusal(400, 'a folder cannot go into itself');
-      if (into.item.children.has(name)) throw new Refusal(409, 'name conflict');
-      parentOf(path).children.delete(name);
-      into.item.children.set(name, item);
-      return { 'gateway.metadata.id': idOf([...into.path, name]), 'gateway.metadata.parent.id': idOf(into.path) };
-    }],
-    ['GET', /^\/v2\/gateway_file\/([^/]*)$/, async (req, res, id) => {
-      signedIn(req);
-      const { item } = find(id);
-      if (item.type !== 'file') throw new Refusal(400, 'not a file');
-      // Whole, whatever the Range header asks: byte ranges are an option of HTTP, not of the spec.
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': item.bytes.length });
-      res.end(item.bytes);
-      return res;
-    }],
+    [
+      'GET',
+      /^\/v2\/gateway_auth_method$/,
+      async () => ({
+        'gateway.auth.method': 'form',
+        'gateway.auth.form': [
+          {
+            'gateway.auth.form.input.field.name': 'user',
+            'gateway.auth.form.input.field.prompt': 'User',
+            'gateway.auth.form.input.field.required': true,
+            'gateway.auth.form.input.field.order': 1,
+          },
+          {
+            'gateway.auth.form.input.field.name': 'password',
+            'gateway.auth.form.input.field.prompt': 'Password',
+            'gateway.auth.form.input.field.required': true,
+            'gateway.auth.form.input.field.order': 2,
+          },
+        ],
+      }),
+    ],
+    [
+      'POST',
+      /^\/v2\/gateway_auth$/,
+      async (req) => {
+        const form = await jsonOf(req);
+        if (typeof form.user !== 'string' || typeof form.password !== 'string') throw new Refusal(400, 'missing credential');
+        if (form.user !== account.user || form.password !== account.password) throw new Refusal(403, 'invalid credential');
+        const token = randomBytes(24).toString('base64url');
+        sessions.add(token);
+        return { 'gateway.auth.access.token': token, 'gateway.auth.metadata.id': idOf([]) };
+      },
+    ],
+    [
+      'DELETE',
+      /^\/v2\/gateway_auth\/([^/]+)$/,
+      async (_req, _res, token) => {
+        if (!sessions.delete(token)) throw new Refusal(404, 'not found');
+        return undefined;
+      },
+    ],
+    [
+      'GET',
+      /^\/v2\/gateway_metadata_children\/([^/]*)$/,
+      async (req, _res, id) => {
+        signedIn(req);
+        const { item, path } = folder(id);
+        return [...item.children].map(([name, child]) => entry(child, [...path, name]));
+      },
+    ],
+    [
+      'GET',
+      /^\/v2\/gateway_metadata\/([^/]*)$/,
+      async (req, _res, id) => {
+        signedIn(req);
+        const { item, path } = find(id);
+        return entry(item, path);
+      },
+    ],
+    [
+      'DELETE',
+      /^\/v2\/gateway_metadata\/([^/]*)$/,
+      async (req, _res, id) => {
+        signedIn(req);
+        await bodyOf(req);
+        const { path } = find(id);
+        if (path.length === 0) throw new Refusal(403, 'not allowed');
+        parentOf(path).children.delete(path[path.length - 1]!);
+        return undefined;
+      },
+    ],
+    [
+      'POST',
+      /^\/v2\/gateway_metadata_folder\/([^/]*)$/,
+      async (req, _res, id) => {
+        signedIn(req);
+        const { item, path } = folder(id);
+        const name = validName((await jsonOf(req))['gateway.metadata.name']);
+        if (item.children.has(name)) throw new Refusal(409, 'name conflict');
+        const made: Folder = { type: 'folder', children: new Map() };
+        item.children.set(name, made);
+        return entry(made, [...path, name]);
+      },
+    ],
+    [
+      'POST',
+      /^\/v2\/gateway_metadata_file\/([^/]*)$/,
+      async (req, _res, id) => {
+        signedIn(req);
+        const { item, path } = folder(id);
+        const header = uploadHeader(req);
+        const name = validName(decodeURIComponent(String((header['gateway.metadata.name'] as string | undefined) ?? '')));
+        if (item.children.has(name)) throw new Refusal(409, 'name conflict');
+        const file = await fileFrom(req, header);
+        item.children.set(name, file);
+        return entry(file, [...path, name]);
+      },
+    ],
+    [
+      'PUT',
+      /^\/v2\/gateway_metadata_file\/([^/]*)$/,
+      async (req, _res, id) => {
+        signedIn(req);
+        const { item, path } = find(id);
+        if (item.type !== 'file') throw new Refusal(400, 'not a file');
+        const file = await fileFrom(req, uploadHeader(req));
+        parentOf(path).children.set(path[path.length - 1]!, file);
+        return entry(file, path);
+      },
+    ],
+    [
+      'PUT',
+      /^\/v2\/gateway_metadata_name\/([^/]*)$/,
+      async (req, _res, id) => {
+        signedIn(req);
+        const { item, path } = find(id);
+        if (path.length === 0) throw new Refusal(403, 'not allowed');
+        const name = validName((await jsonOf(req))['new.gateway.metadata.name']);
+        const parent = parentOf(path);
+        if (parent.children.has(name)) throw new Refusal(409, 'name conflict');
+        parent.children.delete(path[path.length - 1]!);
+        parent.children.set(name, item);
+        return { 'gateway.metadata.id': idOf([...path.slice(0, -1), name]), 'gateway.metadata.name': name };
+      },
+    ],
+    [
+      'PUT',
+      /^\/v2\/gateway_metadata_parent\/([^/]*)$/,
+      async (req, _res, id) => {
+        signedIn(req);
+        const { item, path } = find(id);
+        if (path.length === 0) throw new Refusal(403, 'not allowed');
+        const into = folder(String(((await jsonOf(req))['new.gateway.metadata.parent.id'] as string | undefined) ?? ''));
+        const name = path[path.length - 1]!;
+        if (into.path.length >= path.length && path.every((n, i) => into.path[i] === n)) throw new Refusal(400, 'a folder cannot go into itself');
+        if (into.item.children.has(name)) throw new Refusal(409, 'name conflict');
+        parentOf(path).children.delete(name);
+        into.item.children.set(name, item);
+        return { 'gateway.metadata.id': idOf([...into.path, name]), 'gateway.metadata.parent.id': idOf(into.path) };
+      },
+    ],
+    [
+      'GET',
+      /^\/v2\/gateway_file\/([^/]*)$/,
+      async (req, res, id) => {
+        signedIn(req);
+        const { item } = find(id);
+        if (item.type !== 'file') throw new Refusal(400, 'not a file');
+        // Whole, whatever the Range header asks: byte ranges are an option of HTTP, not of the spec.
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': item.bytes.length });
+        res.end(item.bytes);
+        return res;
+      },
+    ],
   ];
 
   function uploadHeader(req: IncomingMessage): Record<string, unknown> {
@@ -250,7 +308,14 @@ export async function startMinimalGateway(account: { user: string; password: str
   }
 
   const server = createServer((req, res) => {
-    res.on('finish', () => requests.push({ method: req.method ?? '', path: new URL(req.url ?? '/', 'http://gateway').pathname, status: res.statusCode, ...(req.headers.range ? { range: req.headers.range } : {}) }));
+    res.on('finish', () =>
+      requests.push({
+        method: req.method ?? '',
+        path: new URL(req.url ?? '/', 'http://gateway').pathname,
+        status: res.statusCode,
+        ...(req.headers.range ? { range: req.headers.range } : {}),
+      }),
+    );
     void answer(req, res);
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));

@@ -44,11 +44,11 @@ export function runGateway(env: Record<string, string>, nodeFlags: string[] = []
   const audit = openAuditLog('process');
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d) => {
+  child.stdout.on('data', (d) => {
     out += d.toString();
     audit.write(d.toString());
   });
-  child.stderr!.on('data', (d) => {
+  child.stderr.on('data', (d) => {
     err += d.toString();
     audit.write(d.toString());
   });
@@ -87,20 +87,31 @@ export async function externalS3(
 ): Promise<{ env: Record<string, string>; client: S3Client; bucket: string; stop(): Promise<void> }> {
   if (realS3 && opts.realS3 !== false) {
     const credentials = { accessKeyId: realS3.accessKeyId, secretAccessKey: realS3.secretAccessKey };
-    const env = { S3_ENDPOINT: realS3.endpoint, S3_ACCESS_KEY_ID: credentials.accessKeyId, S3_SECRET_ACCESS_KEY: credentials.secretAccessKey, S3_BUCKET: realS3.bucket, S3_PROVIDER: realS3.provider };
+    const env = {
+      S3_ENDPOINT: realS3.endpoint,
+      S3_ACCESS_KEY_ID: credentials.accessKeyId,
+      S3_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      S3_BUCKET: realS3.bucket,
+      S3_PROVIDER: realS3.provider,
+    };
     const client = new S3Client({ endpoint: realS3.endpoint, region: realS3.region, forcePathStyle: true, credentials });
     return { env, client, bucket: realS3.bucket, stop: async () => client.destroy() };
   }
   const child = spawn(process.execPath, [path.join(repoRoot, 'scripts/embedded-s3.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const endpoint = await new Promise<string>((resolve, reject) => {
-    child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()));
+    child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
     child.once('exit', (code) => reject(new Error(`S3 process exited with ${code}`)));
   });
   const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: EMBEDDED_CREDENTIALS });
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   const exited = new Promise((r) => child.once('exit', r));
   return {
-    env: { S3_ENDPOINT: endpoint, S3_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId, S3_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey, S3_BUCKET: bucket },
+    env: {
+      S3_ENDPOINT: endpoint,
+      S3_ACCESS_KEY_ID: EMBEDDED_CREDENTIALS.accessKeyId,
+      S3_SECRET_ACCESS_KEY: EMBEDDED_CREDENTIALS.secretAccessKey,
+      S3_BUCKET: bucket,
+    },
     client,
     bucket,
     async stop() {

@@ -53,13 +53,22 @@ export async function s3Gate(target: string) {
   const upstream = new URL(target);
   const holds: Array<{ match: (c: S3Call) => boolean; waiting: Array<() => void>; arrivals: number; wake: () => void; open: boolean }> = [];
   /** Answers S3 gives instead of (or changed from) the real one. */
-  const faults: Array<{ match: (c: S3Call) => boolean; fail?: { status: number; code: string }; alter?: (status: number, headers: http.IncomingHttpHeaders) => http.IncomingHttpHeaders }> = [];
+  const faults: Array<{
+    match: (c: S3Call) => boolean;
+    fail?: { status: number; code: string };
+    alter?: (status: number, headers: http.IncomingHttpHeaders) => http.IncomingHttpHeaders;
+  }> = [];
   const calls: S3Call[] = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://gate');
     const [, bucket = '', ...rest] = url.pathname.split('/');
     const key = decodeURIComponent(rest.join('/'));
-    const call: S3Call = { operation: operationOf(req.method ?? 'GET', url.searchParams, req.headers, key), bucket: decodeURIComponent(bucket), key, headers: req.headers };
+    const call: S3Call = {
+      operation: operationOf(req.method ?? 'GET', url.searchParams, req.headers, key),
+      bucket: decodeURIComponent(bucket),
+      key,
+      headers: req.headers,
+    };
     calls.push(call);
     const fault = faults.find((f) => f.match(call));
     if (fault?.fail) {
@@ -69,13 +78,10 @@ export async function s3Gate(target: string) {
       return;
     }
     const forward = () => {
-      const out = http.request(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, fault?.alter ? fault.alter(answer.statusCode ?? 502, answer.headers) : answer.headers);
-          answer.pipe(res);
-        },
-      );
+      const out = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, fault?.alter ? fault.alter(answer.statusCode ?? 502, answer.headers) : answer.headers);
+        answer.pipe(res);
+      });
       out.on('error', () => res.destroy());
       req.pipe(out);
     };
@@ -93,7 +99,13 @@ export async function s3Gate(target: string) {
     calls,
     /** Holds the requests `match` picks (at most `limit` of them; later ones pass) until `release()`. */
     hold(match: (c: S3Call) => boolean, limit = Infinity): Hold {
-      const h = { match: (c: S3Call) => h.arrivals < limit && match(c), waiting: [] as Array<() => void>, arrivals: 0, wake: () => undefined as void, open: true };
+      const h = {
+        match: (c: S3Call) => h.arrivals < limit && match(c),
+        waiting: [] as Array<() => void>,
+        arrivals: 0,
+        wake: () => undefined as void,
+        open: true,
+      };
       holds.push(h);
       return {
         get held() {

@@ -32,7 +32,10 @@ describe('account roots', () => {
 
 describe('users file', () => {
   it('reads YAML', async () => {
-    const p = await file('u.yaml', `users:\n  - name: alice\n    passwordHash: "${hash}"\n    root: alice\n  - name: bob\n    passwordHash: "${hash}"\n    readOnly: true\n`);
+    const p = await file(
+      'u.yaml',
+      `users:\n  - name: alice\n    passwordHash: "${hash}"\n    root: alice\n  - name: bob\n    passwordHash: "${hash}"\n    readOnly: true\n`,
+    );
     const accounts = await loadAccountsFile(p);
     expect(accounts.map((a) => [a.name, a.root, a.readOnly])).toEqual([
       ['alice', 'alice/', false],
@@ -54,7 +57,15 @@ describe('users file', () => {
     ['not yaml: [', /is not valid YAML or JSON/],
     [JSON.stringify({ users: [{ name: 'a', passwordHash: 'plain' }] }), /users\.0\.passwordHash must be a hash printed by `npm run hash-password`/],
     [JSON.stringify({ users: [{ name: 'a', passwordHash: 'HASH', root: '../x' }] }), /users\.0\.root must be a key prefix/],
-    [JSON.stringify({ users: [{ name: 'a', passwordHash: 'HASH' }, { name: 'a', passwordHash: 'HASH' }] }), /user "a" is listed twice/],
+    [
+      JSON.stringify({
+        users: [
+          { name: 'a', passwordHash: 'HASH' },
+          { name: 'a', passwordHash: 'HASH' },
+        ],
+      }),
+      /user "a" is listed twice/,
+    ],
     [JSON.stringify({ users: [] }), /lists no users/],
   ])('refuses a bad file with a message naming the problem (%#)', async (text, message) => {
     const p = await file('bad.json', text.replaceAll('HASH', hash));

@@ -61,12 +61,22 @@ describe('configuration', () => {
     expect(aws).toMatchObject({ forcePathStyle: false, checksums: 'WHEN_SUPPORTED', conditionalWrites: 'all' });
     // Ceph RGW honours If-None-Match on PUT only, and reads copy conditions under its own header name
     expect(loadConfig({ S3_PROVIDER: 'ceph' }).s3.profile).toMatchObject({ conditionalWrites: 'put', legacyCopyConditions: true });
-    expect(loadConfig({ S3_PROVIDER: 'ceph', S3_CONDITIONAL_WRITES: 'false', S3_LEGACY_COPY_CONDITIONS: 'false' }).s3.profile).toMatchObject({ conditionalWrites: 'none', legacyCopyConditions: false });
+    expect(loadConfig({ S3_PROVIDER: 'ceph', S3_CONDITIONAL_WRITES: 'false', S3_LEGACY_COPY_CONDITIONS: 'false' }).s3.profile).toMatchObject({
+      conditionalWrites: 'none',
+      legacyCopyConditions: false,
+    });
     expect(loadConfig({ S3_CONDITIONAL_WRITES: 'true' }).s3.profile.conditionalWrites).toBe('all');
     expect(loadConfig({ S3_CONDITIONAL_WRITES: 'put' }).s3.profile.conditionalWrites).toBe('put');
     expect(() => loadConfig({ S3_CONDITIONAL_WRITES: 'maybe' })).toThrow('S3_CONDITIONAL_WRITES must be true, false or put');
     const cells = loadConfig({ S3_PROVIDER: 'cells', S3_BULK_DELETE: 'true', S3_CHECKSUMS: 'when_supported' }).s3.profile;
-    expect(cells).toMatchObject({ bulkDelete: true, checksums: 'WHEN_SUPPORTED', copyToSelf: false, paginates: false, readAfterWrite: false, headFolders: false });
+    expect(cells).toMatchObject({
+      bulkDelete: true,
+      checksums: 'WHEN_SUPPORTED',
+      copyToSelf: false,
+      paginates: false,
+      readAfterWrite: false,
+      headFolders: false,
+    });
     expect(loadConfig({ MULTIPART_COPY_THRESHOLD: String(64 * 1024 * 1024) }).s3.profile.multipartCopyCutoff).toBe(64 * 1024 * 1024);
   });
 
@@ -79,7 +89,9 @@ describe('configuration', () => {
   });
 
   it('never echoes a secret it refuses', () => {
-    expect(() => loadConfig({ CREDENTIALS_KEY: 'c2hvcnQ=' })).toThrow(/^Invalid configuration: CREDENTIALS_KEY must be 32 random bytes in base64 \(openssl rand -base64 32\)$/);
+    expect(() => loadConfig({ CREDENTIALS_KEY: 'c2hvcnQ=' })).toThrow(
+      /^Invalid configuration: CREDENTIALS_KEY must be 32 random bytes in base64 \(openssl rand -base64 32\)$/,
+    );
     expect(() => loadConfig({ DEMO_PASSWORD: 'short' })).toThrow(/^Invalid configuration: DEMO_PASSWORD must be at least 8 characters$/);
   });
 
@@ -90,8 +102,12 @@ describe('configuration', () => {
       writeFileSync(file, 'from-a-file-0123\n');
       const env = { S3_ENDPOINT: 'http://minio:9000', S3_ACCESS_KEY_ID: 'AKIA', S3_SECRET_ACCESS_KEY_FILE: file };
       expect(loadConfig(env).s3.secretAccessKey).toBe('from-a-file-0123');
-      expect(() => loadConfig({ ...env, S3_SECRET_ACCESS_KEY: 'also-here' })).toThrow(/^Invalid configuration: S3_SECRET_ACCESS_KEY and S3_SECRET_ACCESS_KEY_FILE are both set; set one$/);
-      expect(() => loadConfig({ ...env, S3_SECRET_ACCESS_KEY_FILE: path.join(dir, 'missing') })).toThrow(/^Invalid configuration: S3_SECRET_ACCESS_KEY_FILE cannot be read \(ENOENT: /);
+      expect(() => loadConfig({ ...env, S3_SECRET_ACCESS_KEY: 'also-here' })).toThrow(
+        /^Invalid configuration: S3_SECRET_ACCESS_KEY and S3_SECRET_ACCESS_KEY_FILE are both set; set one$/,
+      );
+      expect(() => loadConfig({ ...env, S3_SECRET_ACCESS_KEY_FILE: path.join(dir, 'missing') })).toThrow(
+        /^Invalid configuration: S3_SECRET_ACCESS_KEY_FILE cannot be read \(ENOENT: /,
+      );
       writeFileSync(file, 'short\n');
       expect(() => loadConfig({ DEMO_PASSWORD_FILE: file })).toThrow(/^Invalid configuration: DEMO_PASSWORD must be at least 8 characters$/);
       // only secrets come from files

@@ -42,7 +42,8 @@ describe('ids', () => {
         if (Buffer.from(sibling, 'base64url').toString('base64url') !== sibling) expect(kindOf(() => decodeId(sibling))).toBe('invalid');
       }),
     );
-    for (const unclean of ['a//b', '/a', 'a/./b', 'a/../b', '..', 'a\0b', '/']) expect(kindOf(() => decodeId(Buffer.from(unclean).toString('base64url')))).toBe('not_found');
+    for (const unclean of ['a//b', '/a', 'a/./b', 'a/../b', '..', 'a\0b', '/'])
+      expect(kindOf(() => decodeId(Buffer.from(unclean).toString('base64url')))).toBe('not_found');
   });
 
   it('split keys into parent and name, and call clean exactly the keys of names', () => {
@@ -59,12 +60,22 @@ describe('ids', () => {
 
   it('take a new name exactly when a file system could have it and the key fits in S3', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 300, unit: 'grapheme' }), fc.constantFrom('', '.', '..', 'a/b', 'a\0')), fc.nat(1100), (candidate, prefixBytes) => {
-        const prefix = 'p'.repeat(prefixBytes);
-        const fits = Buffer.byteLength(prefix + candidate, 'utf8') <= 1024;
-        const valid = candidate !== '' && candidate !== '.' && candidate !== '..' && !candidate.includes('/') && !candidate.includes('\0') && Buffer.byteLength(candidate) <= MAX_NAME_BYTES;
-        expect(kindOf(() => checkName(candidate, 'name', (n) => prefix + n))).toBe(valid && fits ? 'ok' : 'invalid');
-      }),
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 300, unit: 'grapheme' }), fc.constantFrom('', '.', '..', 'a/b', 'a\0')),
+        fc.nat(1100),
+        (candidate, prefixBytes) => {
+          const prefix = 'p'.repeat(prefixBytes);
+          const fits = Buffer.byteLength(prefix + candidate, 'utf8') <= 1024;
+          const valid =
+            candidate !== '' &&
+            candidate !== '.' &&
+            candidate !== '..' &&
+            !candidate.includes('/') &&
+            !candidate.includes('\0') &&
+            Buffer.byteLength(candidate) <= MAX_NAME_BYTES;
+          expect(kindOf(() => checkName(candidate, 'name', (n) => prefix + n))).toBe(valid && fits ? 'ok' : 'invalid');
+        },
+      ),
     );
   });
 });

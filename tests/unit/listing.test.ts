@@ -7,8 +7,12 @@ const PREFIX = `${ROOT}dir/`;
 
 /** One delimiter listing of `keys` under PREFIX, as S3 answers it. */
 function s3Listing(keys: string[]) {
-  const objects = keys.filter((k) => k.startsWith(PREFIX) && !k.slice(PREFIX.length).includes('/')).map((key) => ({ key, size: 1, etag: '"e"', lastModified: new Date(0) }));
-  const prefixes = [...new Set(keys.filter((k) => k.startsWith(PREFIX) && k.slice(PREFIX.length).includes('/')).map((k) => k.slice(0, k.indexOf('/', PREFIX.length) + 1)))];
+  const objects = keys
+    .filter((k) => k.startsWith(PREFIX) && !k.slice(PREFIX.length).includes('/'))
+    .map((key) => ({ key, size: 1, etag: '"e"', lastModified: new Date(0) }));
+  const prefixes = [
+    ...new Set(keys.filter((k) => k.startsWith(PREFIX) && k.slice(PREFIX.length).includes('/')).map((k) => k.slice(0, k.indexOf('/', PREFIX.length) + 1))),
+  ];
   return { objects, prefixes };
 }
 

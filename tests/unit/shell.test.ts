@@ -31,20 +31,36 @@ describe('gws reads answers as the spec defines them', () => {
       segmentSize: undefined,
     });
     expect(signedInOf({ 'gateway.auth.access.token': 't', 'gateway.auth.metadata.content.id': 'r' }).rootId).toBe('r');
-    expect(signedInOf({ 'gateway.auth.access.token': 't', 'gateway.auth.metadata.id': '', 'gateway.upload.segment.size': 0 })).toMatchObject({ rootId: '', segmentSize: undefined });
+    expect(signedInOf({ 'gateway.auth.access.token': 't', 'gateway.auth.metadata.id': '', 'gateway.upload.segment.size': 0 })).toMatchObject({
+      rootId: '',
+      segmentSize: undefined,
+    });
     expect(() => signedInOf({ 'gateway.auth.metadata.id': 'r' })).toThrow("sign in: the gateway's answer has no gateway.auth.access.token");
     expect(() => signedInOf({ 'gateway.auth.access.token': 't' })).toThrow("sign in: the gateway's answer names no root folder (gateway.auth.metadata.id)");
   });
 
   it('keeps the refresh token it has when a refresh answers none', () => {
-    expect(refreshedOf({ 'gateway.auth.access.token': 'new' }, { accessToken: 'old', refreshToken: 'kept' })).toEqual({ accessToken: 'new', refreshToken: 'kept' });
-    expect(refreshedOf({ 'gateway.auth.access.token': 'new', 'gateway.auth.refresh.token': 'next' }, { accessToken: 'old', refreshToken: 'kept' }).refreshToken).toBe('next');
+    expect(refreshedOf({ 'gateway.auth.access.token': 'new' }, { accessToken: 'old', refreshToken: 'kept' })).toEqual({
+      accessToken: 'new',
+      refreshToken: 'kept',
+    });
+    expect(
+      refreshedOf({ 'gateway.auth.access.token': 'new', 'gateway.auth.refresh.token': 'next' }, { accessToken: 'old', refreshToken: 'kept' }).refreshToken,
+    ).toBe('next');
   });
 
   it('reads of an answer only what it carries', () => {
     // A rename answer as odrive's reference gateway sends it.
     expect(factsOf({ 'gateway.metadata.id': 'n', 'gateway.metadata.name': 'b.txt' })).toEqual({ id: 'n', name: 'b.txt' });
-    expect(factsOf({ 'gateway.metadata.id': 'n', 'gateway.metadata.type': 'link', 'gateway.metadata.modified': '1700000000123', 'gateway.metadata.file.size': -1, 'gateway.metadata.file.hash': '' })).toEqual({
+    expect(
+      factsOf({
+        'gateway.metadata.id': 'n',
+        'gateway.metadata.type': 'link',
+        'gateway.metadata.modified': '1700000000123',
+        'gateway.metadata.file.size': -1,
+        'gateway.metadata.file.hash': '',
+      }),
+    ).toEqual({
       id: 'n',
       modified: 1_700_000_000_123,
     });
@@ -60,7 +76,9 @@ describe('gws reads answers as the spec defines them', () => {
       size: undefined,
       hash: undefined,
     });
-    expect(() => listedEntry({ 'gateway.metadata.id': 'f', 'gateway.metadata.name': 'a.txt' }, 'dir')).toThrow("list folder: the gateway's answer has no gateway.metadata.type");
+    expect(() => listedEntry({ 'gateway.metadata.id': 'f', 'gateway.metadata.name': 'a.txt' }, 'dir')).toThrow(
+      "list folder: the gateway's answer has no gateway.metadata.type",
+    );
   });
 
   it('says what an error answer says, in one line', () => {

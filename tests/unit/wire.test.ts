@@ -18,7 +18,7 @@ describe('wire names, both ways', () => {
   it.each([FINAL, SEED].map((d) => [d.name, d] as const))('%s: an entry written through the table reads back to the same values', (_n, d) => {
     fc.assert(
       fc.property(entry, (e) => {
-        const json = entryJson(d, e as Entry);
+        const json = entryJson(d, e);
         const back = readFields(d, json, ['fileId', 'type', 'name', 'modified', 'size', 'hash']);
         expect(back).toEqual({
           fileId: e.id,
@@ -39,12 +39,23 @@ describe('wire names, both ways', () => {
   });
 
   it('reads a declaration and a segment plan by meaning, whatever the dialect calls them', () => {
-    expect(readDeclarationInput(SEED, { 'file.size': 3, 'file.modified': 9, 'file.sha256': 'x', 'gateway.metadata.file.size': 4 })).toEqual({ size: 3, modified: 9, sha256: 'x' });
+    expect(readDeclarationInput(SEED, { 'file.size': 3, 'file.modified': 9, 'file.sha256': 'x', 'gateway.metadata.file.size': 4 })).toEqual({
+      size: 3,
+      modified: 9,
+      sha256: 'x',
+    });
     expect(readDeclarationInput(FINAL, { 'file.size': 3, 'gateway.metadata.file.size': 4 })).toEqual({ size: 4, modified: undefined, sha256: undefined });
-    const plan = { 'gateway.upload.segment': [{ 'gateway.upload.segment.number': 1, 'gateway.upload.segment.size': 2, 'gateway.upload.segment.sha256': 'h' }, 'junk'] };
+    const plan = {
+      'gateway.upload.segment': [{ 'gateway.upload.segment.number': 1, 'gateway.upload.segment.size': 2, 'gateway.upload.segment.sha256': 'h' }, 'junk'],
+    };
     expect(readSegmentPlan(FINAL, plan)).toEqual([{ number: 1, size: 2, sha256: 'h' }, {}]);
     expect(readSegmentPlan(FINAL, { 'gateway.upload.segment': 'x' })).toBeUndefined();
-    expect(readSegmentHeader(FINAL, { 'gateway.upload.cookie': 'c', 'gateway.upload.segment.number': 2 })).toEqual({ cookie: 'c', number: 2, size: undefined, sha256: undefined });
+    expect(readSegmentHeader(FINAL, { 'gateway.upload.cookie': 'c', 'gateway.upload.segment.number': 2 })).toEqual({
+      cookie: 'c',
+      number: 2,
+      size: undefined,
+      sha256: undefined,
+    });
   });
 
   it('writes a started upload with the final names', () => {
@@ -53,11 +64,13 @@ describe('wire names, both ways', () => {
       'gateway.upload.id': 'u',
       'gateway.upload.cookie': 'k',
       'gateway.upload.expiration': 5,
-      'gateway.upload.segment': [{ 'gateway.upload.segment.number': 1, 'gateway.upload.segment.size': 2, 'gateway.upload.segment.sha256': 'h', 'gateway.upload.segment.cookie': 's' }],
+      'gateway.upload.segment': [
+        { 'gateway.upload.segment.number': 1, 'gateway.upload.segment.size': 2, 'gateway.upload.segment.sha256': 'h', 'gateway.upload.segment.cookie': 's' },
+      ],
     });
   });
 
-  it('names an error\'s field, and its place in a list, in the dialect\'s words; form fields keep the form\'s name', () => {
+  it("names an error's field, and its place in a list, in the dialect's words; form fields keep the form's name", () => {
     expect(errorInDialect(FINAL, invalid('segmentSize', 'is odd', { field: 'segments', index: 2 }))).toEqual({
       field: 'gateway.upload.segment[2].gateway.upload.segment.size',
       message: 'gateway.upload.segment[2].gateway.upload.segment.size: is odd',

@@ -41,7 +41,10 @@ export function normalizeRoot(raw: string): string | undefined {
 }
 
 export function authIdFor(mode: string, ...parts: string[]): string {
-  return createHash('sha256').update([mode, ...parts].join('\0')).digest('base64url').slice(0, 32);
+  return createHash('sha256')
+    .update([mode, ...parts].join('\0'))
+    .digest('base64url')
+    .slice(0, 32);
 }
 
 const userSchema = z.object({
@@ -49,10 +52,8 @@ const userSchema = z.object({
     .string()
     .min(1)
     .max(128)
-    .refine((s) => !/[\u0000-\u001f]/.test(s), 'must not contain control characters'),
-  passwordHash: z
-    .string()
-    .refine((s) => parsePasswordHash(s) !== undefined, 'must be a hash printed by `npm run hash-password`'),
+    .refine((s) => ![...s].some((c) => c.charCodeAt(0) < 0x20), 'must not contain control characters'),
+  passwordHash: z.string().refine((s) => parsePasswordHash(s) !== undefined, 'must be a hash printed by `npm run hash-password`'),
   root: z
     .string()
     .default('')
@@ -109,9 +110,7 @@ export class AccountDirectory {
   private readonly byName: Map<string, { record: UserRecord; account: Account }>;
 
   constructor(records: UserRecord[], bucket: BucketStore) {
-    this.byName = new Map(
-      records.map(({ passwordHash: _, ...r }, i) => [r.name, { record: records[i]!, account: { ...r, principal: r.name, bucket } }]),
-    );
+    this.byName = new Map(records.map(({ passwordHash: _, ...r }, i) => [r.name, { record: records[i]!, account: { ...r, principal: r.name, bucket } }]));
   }
 
   find(name: string): Account | undefined {

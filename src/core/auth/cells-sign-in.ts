@@ -15,8 +15,7 @@ interface CellsPrincipal {
   exp: number | undefined;
 }
 
-export const CELLS_TOKEN_EXPIRED =
-  'Your Pydio Cells token has expired. Sign in again with a new token: refreshing cannot renew a Cells token.';
+export const CELLS_TOKEN_EXPIRED = 'Your Pydio Cells token has expired. Sign in again with a new token: refreshing cannot renew a Cells token.';
 
 /**
  * AUTH_MODE=pydio: Pydio Cells' S3 gateway, where the access key is the person's Cells token (a JWT)

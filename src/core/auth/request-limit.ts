@@ -22,7 +22,8 @@ export class RequestLimit {
 
   constructor(store: SessionStore, opts: RequestLimitOptions) {
     if (opts.perToken > 0) this.byToken = store.rateLimiter({ name: storeKeys.limiters.requestsPerToken, points: opts.perToken, durationSec: opts.windowSec });
-    if (opts.perAddress > 0) this.byAddress = store.rateLimiter({ name: storeKeys.limiters.requestsPerAddress, points: opts.perAddress, durationSec: opts.windowSec });
+    if (opts.perAddress > 0)
+      this.byAddress = store.rateLimiter({ name: storeKeys.limiters.requestsPerAddress, points: opts.perAddress, durationSec: opts.windowSec });
   }
 
   async admit(address: string, accessToken: string | undefined): Promise<void> {

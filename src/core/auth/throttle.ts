@@ -33,7 +33,10 @@ export class SignInThrottle {
   private readonly byAccount: RateLimiterAbstract;
   private readonly byAddress: RateLimiterAbstract;
 
-  constructor(store: SessionStore, private readonly opts: SignInThrottleOptions) {
+  constructor(
+    store: SessionStore,
+    private readonly opts: SignInThrottleOptions,
+  ) {
     this.byAccount = store.rateLimiter({ name: storeKeys.limiters.signInAccount, points: opts.accountMaxFailures, durationSec: opts.accountWindowSec });
     this.byAddress = store.rateLimiter({ name: storeKeys.limiters.signInAddress, points: opts.addressMaxAttempts, durationSec: opts.addressWindowSec });
   }

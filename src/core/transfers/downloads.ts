@@ -131,7 +131,8 @@ export class DownloadService {
       const etag = await this.etagOf(bucket, head);
       if (noneMatchHit(request.ifNoneMatch, etag)) return { kind: 'not-modified', etag };
       // A range of another version than the one named in If-Range is not applied: the whole new file comes.
-      const ask = request.ifRange !== undefined && !ifRangeHolds(request.ifRange, etag, head.lastModified) ? ({ kind: 'whole' } as const) : parseRange(request.range);
+      const ask =
+        request.ifRange !== undefined && !ifRangeHolds(request.ifRange, etag, head.lastModified) ? ({ kind: 'whole' } as const) : parseRange(request.range);
       const range = resolveRange(ask, head.size);
       if (range.kind === 'unsatisfiable') return { kind: 'unsatisfiable', size: head.size };
       // S3 applies the client's own Range header, which means what it meant here only for one plain range.

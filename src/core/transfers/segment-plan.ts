@@ -33,7 +33,8 @@ export function planSegments(segments: readonly SegmentInput[] | undefined, tota
     if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) throw invalid('segmentSize', 'must be a whole number of bytes', within);
     const last = i === segments.length - 1;
     if (!last && bytes !== size) throw invalid('segmentSize', `must be ${size} (the segment size announced at sign-in) for every segment but the last`, within);
-    if (last && (bytes > size || (bytes === 0 && segments.length > 1))) throw invalid('segmentSize', `must be between 1 and ${size} for the last segment`, within);
+    if (last && (bytes > size || (bytes === 0 && segments.length > 1)))
+      throw invalid('segmentSize', `must be between 1 and ${size} for the last segment`, within);
     const sum = readSha256(seg.sha256, 'segmentSha256', within);
     if (!sum) throw invalid('segmentSha256', 'is required', within);
     return { number: i + 1, size: bytes, sha256: sum };

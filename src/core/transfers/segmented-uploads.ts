@@ -123,7 +123,8 @@ export class SegmentedUploads {
   private async load(account: Account, id: string): Promise<UploadSession> {
     const raw = /^[A-Za-z0-9_-]{22}$/.test(id) ? await this.store.get(key.session(id)) : null;
     const s = raw ? (JSON.parse(raw) as UploadSession) : undefined;
-    if (!s || s.account !== account.name || s.expiresAt <= Date.now()) throw new GatewayError('not_found', 'No such upload (unknown, finished, cancelled or expired).');
+    if (!s || s.account !== account.name || s.expiresAt <= Date.now())
+      throw new GatewayError('not_found', 'No such upload (unknown, finished, cancelled or expired).');
     return s;
   }
 
@@ -138,12 +139,7 @@ export class SegmentedUploads {
     return s;
   }
 
-  async uploadSegment(
-    account: Account,
-    uploadId: string,
-    header: SegmentHeader,
-    body: Readable,
-  ): Promise<SegmentPlan & { cookie: string }> {
+  async uploadSegment(account: Account, uploadId: string, header: SegmentHeader, body: Readable): Promise<SegmentPlan & { cookie: string }> {
     const s = await this.session(account, uploadId, header.cookie);
     const plan = s.segments.find((p) => p.number === header.number);
     if (!plan) throw invalid('segmentNumber', `must be one of 1..${s.segments.length}`);

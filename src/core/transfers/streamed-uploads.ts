@@ -56,7 +56,9 @@ export class StreamedUploads {
     let multipart: string | undefined;
     let renew: NodeJS.Timeout | undefined;
     const lease = () =>
-      this.registry.register({ key: full, uploadId: multipart!, principal: account.principal, leaseUntil: Date.now() + this.opts.streamLeaseMs }).catch(() => undefined);
+      this.registry
+        .register({ key: full, uploadId: multipart!, principal: account.principal, leaseUntil: Date.now() + this.opts.streamLeaseMs })
+        .catch(() => undefined);
     try {
       const staged = await account.bucket.stage(
         full,

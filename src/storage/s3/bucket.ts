@@ -23,7 +23,7 @@ import { fromS3Error, isNotFound, s3ErrorName, s3Status } from './errors.js';
 import { knownEtag, quoted, sameEtag, unquoted } from './etags.js';
 import { S3_MAX_KEY_BYTES } from './limits.js';
 import { PROFILES, type S3Profile } from './profiles.js';
-import type { BucketStore, CommittedObject, ListPage, NewObject, ObjectHead, ObjectStream, ObjectSummary, StagedObject } from '../bucket-store.js';
+import type { BucketStore, ListPage, NewObject, ObjectHead, ObjectStream, ObjectSummary, StagedObject } from '../bucket-store.js';
 
 export type { CommittedObject, ListPage, NewObject, ObjectHead, ObjectStream, ObjectSummary, StagedObject } from '../bucket-store.js';
 
@@ -201,7 +201,14 @@ export class S3Bucket implements BucketStore {
   async putEmpty(key: string, opts: { contentType: string; metadata: Record<string, string> }): Promise<{ etag: string }> {
     try {
       const r = await this.client.send(
-        new PutObjectCommand({ Bucket: this.name, Key: key, Body: new Uint8Array(0), ContentLength: 0, ContentType: opts.contentType, Metadata: opts.metadata }),
+        new PutObjectCommand({
+          Bucket: this.name,
+          Key: key,
+          Body: new Uint8Array(0),
+          ContentLength: 0,
+          ContentType: opts.contentType,
+          Metadata: opts.metadata,
+        }),
       );
       return { etag: knownEtag(r.ETag) ?? '' };
     } catch (err) {
@@ -235,7 +242,8 @@ export class S3Bucket implements BucketStore {
     const current = await this.head(from.key);
     if (!current) throw fromS3Error(Object.assign(new Error('gone'), { name: 'NoSuchKey' }), 'UploadPartCopy');
     // The version the caller read (inside its lock) is the one to copy; a newer one is a conflict.
-    if (from.etag && !sameEtag(current.etag, from.etag)) throw fromS3Error(Object.assign(new Error('changed'), { name: 'PreconditionFailed' }), 'UploadPartCopy');
+    if (from.etag && !sameEtag(current.etag, from.etag))
+      throw fromS3Error(Object.assign(new Error('changed'), { name: 'PreconditionFailed' }), 'UploadPartCopy');
     const source = override ? { ...current, metadata: override.metadata, contentType: override.contentType } : current;
     let uploadId: string | undefined;
     try {
@@ -261,9 +269,7 @@ export class S3Bucket implements BucketStore {
         );
         parts.push({ ETag: r.CopyPartResult?.ETag ?? '', PartNumber: n });
       }
-      await this.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: this.name, Key: toKey, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
-      );
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.name, Key: toKey, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
       uploadId = undefined;
       // Some servers answer CompleteMultipartUpload with an empty ETag: leave it unknown rather than wrong.
       return { etag: undefined };
@@ -271,9 +277,7 @@ export class S3Bucket implements BucketStore {
       throw fromS3Error(err, 'UploadPartCopy');
     } finally {
       if (uploadId) {
-        await this.client
-          .send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: toKey, UploadId: uploadId }))
-          .catch(() => undefined);
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: toKey, UploadId: uploadId })).catch(() => undefined);
       }
     }
   }
@@ -297,9 +301,7 @@ export class S3Bucket implements BucketStore {
       const batch = keys.slice(i, i + MAX_DELETE_BATCH);
       let errors: Array<{ Key?: string; Code?: string }> | undefined;
       try {
-        const r = await this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.name, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
-        );
+        const r = await this.client.send(new DeleteObjectsCommand({ Bucket: this.name, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
         errors = r.Errors;
       } catch (err) {
         throw fromS3Error(err, 'DeleteObjects');
@@ -364,7 +366,13 @@ export class S3Bucket implements BucketStore {
   }
 
   /** A multipart upload whose parts are all uploaded, ready to be completed (or aborted). */
-  multipartObject(key: string, uploadId: string, size: number, parts: Array<{ partNumber: number; etag: string }>, metadata: Record<string, string>): StagedObject {
+  multipartObject(
+    key: string,
+    uploadId: string,
+    size: number,
+    parts: Array<{ partNumber: number; etag: string }>,
+    metadata: Record<string, string>,
+  ): StagedObject {
     let done = false;
     return {
       key,
@@ -391,11 +399,11 @@ export class S3Bucket implements BucketStore {
     const pool: Buffer[] = [];
     const inFlight = new Set<Promise<void>>();
     const parts: Array<{ partNumber: number; etag: string }> = [];
-    let failure: unknown;
+    let failure: { error: unknown } | undefined; // boxed: whatever was thrown, even undefined, counts
     const send = (buffer: Buffer, length: number, partNumber: number) => {
       const sent: Promise<void> = this.uploadPart(key, uploadId, partNumber, buffer.subarray(0, length), length)
         .then((etag) => void parts.push({ partNumber, etag }))
-        .catch((err: unknown) => void (failure ??= err))
+        .catch((err: unknown) => void (failure ??= { error: err }))
         .finally(() => {
           pool.push(buffer);
           inFlight.delete(sent);
@@ -407,7 +415,7 @@ export class S3Bucket implements BucketStore {
       let filled = 0;
       let partNumber = 1;
       for await (const chunk of body as AsyncIterable<Buffer>) {
-        for (let offset = 0; offset < chunk.length; ) {
+        for (let offset = 0; offset < chunk.length;) {
           const n = chunk.copy(buffer, filled, offset);
           filled += n;
           offset += n;
@@ -415,7 +423,7 @@ export class S3Bucket implements BucketStore {
             send(buffer, filled, partNumber++);
             // Reading waits while the queue is full: the client is slowed to S3's pace (backpressure).
             while (inFlight.size >= transfer.queueSize) await Promise.race(inFlight);
-            if (failure) throw failure;
+            if (failure) throw failure.error;
             buffer = pool.pop() ?? Buffer.allocUnsafe(transfer.partSize);
             filled = 0;
           }
@@ -423,7 +431,7 @@ export class S3Bucket implements BucketStore {
       }
       if (filled > 0 || partNumber === 1) send(buffer, filled, partNumber);
       await Promise.all(inFlight);
-      if (failure) throw failure;
+      if (failure) throw failure.error;
     } catch (err) {
       await Promise.allSettled(inFlight);
       await this.abortMultipart(key, uploadId).catch(() => undefined);

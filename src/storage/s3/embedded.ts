@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import type S3rver from 's3rver';
 
 import { verifySignature, type EmbeddedKeys } from './embedded-auth.js';
 
@@ -29,7 +30,7 @@ export interface EmbeddedS3 {
 const require = createRequire(import.meta.url);
 interface S3rverInternals {
   FilesystemStore: { encodeKeyPath(key: string): string; decodeKeyPath(path: string): string };
-  walk(dir: string, filter: (dir: string) => boolean): Iterable<string>;
+  walk: (dir: string, filter: (dir: string) => boolean) => Iterable<string>;
   S3Error: new (code: string, message: string, detail?: object) => Error;
 }
 let internalsCache: S3rverInternals | undefined;
@@ -74,12 +75,15 @@ const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
  * s3rver is a development dependency: a production install (`npm ci --omit=dev`, the container image)
  * leaves it out, with the advisories of its unmaintained dependencies, and must name an S3_ENDPOINT.
  */
-async function loadS3rver(): Promise<typeof import('s3rver').default> {
+async function loadS3rver(): Promise<typeof S3rver> {
   try {
     return (await import('s3rver')).default;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    throw new Error('the embedded S3 server (no S3_ENDPOINT) is for trying and development and comes with the development dependencies (npm ci); set S3_ENDPOINT and its keys to use an S3 server');
+    throw new Error(
+      'the embedded S3 server (no S3_ENDPOINT) is for trying and development and comes with the development dependencies (npm ci); set S3_ENDPOINT and its keys to use an S3 server',
+      { cause: err },
+    );
   }
 }
 
@@ -265,7 +269,11 @@ async function keysToDelete(ctx: KoaContext): Promise<string[]> {
   const entities: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
   return [...xml.matchAll(/<Key>([\s\S]*?)<\/Key>/g)].map((m) =>
     m[1]!.replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (e, name: string) =>
-      name.startsWith('#x') ? String.fromCodePoint(parseInt(name.slice(2), 16)) : name.startsWith('#') ? String.fromCodePoint(Number(name.slice(1))) : (entities[name] ?? e),
+      name.startsWith('#x')
+        ? String.fromCodePoint(parseInt(name.slice(2), 16))
+        : name.startsWith('#')
+          ? String.fromCodePoint(Number(name.slice(1)))
+          : (entities[name] ?? e),
     ),
   );
 }

@@ -119,7 +119,10 @@ export class RedisSessionStore implements SessionStore {
   }
 
   private get scripts() {
-    return this.client as unknown as Record<'gatewayAcquireLocks' | 'gatewayRenewLocks' | 'gatewayReleaseLocks', (...args: Array<string | number>) => Promise<unknown>>;
+    return this.client as unknown as Record<
+      'gatewayAcquireLocks' | 'gatewayRenewLocks' | 'gatewayReleaseLocks',
+      (...args: Array<string | number>) => Promise<unknown>
+    >;
   }
 
   async connect(): Promise<void> {
