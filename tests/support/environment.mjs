@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import environment from 'jest-environment-node';
-
-const NodeEnvironment = environment.TestEnvironment ?? environment.default;
+import { TestEnvironment as NodeEnvironment } from 'jest-environment-node';
 
 /** Node's environment, which also tells the log audit when a test file is over (after its afterAll). */
 export default class AuditedEnvironment extends NodeEnvironment {
