@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# Build with the dev dependencies, run with the production ones only.
-FROM node:20-bookworm-slim AS build
+# Build with the dev dependencies, run with the production ones only, on the current Node LTS (26, "Lithium").
+FROM node:26-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -8,7 +8,7 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:26-trixie-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \

@@ -85,6 +85,12 @@ describe('the container image', () => {
     expect(JSON.parse(cmd![1]!)).toEqual(['node', ...startFlags, 'dist/main.js']);
   });
 
+  it('builds and runs on the Node LTS line that CI tests', () => {
+    const ciLts = /LTS_NODE_MAJOR=\$\{LTS_NODE_MAJOR:-(\d+)\}/.exec(readFileSync(path.join(repoRoot, '.ci/run'), 'utf8'));
+    expect(ciLts).not.toBeNull();
+    for (const stage of stages) expect(stage.split('\n')[0]).toMatch(new RegExp(`^node:${ciLts![1]}-[a-z]+-slim AS \\w+$`));
+  });
+
   it('copies only what it builds from, and keeps data, tests and node_modules out of the context', () => {
     const ignored = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8').split('\n');
     for (const p of ['node_modules', 'data', 'tests', 'dist', '.env']) expect(ignored).toContain(p);
