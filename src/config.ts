@@ -62,20 +62,16 @@ function parseTrustProxy(raw: string): boolean | number | string {
   return raw; // a list of addresses/subnets, as Express understands it
 }
 
+/** `a, b,,c` → ['a', 'b', 'c'] */
+const commaSeparated = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== ''),
+);
+
 const list = (item: z.ZodType<string, string>, problem: string, max = 1000) =>
-  z.preprocess(
-    blankToUndefined,
-    z
-      .string()
-      .transform((v) =>
-        v
-          .split(',')
-          .map((x) => x.trim())
-          .filter((x) => x !== ''),
-      )
-      .pipe(z.array(item, problem).min(1).max(max))
-      .optional(),
-  );
+  z.preprocess(blankToUndefined, commaSeparated.pipe(z.array(item, problem).min(1).max(max)).optional());
 
 /** One setting: the variable it is read from, how, and whether it is a secret (readable from NAME_FILE). */
 interface Setting<T> {
@@ -153,24 +149,10 @@ const SETTINGS = {
     /** Sentinels that name the master; the URL then gives only credentials and database. */
     sentinels: from(
       'REDIS_SENTINELS',
-      z.preprocess(
-        blankToUndefined,
-        z
-          .string()
-          .transform((v) =>
-            v
-              .split(',')
-              .map((a) => a.trim())
-              .filter((a) => a !== ''),
-          )
-          .pipe(
-            z
-              .array(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be a comma-separated list of host:port'))
-              .min(1)
-              .transform((hosts) => hosts.map((a) => ({ host: a.slice(0, a.lastIndexOf(':')), port: Number(a.slice(a.lastIndexOf(':') + 1)) }))),
-          )
-          .optional(),
-      ),
+      list(
+        z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be a comma-separated list of host:port'),
+        'must be a comma-separated list of host:port',
+      ).transform((hosts) => hosts?.map((a) => ({ host: a.slice(0, a.lastIndexOf(':')), port: Number(a.slice(a.lastIndexOf(':') + 1)) }))),
     ),
     sentinelName: from('REDIS_SENTINEL_NAME', text('mymaster')),
     keyPrefix: from('REDIS_KEY_PREFIX', text('s3gw:')),

@@ -9,45 +9,21 @@ import { startTestGateway, TEST_PASSWORD, type TestGateway } from '../support/ga
  * so a wrong table entry fails.
  */
 
-interface Speaker {
-  names: {
-    name: string;
-    modified: string;
-    size: string;
-    sha256: string;
-    newName: string;
-    newParentId: string;
-    refreshToken: string;
-    uploadHeader: string;
-  };
+type Names = Record<'name' | 'modified' | 'size' | 'sha256' | 'newName' | 'newParentId' | 'refreshToken' | 'uploadHeader', string>;
+type Method = 'get' | 'post' | 'put' | 'patch';
+
+/** A dialect as its clients know it, spelled out: routes (`:id` for the id), wire names, sign-in. */
+interface Spelling {
+  names: Names;
   /** Fields another dialect uses that this one must never show. */
   foreign: RegExp;
-  signIn(body: object): request.Test;
-  refresh(body: object): request.Test;
-  newFolder(parentId: string, body: object): request.Test;
-  rename(id: string, body: object): request.Test;
-  move(id: string, body: object): request.Test;
-  upload(parentId: string, header: object | undefined, bytes: Buffer): request.Test;
-  list(folderId: string, page: string): request.Test;
-  entry(id: string): request.Test;
-  download(id: string, range: string): request.Test;
+  routes: Record<'signIn' | 'refresh' | 'newFolder' | 'rename' | 'move' | 'upload' | 'list' | 'entry' | 'download', [Method, string]>;
+  accessToken: string;
+  authorization: (token: string) => Record<string, string>;
 }
 
-let gw: TestGateway;
-const root = uniqueRoot('dialect-errors');
-const speakers: Record<'final' | 'seed', Speaker> = {} as never;
-
-beforeAll(async () => {
-  gw = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }] });
-  await seed(gw.bucket, [`${root}file.txt`, `${root}folder/`], { body: 'twelve bytes' });
-  const app = gw.runtime.app;
-  const finalToken = (await request(app).post('/v2/gateway_auth').send({ user: 'tester', password: TEST_PASSWORD }).expect(200)).body[
-    'gateway.auth.access.token'
-  ] as string;
-  const seedToken = (await request(app).post('/v2/auth').send({ user: 'tester', password: TEST_PASSWORD }).expect(200)).body['access.token'] as string;
-  const fa = { Authorization: `Bearer ${finalToken}` };
-  const sa = { AUTHORIZATION: seedToken };
-  speakers.final = {
+const SPELLINGS: Record<'final' | 'seed', Spelling> = {
+  final: {
     names: {
       name: 'gateway.metadata.name',
       modified: 'gateway.metadata.modified',
@@ -59,20 +35,21 @@ beforeAll(async () => {
       uploadHeader: 'X-Gateway-Upload',
     },
     foreign: /(?<![\w.])(content\.|file\.(size|modified|sha256|etag)|refresh\.token)|X-Upload-JSON/,
-    signIn: (b) => request(app).post('/v2/gateway_auth').send(b),
-    refresh: (b) => request(app).post('/v2/gateway_auth_access').send(b),
-    newFolder: (p, b) => request(app).post(`/v2/gateway_metadata_folder/${p}`).set(fa).send(b),
-    rename: (id, b) => request(app).put(`/v2/gateway_metadata_name/${id}`).set(fa).send(b),
-    move: (id, b) => request(app).put(`/v2/gateway_metadata_parent/${id}`).set(fa).send(b),
-    upload: (p, h, bytes) => {
-      const r = request(app).post(`/v2/gateway_metadata_file/${p}`).set(fa);
-      return (h ? r.set('X-Gateway-Upload', JSON.stringify(h)) : r).send(bytes);
+    routes: {
+      signIn: ['post', '/v2/gateway_auth'],
+      refresh: ['post', '/v2/gateway_auth_access'],
+      newFolder: ['post', '/v2/gateway_metadata_folder/:id'],
+      rename: ['put', '/v2/gateway_metadata_name/:id'],
+      move: ['put', '/v2/gateway_metadata_parent/:id'],
+      upload: ['post', '/v2/gateway_metadata_file/:id'],
+      list: ['get', '/v2/gateway_metadata_children/:id'],
+      entry: ['get', '/v2/gateway_metadata/:id'],
+      download: ['get', '/v2/gateway_file/:id'],
     },
-    list: (id, page) => request(app).get(`/v2/gateway_metadata_children/${id}`).query({ page }).set(fa),
-    entry: (id) => request(app).get(`/v2/gateway_metadata/${id}`).set(fa),
-    download: (id, range) => request(app).get(`/v2/gateway_file/${id}`).set(fa).set('Range', range),
-  };
-  speakers.seed = {
+    accessToken: 'gateway.auth.access.token',
+    authorization: (token) => ({ Authorization: `Bearer ${token}` }),
+  },
+  seed: {
     names: {
       name: 'content.name',
       modified: 'file.modified',
@@ -84,63 +61,92 @@ beforeAll(async () => {
       uploadHeader: 'X-Upload-JSON',
     },
     foreign: /gateway\.|X-Gateway-Upload/,
-    signIn: (b) => request(app).post('/v2/auth').send(b),
-    refresh: (b) => request(app).post('/v2/auth').send(b),
-    newFolder: (p, b) => request(app).post(`/v2/metadata_folder/${p}`).set(sa).send(b),
-    rename: (id, b) => request(app).patch(`/v2/metadata_name/${id}`).set(sa).send(b),
-    move: (id, b) => request(app).patch(`/v2/metadata_parent/${id}`).set(sa).send(b),
-    upload: (p, h, bytes) => {
-      const r = request(app).post(`/v2/metadata_file/${p}`).set(sa);
-      return (h ? r.set('X-Upload-JSON', JSON.stringify(h)) : r).send(bytes);
+    routes: {
+      signIn: ['post', '/v2/auth'],
+      refresh: ['post', '/v2/auth'],
+      newFolder: ['post', '/v2/metadata_folder/:id'],
+      rename: ['patch', '/v2/metadata_name/:id'],
+      move: ['patch', '/v2/metadata_parent/:id'],
+      upload: ['post', '/v2/metadata_file/:id'],
+      list: ['get', '/v2/metadata_children/:id'],
+      entry: ['get', '/v2/metadata/:id'],
+      download: ['get', '/v2/file/:id'],
     },
-    list: (id, page) => request(app).get(`/v2/metadata_children/${id}`).query({ page }).set(sa),
-    entry: (id) => request(app).get(`/v2/metadata/${id}`).set(sa),
-    download: (id, range) => request(app).get(`/v2/file/${id}`).set(sa).set('Range', range),
-  };
+    accessToken: 'access.token',
+    // the seed's header, without "Bearer "
+    authorization: (token) => ({ AUTHORIZATION: token }),
+  },
+};
+
+/** Calls an operation of one dialect as a signed-in client of it. */
+type Speaker = { names: Names; foreign: RegExp; call(op: keyof Spelling['routes'], id?: string): request.Test };
+
+let gw: TestGateway;
+const root = uniqueRoot('dialect-errors');
+const speakers = {} as Record<'final' | 'seed', Speaker>;
+
+beforeAll(async () => {
+  gw = await startTestGateway({ store: 'memory', users: [{ name: 'tester', root }] });
+  await seed(gw.bucket, [`${root}file.txt`, `${root}folder/`], { body: 'twelve bytes' });
+  const app = gw.runtime.app;
+  for (const [dialect, sp] of Object.entries(SPELLINGS) as Array<['final' | 'seed', Spelling]>) {
+    const [method, path] = sp.routes.signIn;
+    const token = (await request(app)[method](path).send({ user: 'tester', password: TEST_PASSWORD }).expect(200)).body[sp.accessToken] as string;
+    speakers[dialect] = {
+      names: sp.names,
+      foreign: sp.foreign,
+      call: (op, id = '') => {
+        const [m, p] = sp.routes[op];
+        const r = request(app)[m](p.replace(':id', id));
+        return op === 'signIn' || op === 'refresh' ? r : r.set(sp.authorization(token));
+      },
+    };
+  }
 });
 afterAll(() => gw.close());
 
 const bytes = Buffer.from('hello');
 const HEX = 'a'.repeat(64);
+const upload = (s: Speaker, header: object) => s.call('upload', 'root').set(s.names.uploadHeader, JSON.stringify(header)).send(bytes);
 
 /** Each refusal once, by meaning: which field the client must see, provoked in the speaker's dialect. */
 const CASES: Array<[title: string, status: number, field: (s: Speaker) => string, provoke: (s: Speaker) => request.Test]> = [
-  ['a new folder without a name', 400, (s) => s.names.name, (s) => s.newFolder('root', {})],
-  ['a new folder with a bad modified time', 400, (s) => s.names.modified, (s) => s.newFolder('root', { [s.names.name]: 'x', [s.names.modified]: -1 })],
-  ['a new folder named like a file', 409, (s) => s.names.name, (s) => s.newFolder('root', { [s.names.name]: 'file.txt' })],
-  ['a rename to an empty name', 400, (s) => s.names.newName, (s) => s.rename(idOf('file.txt'), { [s.names.newName]: '' })],
-  ['a rename onto a taken name', 409, (s) => s.names.newName, (s) => s.rename(idOf('file.txt'), { [s.names.newName]: 'folder' })],
-  ['a move without a target', 400, (s) => s.names.newParentId, (s) => s.move(idOf('file.txt'), {})],
-  ['a move into a file', 400, (s) => s.names.newParentId, (s) => s.move(idOf('folder/'), { [s.names.newParentId]: idOf('file.txt') })],
-  ['a refresh token that is not a string', 400, (s) => s.names.refreshToken, (s) => s.refresh({ [s.names.refreshToken]: 7 })],
-  ['a refresh token that is not valid', 403, (s) => s.names.refreshToken, (s) => s.refresh({ [s.names.refreshToken]: 'x'.repeat(40) })],
-  ['an upload without its header', 400, (s) => s.names.uploadHeader, (s) => s.upload('root', undefined, bytes)],
-  ['an upload without a size', 400, (s) => s.names.size, (s) => s.upload('root', { [s.names.name]: 'a.txt' }, bytes)],
-  ['an upload whose size differs from its body', 400, (s) => s.names.size, (s) => s.upload('root', { [s.names.name]: 'a.txt', [s.names.size]: 9 }, bytes)],
+  ['a new folder without a name', 400, (s) => s.names.name, (s) => s.call('newFolder', 'root').send({})],
   [
-    'an upload with a malformed sha256',
+    'a new folder with a bad modified time',
     400,
-    (s) => s.names.sha256,
-    (s) => s.upload('root', { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.sha256]: 'no' }, bytes),
+    (s) => s.names.modified,
+    (s) => s.call('newFolder', 'root').send({ [s.names.name]: 'x', [s.names.modified]: -1 }),
   ],
+  ['a new folder named like a file', 409, (s) => s.names.name, (s) => s.call('newFolder', 'root').send({ [s.names.name]: 'file.txt' })],
+  ['a rename to an empty name', 400, (s) => s.names.newName, (s) => s.call('rename', idOf('file.txt')).send({ [s.names.newName]: '' })],
+  ['a rename onto a taken name', 409, (s) => s.names.newName, (s) => s.call('rename', idOf('file.txt')).send({ [s.names.newName]: 'folder' })],
+  ['a move without a target', 400, (s) => s.names.newParentId, (s) => s.call('move', idOf('file.txt')).send({})],
+  ['a move into a file', 400, (s) => s.names.newParentId, (s) => s.call('move', idOf('folder/')).send({ [s.names.newParentId]: idOf('file.txt') })],
+  ['a refresh token that is not a string', 400, (s) => s.names.refreshToken, (s) => s.call('refresh').send({ [s.names.refreshToken]: 7 })],
+  ['a refresh token that is not valid', 403, (s) => s.names.refreshToken, (s) => s.call('refresh').send({ [s.names.refreshToken]: 'x'.repeat(40) })],
+  ['an upload without its header', 400, (s) => s.names.uploadHeader, (s) => s.call('upload', 'root').send(bytes)],
+  ['an upload without a size', 400, (s) => s.names.size, (s) => upload(s, { [s.names.name]: 'a.txt' })],
+  ['an upload whose size differs from its body', 400, (s) => s.names.size, (s) => upload(s, { [s.names.name]: 'a.txt', [s.names.size]: 9 })],
+  ['an upload with a malformed sha256', 400, (s) => s.names.sha256, (s) => upload(s, { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.sha256]: 'no' })],
   [
     'an upload whose body has another sha256',
     400,
     (s) => s.names.sha256,
-    (s) => s.upload('root', { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.sha256]: HEX }, bytes),
+    (s) => upload(s, { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.sha256]: HEX }),
   ],
   [
     'an upload with a bad modified time',
     400,
     (s) => s.names.modified,
-    (s) => s.upload('root', { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.modified]: 'noon' }, bytes),
+    (s) => upload(s, { [s.names.name]: 'a.txt', [s.names.size]: 5, [s.names.modified]: 'noon' }),
   ],
-  ["an upload onto a folder's name", 409, (s) => s.names.name, (s) => s.upload('root', { [s.names.name]: 'folder', [s.names.size]: 5 }, bytes)],
-  ['an upload without a name', 400, (s) => s.names.name, (s) => s.upload('root', { [s.names.size]: 5 }, bytes)],
-  ['a malformed id', 400, () => 'id', (s) => s.entry('not*an*id')],
-  ['a page token of another listing', 400, () => 'page', (s) => s.list('root', 'forged')],
-  ['a range past the end', 416, () => 'Range', (s) => s.download(idOf('file.txt'), 'bytes=100-200')],
-  ['a sign-in without a password', 400, () => 'password', (s) => s.signIn({ user: 'tester' })],
+  ["an upload onto a folder's name", 409, (s) => s.names.name, (s) => upload(s, { [s.names.name]: 'folder', [s.names.size]: 5 })],
+  ['an upload without a name', 400, (s) => s.names.name, (s) => upload(s, { [s.names.size]: 5 })],
+  ['a malformed id', 400, () => 'id', (s) => s.call('entry', 'not*an*id')],
+  ['a page token of another listing', 400, () => 'page', (s) => s.call('list', 'root').query({ page: 'forged' })],
+  ['a range past the end', 416, () => 'Range', (s) => s.call('download', idOf('file.txt')).set('Range', 'bytes=100-200')],
+  ['a sign-in without a password', 400, () => 'password', (s) => s.call('signIn').send({ user: 'tester' })],
 ];
 
 describe.each(['final', 'seed'] as const)('errors in the %s dialect', (dialect) => {

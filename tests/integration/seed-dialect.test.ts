@@ -21,6 +21,8 @@ afterAll(() => gw.close());
 
 const app = () => gw.runtime.app;
 const auth = (t = token) => ({ AUTHORIZATION: t }); // the seed's header, without "Bearer "
+/** The bytes a seed GET answers with, as a Buffer. */
+const bytesOf = (url: string) => request(app()).get(url).set(auth()).buffer(true).parse(binary).expect(200);
 const keys = async (rel: string) => (await keysUnder(gw.bucket, root + rel)).map((k) => k.slice(root.length));
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -144,12 +146,7 @@ describe('the seed dialect', () => {
       .expect(200);
     expect(await keys('')).toEqual(['archive/', 'archive/renamed.txt', 'docs/', 'docs/b.txt', 'docs/ü note.txt']);
 
-    const download = await request(app())
-      .get(`/v2/file/${idOf('docs/ü note.txt')}`)
-      .set(auth())
-      .buffer(true)
-      .parse(binary)
-      .expect(200);
+    const download = await bytesOf(`/v2/file/${idOf('docs/ü note.txt')}`);
     expect((download.body as Buffer).toString()).toBe('second version');
   });
 
@@ -163,12 +160,7 @@ describe('the seed dialect', () => {
       .set('X-Upload-JSON', JSON.stringify({ 'content.name': 'pic.png', 'file.size': png.length }))
       .send(png)
       .expect(200);
-    const thumb = await request(app())
-      .get(`/v2/file_thumbnail/${idOf('pic.png')}`)
-      .set(auth())
-      .buffer(true)
-      .parse(binary)
-      .expect(200);
+    const thumb = await bytesOf(`/v2/file_thumbnail/${idOf('pic.png')}`);
     expect((await sharp(thumb.body as Buffer).metadata()).width).toBe(256);
     await seedObjects(gw.bucket, [`${root}plain.txt`]);
     await request(app())

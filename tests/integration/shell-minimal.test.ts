@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { hashesUnder, sha256OfFile } from '../support/local-files.js';
 import { startMinimalGateway, type MinimalGateway } from '../support/minimal-gateway.js';
 import { repoRoot, waitFor } from '../support/processes.js';
 
@@ -53,23 +54,6 @@ async function ok(...args: string[]): Promise<string> {
 }
 
 const lines = (out: string) => out.split('\n').filter(Boolean);
-
-async function sha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/** Every file under a folder, relative path → sha256. */
-async function hashes(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!e.isFile()) continue;
-    const full = path.join(e.parentPath, e.name);
-    out[path.relative(root, full)] = await sha256(full);
-  }
-  return out;
-}
 
 /** A fresh local folder to download into. */
 async function localFolder(name: string): Promise<string> {
@@ -132,7 +116,7 @@ describe('gws against a gateway that answers only what the spec requires', () =>
 
     const back = await localFolder('back');
     await ok('download', '/gateway/min/docs/tree', back);
-    expect(await hashes(path.join(back, 'tree'))).toEqual(await hashes(tree));
+    expect(await hashesUnder(path.join(back, 'tree'))).toEqual(await hashesUnder(tree));
   });
 
   it('copies a folder within the gateway, though it never says a size', async () => {
@@ -141,7 +125,7 @@ describe('gws against a gateway that answers only what the spec requires', () =>
     );
     const back = await localFolder('back-copy');
     await ok('download', '/gateway/min/tree', back);
-    expect(await hashes(path.join(back, 'tree'))).toEqual(await hashes(tree));
+    expect(await hashesUnder(path.join(back, 'tree'))).toEqual(await hashesUnder(tree));
   });
 
   it('renames and moves, though the answers carry only id and name, or id and parent id', async () => {
@@ -158,7 +142,7 @@ describe('gws against a gateway that answers only what the spec requires', () =>
 
     const back = await localFolder('back-moved');
     await ok('download', '/gateway/min/docs/moved dir/big.bin', '/gateway/min/docs/renamed.txt', back);
-    expect(await sha256(path.join(back, 'big.bin'))).toBe(await sha256(path.join(tree, 'sub dir', 'big.bin')));
+    expect(await sha256OfFile(path.join(back, 'big.bin'))).toBe(await sha256OfFile(path.join(tree, 'sub dir', 'big.bin')));
     expect(await readFile(path.join(back, 'renamed.txt'), 'utf8')).toBe('alpha\n');
   });
 
@@ -189,7 +173,7 @@ describe('gws against a gateway that answers only what the spec requires', () =>
     expect(second).toMatch(/resuming download of big\.bin at byte \d+/);
     expect(second).toContain('the gateway sent big.bin whole (no byte ranges): downloading it from the start');
     expect(gateway.requests.filter((r) => r.range).map((r) => r.status)).toEqual([200]);
-    expect(await sha256(path.join(into, 'big.bin'))).toBe(await sha256(path.join(tree, 'sub dir', 'big.bin')));
+    expect(await sha256OfFile(path.join(into, 'big.bin'))).toBe(await sha256OfFile(path.join(tree, 'sub dir', 'big.bin')));
     expect(existsSync(partial)).toBe(false);
   });
 

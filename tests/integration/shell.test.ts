@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { ConfigFile } from '../../src/shell/config-file.js';
 import { complete } from '../../src/shell/interactive.js';
 import { modifiedMs } from '../../src/shell/transfers.js';
 import { Workspace } from '../../src/shell/workspace.js';
+import { hashesUnder, sha256OfFile } from '../support/local-files.js';
 import { repoRoot, runGateway, waitFor, type Running } from '../support/processes.js';
 
 /**
@@ -55,23 +56,6 @@ async function ok(...args: string[]): Promise<string> {
   const r = await gws(...args);
   if (r.code !== 0) throw new Error(`gws ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
-}
-
-async function sha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-/** Every file under a folder, relative path → sha256. */
-async function hashes(root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (!e.isFile()) continue;
-    const full = path.join(e.parentPath, e.name);
-    out[path.relative(root, full)] = await sha256(full);
-  }
-  return out;
 }
 
 const readConfig = async () =>
@@ -141,12 +125,12 @@ describe('gws transfers and organising', () => {
     expect(long).toMatch(/^d +- +\S+ +deeper\/$/m);
     expect(await ok('stat', 'a.txt')).toMatch(/modified: 2023-11-14T22:13:20\.123Z/);
     // The gateway checked the whole file's sha256 the shell declared.
-    expect(await ok('stat', 'sub dir/big.bin')).toContain(`hash:     ${await sha256(path.join(dir, 'local', 'tree', 'sub dir', 'big.bin'))}`);
+    expect(await ok('stat', 'sub dir/big.bin')).toContain(`hash:     ${await sha256OfFile(path.join(dir, 'local', 'tree', 'sub dir', 'big.bin'))}`);
 
     const back = path.join(dir, 'back');
     await mkdir(back);
     await ok('download', '/gateway/a/docs/tree', back);
-    expect(await hashes(path.join(back, 'tree'))).toEqual(await hashes(path.join(dir, 'local', 'tree')));
+    expect(await hashesUnder(path.join(back, 'tree'))).toEqual(await hashesUnder(path.join(dir, 'local', 'tree')));
     expect(await modifiedMs(path.join(back, 'tree', 'a.txt'))).toBe(1_700_000_000_123);
   });
 
@@ -156,7 +140,7 @@ describe('gws transfers and organising', () => {
     const back = path.join(dir, 'back-b');
     await mkdir(back);
     await ok('download', '/gateway/b/tree', back);
-    expect(await hashes(path.join(back, 'tree'))).toEqual(await hashes(path.join(dir, 'back', 'tree')));
+    expect(await hashesUnder(path.join(back, 'tree'))).toEqual(await hashesUnder(path.join(dir, 'back', 'tree')));
     expect(await gws('copy', '/gateway/b/tree', '/gateway/b/tree/sub dir')).toMatchObject({
       code: 1,
       stderr: 'gws: /gateway/b/tree: cannot copy a folder into itself\n',
@@ -212,7 +196,7 @@ describe('gws transfers and organising', () => {
     const back = path.join(dir, 'back-other');
     await mkdir(back);
     await ok('download', '/gateway/a/docs/other.bin', back);
-    expect(await sha256(path.join(back, 'other.bin'))).toBe(await sha256(local));
+    expect(await sha256OfFile(path.join(back, 'other.bin'))).toBe(await sha256OfFile(local));
   });
 
   it('resumes an interrupted download with a byte range', async () => {
@@ -230,7 +214,7 @@ describe('gws transfers and organising', () => {
     const bars = second.stderr.split(/[\r\n]+/).filter((l) => l.startsWith('download other.bin ['));
     expect(Number(/\] (\d+)% \|/.exec(bars[0]!)?.[1])).toBeGreaterThanOrEqual(25);
     expect(bars[bars.length - 1]).toMatch(/\] 100% \| 40\.0 MiB\/40\.0 MiB \|/);
-    expect(await sha256(path.join(into, 'other.bin'))).toBe(await sha256(path.join(dir, 'local', 'other.bin')));
+    expect(await sha256OfFile(path.join(into, 'other.bin'))).toBe(await sha256OfFile(path.join(dir, 'local', 'other.bin')));
     expect(existsSync(partial)).toBe(false);
   });
 });

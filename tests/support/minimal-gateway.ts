@@ -76,6 +76,23 @@ export async function startMinimalGateway(account: { user: string; password: str
     return { item: found.item, path: found.path };
   }
 
+  /** A signed-in request's file or folder that may be renamed or moved: anything but the root. */
+  function movable(req: IncomingMessage, id: string): { item: Item; path: string[] } {
+    signedIn(req);
+    const found = find(id);
+    if (found.path.length === 0) throw new Refusal(403, 'not allowed');
+    return found;
+  }
+
+  /** Puts a new child under a name nothing in the folder has yet (409 otherwise). */
+  async function addChild(id: string, name: string, make: () => Promise<Item>): Promise<ReturnType<typeof entry>> {
+    const { item, path } = folder(id);
+    if (item.children.has(name)) throw new Refusal(409, 'name conflict');
+    const made = await make();
+    item.children.set(name, made);
+    return entry(made, [...path, name]);
+  }
+
   function parentOf(path: string[]): Folder {
     return folder(idOf(path.slice(0, -1))).item;
   }
@@ -192,12 +209,8 @@ export async function startMinimalGateway(account: { user: string; password: str
       /^\/v2\/gateway_metadata_folder\/([^/]*)$/,
       async (req, _res, id) => {
         signedIn(req);
-        const { item, path } = folder(id);
         const name = validName((await jsonOf(req))['gateway.metadata.name']);
-        if (item.children.has(name)) throw new Refusal(409, 'name conflict');
-        const made: Folder = { type: 'folder', children: new Map() };
-        item.children.set(name, made);
-        return entry(made, [...path, name]);
+        return addChild(id, name, async () => ({ type: 'folder', children: new Map() }));
       },
     ],
     [
@@ -205,13 +218,9 @@ export async function startMinimalGateway(account: { user: string; password: str
       /^\/v2\/gateway_metadata_file\/([^/]*)$/,
       async (req, _res, id) => {
         signedIn(req);
-        const { item, path } = folder(id);
         const header = uploadHeader(req);
         const name = validName(decodeURIComponent(String((header['gateway.metadata.name'] as string | undefined) ?? '')));
-        if (item.children.has(name)) throw new Refusal(409, 'name conflict');
-        const file = await fileFrom(req, header);
-        item.children.set(name, file);
-        return entry(file, [...path, name]);
+        return addChild(id, name, () => fileFrom(req, header));
       },
     ],
     [
@@ -230,9 +239,7 @@ export async function startMinimalGateway(account: { user: string; password: str
       'PUT',
       /^\/v2\/gateway_metadata_name\/([^/]*)$/,
       async (req, _res, id) => {
-        signedIn(req);
-        const { item, path } = find(id);
-        if (path.length === 0) throw new Refusal(403, 'not allowed');
+        const { item, path } = movable(req, id);
         const name = validName((await jsonOf(req))['new.gateway.metadata.name']);
         const parent = parentOf(path);
         if (parent.children.has(name)) throw new Refusal(409, 'name conflict');
@@ -245,9 +252,7 @@ export async function startMinimalGateway(account: { user: string; password: str
       'PUT',
       /^\/v2\/gateway_metadata_parent\/([^/]*)$/,
       async (req, _res, id) => {
-        signedIn(req);
-        const { item, path } = find(id);
-        if (path.length === 0) throw new Refusal(403, 'not allowed');
+        const { item, path } = movable(req, id);
         const into = folder(String(((await jsonOf(req))['new.gateway.metadata.parent.id'] as string | undefined) ?? ''));
         const name = path[path.length - 1]!;
         if (into.path.length >= path.length && path.every((n, i) => into.path[i] === n)) throw new Refusal(400, 'a folder cannot go into itself');

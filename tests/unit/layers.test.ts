@@ -35,6 +35,17 @@ function reach(file: string, seen = new Set<string>()): Set<string> {
   return seen;
 }
 
+/** Imports from files of layer `from` into files whose layer `forbidden` accepts, as `a.ts → b.ts`. */
+const crossings = (from: string, forbidden: (layer: string) => boolean) =>
+  files
+    .filter((f) => layerOf(f) === from)
+    .flatMap((f) =>
+      graph
+        .get(f)!
+        .local.filter((l) => forbidden(layerOf(l)))
+        .map((l) => `${f} → ${l}`),
+    );
+
 describe('the layers of src/', () => {
   it('resolves every relative import to a file of src/', () => {
     const missing = [...graph].flatMap(([f, i]) => i.local.filter((l) => !graph.has(l)).map((l) => `${f} → ${l}`));
@@ -46,53 +57,24 @@ describe('the layers of src/', () => {
   });
 
   it('storage imports nothing from core, http or the shell', () => {
-    const wrong = files
-      .filter((f) => layerOf(f) === 'storage')
-      .flatMap((f) =>
-        graph
-          .get(f)!
-          .local.filter((l) => ['core', 'http', 'shell'].includes(layerOf(l)))
-          .map((l) => `${f} → ${l}`),
-      );
-    expect(wrong).toEqual([]);
+    expect(crossings('storage', (l) => ['core', 'http', 'shell'].includes(l))).toEqual([]);
   });
 
   it('core imports nothing from http, the shell or start-up, and reaches no S3 SDK and no S3 adapter', () => {
-    const core = files.filter((f) => layerOf(f) === 'core');
-    const wrong = core.flatMap((f) =>
-      graph
-        .get(f)!
-        .local.filter((l) => ['http', 'shell', 'runtime', 'main', 'config', 'banner'].includes(layerOf(l)))
-        .map((l) => `${f} → ${l}`),
-    );
-    expect(wrong).toEqual([]);
-    const sdk = core.flatMap((f) =>
-      [...reach(f)].filter((r) => graph.get(r)!.packages.some((p) => p.startsWith('@aws-sdk') || p.startsWith('@smithy'))).map((r) => `${f} ⇒ ${r}`),
-    );
+    expect(crossings('core', (l) => ['http', 'shell', 'runtime', 'main', 'config', 'banner'].includes(l))).toEqual([]);
+    const sdk = files
+      .filter((f) => layerOf(f) === 'core')
+      .flatMap((f) =>
+        [...reach(f)].filter((r) => graph.get(r)!.packages.some((p) => p.startsWith('@aws-sdk') || p.startsWith('@smithy'))).map((r) => `${f} ⇒ ${r}`),
+      );
     expect(sdk).toEqual([]);
   });
 
   it('http reaches storage only through core (no S3 adapter, no store implementation)', () => {
-    const wrong = files
-      .filter((f) => layerOf(f) === 'http')
-      .flatMap((f) =>
-        graph
-          .get(f)!
-          .local.filter((l) => layerOf(l) === 'storage')
-          .map((l) => `${f} → ${l}`),
-      );
-    expect(wrong).toEqual([]);
+    expect(crossings('http', (l) => l === 'storage')).toEqual([]);
   });
 
   it('the shell is a client of the HTTP API: it imports nothing of the gateway itself', () => {
-    const wrong = files
-      .filter((f) => layerOf(f) === 'shell')
-      .flatMap((f) =>
-        graph
-          .get(f)!
-          .local.filter((l) => layerOf(l) !== 'shell')
-          .map((l) => `${f} → ${l}`),
-      );
-    expect(wrong).toEqual([]);
+    expect(crossings('shell', (l) => l !== 'shell')).toEqual([]);
   });
 });

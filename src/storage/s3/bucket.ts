@@ -365,14 +365,7 @@ export class S3Bucket implements BucketStore {
     };
   }
 
-  /** A multipart upload whose parts are all uploaded, ready to be completed (or aborted). */
-  multipartObject(
-    key: string,
-    uploadId: string,
-    size: number,
-    parts: Array<{ partNumber: number; etag: string }>,
-    metadata: Record<string, string>,
-  ): StagedObject {
+  multipartObject: BucketStore['multipartObject'] = (key, uploadId, size, parts, metadata) => {
     let done = false;
     return {
       key,
@@ -386,7 +379,7 @@ export class S3Bucket implements BucketStore {
         if (!done) await this.abortMultipart(key, uploadId);
       },
     };
-  }
+  };
 
   private async stageInParts(
     key: string,
