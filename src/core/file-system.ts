@@ -27,7 +27,7 @@ export interface Entry {
 /** Object metadata names the gateway writes (S3 sends them as x-amz-meta-*). */
 export const META_MODIFIED = 'gw-modified';
 export const META_SHA256 = 'gw-sha256';
-export const FOLDER_CONTENT_TYPE = 'application/x-directory';
+const FOLDER_CONTENT_TYPE = 'application/x-directory';
 /**
  * The modified time of a folder that has no marker (it exists only because keys lie under it): stable
  * and plainly artificial, 2000-01-01T00:00:00Z.
@@ -45,7 +45,7 @@ const notAFolder = (field: Field) => invalid(field, 'is a file, not a folder');
 const targetTaken = (field: Field) => fieldError('conflict', { field, problem: 'the target name already exists' });
 
 /** A client's modified time as stored in object metadata; undefined when absent or not a sane time. */
-export function parseModified(raw: string | undefined): number | undefined {
+function parseModified(raw: string | undefined): number | undefined {
   if (!raw || !/^\d{1,15}$/.test(raw)) return undefined;
   const n = Number(raw);
   return n > 0 ? n : undefined;

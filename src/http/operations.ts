@@ -16,7 +16,7 @@ const idOf = (req: Request) => (typeof req.params.id === 'string' ? req.params.i
 const bodyOf = (req: Request) => req.body as Record<string, unknown>;
 
 /** A JSON header (the upload headers): 400 naming it when absent or malformed. */
-export function jsonHeader(req: Request, d: Dialect, field: 'uploadHeader' | 'segmentHeader'): Record<string, unknown> {
+function jsonHeader(req: Request, d: Dialect, field: 'uploadHeader' | 'segmentHeader'): Record<string, unknown> {
   const raw = req.get(wireName(d, field));
   if (!raw) throw invalid(field, 'header is required');
   let value: unknown;

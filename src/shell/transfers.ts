@@ -81,7 +81,7 @@ const writeResume = (file: string, state: ResumeState) => writePrivateFile(file,
  * segment size. A gateway that announced no segment size, or has no segmented uploads, takes any size
  * in one request.
  */
-export async function uploadFile(ws: Workspace, parent: EntryPlace, local: string, name: string, opts: TransferOptions): Promise<Entry> {
+async function uploadFile(ws: Workspace, parent: EntryPlace, local: string, name: string, opts: TransferOptions): Promise<Entry> {
   const st = await stat(local);
   const size = st.size;
   const modified = await modifiedMs(local);
@@ -209,7 +209,7 @@ export async function uploadTree(ws: Workspace, parent: EntryPlace, local: strin
 // ---------------------------------------------------------------- download
 
 /** One remote file to a local path; an interrupted download resumes with a byte range where the gateway offers one. */
-export async function downloadFile(client: GatewayClient, entry: Entry, local: string, opts: TransferOptions): Promise<void> {
+async function downloadFile(client: GatewayClient, entry: Entry, local: string, opts: TransferOptions): Promise<void> {
   const partial = `${local}.gws-partial`;
   const sidecar = `${partial}.json`;
   const identity = JSON.stringify({ id: entry.id, size: entry.size, hash: entry.hash, modified: entry.modified });

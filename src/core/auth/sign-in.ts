@@ -32,7 +32,7 @@ const MAX_FIELD_LENGTH = 8192;
 export const formField = (name: string): Field => `form.${name}`;
 
 /** The form's answers as strings: 400 naming a required field that is missing or one that is not a string. */
-export function readForm(form: FormField[], fields: Record<string, unknown>): Record<string, string> {
+function readForm(form: FormField[], fields: Record<string, unknown>): Record<string, string> {
   const values: Record<string, string> = {};
   for (const f of form) {
     const v = fields[f.name];

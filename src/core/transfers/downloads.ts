@@ -61,7 +61,7 @@ export function resolveRange(ask: RangeAsk, size: number): { kind: 'whole' } | {
 const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
 
 /** If-None-Match (RFC 9110 13.1.2): `*` or any listed entity tag, compared weakly. */
-export function noneMatchHit(header: string | undefined, etag: string): boolean {
+function noneMatchHit(header: string | undefined, etag: string): boolean {
   if (!header) return false;
   if (header.trim() === '*') return true;
   return header.split(',').some((t) => opaque(t) === etag);
@@ -72,7 +72,7 @@ export function noneMatchHit(header: string | undefined, etag: string): boolean 
  * of, named by a strong entity tag or by exactly its Last-Modified date. Anything else, a weak tag
  * included, does not match: the client then gets the whole, current file.
  */
-export function ifRangeHolds(header: string, etag: string, lastModified: Date): boolean {
+function ifRangeHolds(header: string, etag: string, lastModified: Date): boolean {
   const value = header.trim();
   if (value.startsWith('"')) return value === etag;
   if (value.startsWith('W/')) return false;
