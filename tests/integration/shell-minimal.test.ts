@@ -1,12 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { spawnGws, type GwsResult } from '../support/gws.js';
 import { hashesUnder, sha256OfFile } from '../support/local-files.js';
 import { startMinimalGateway, type MinimalGateway } from '../support/minimal-gateway.js';
-import { repoRoot, waitFor } from '../support/processes.js';
+import { waitFor } from '../support/processes.js';
 
 /**
  * The Gateway Shell, a process per command, against a gateway that answers each route with only what
@@ -23,26 +23,7 @@ let dir: string;
 let config: string;
 let tree: string;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function gwsProcess(args: string[]): { child: ChildProcess; done: Promise<Result> } {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'dist/shell/main.js'), ...args], {
-    cwd: dir,
-    env: { PATH: process.env.PATH, GWS_CONFIG: config },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d.toString()));
-  child.stderr.on('data', (d) => (stderr += d.toString()));
-  child.stdin.end();
-  const done = new Promise<Result>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, done };
-}
+const gwsProcess = (args: string[]) => spawnGws(args, { cwd: dir, config });
 
 const gws = (...args: string[]) => gwsProcess(args).done;
 
@@ -162,7 +143,7 @@ describe('gws against a gateway that answers only what the spec requires', () =>
     const into = await localFolder('resume-down');
     const partial = path.join(into, 'big.bin.gws-partial');
     const first = gwsProcess(['--limit-rate', '2M', 'download', '/gateway/min/docs/tree/big.bin', into]);
-    let ended: Result | undefined;
+    let ended: GwsResult | undefined;
     void first.done.then((r) => (ended = r));
     await waitFor(() => ended !== undefined || (existsSync(partial) && statSync(partial).size >= MiB), '1 MiB to arrive', 20_000);
     if (ended) throw new Error(`the first download ended before it was interrupted: ${ended.stderr}`);

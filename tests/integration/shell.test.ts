@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -9,8 +8,9 @@ import { ConfigFile } from '../../src/shell/config-file.js';
 import { complete } from '../../src/shell/interactive.js';
 import { modifiedMs } from '../../src/shell/transfers.js';
 import { Workspace } from '../../src/shell/workspace.js';
+import { spawnGws } from '../support/gws.js';
 import { hashesUnder, sha256OfFile } from '../support/local-files.js';
-import { repoRoot, runGateway, waitFor, type Running } from '../support/processes.js';
+import { runGateway, waitFor, type Running } from '../support/processes.js';
 
 /**
  * The Gateway Shell (`dist/shell/main.js`, the `gws` bin) as a user runs it: a process per command,
@@ -29,26 +29,7 @@ let urlB: string;
 /** When the mount "late" signed in: its access token (ACCESS_TOKEN_TTL=60) has expired a minute later. */
 let lateSignedInAt: number;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function gwsProcess(args: string[], opts: { stdin?: string } = {}): { child: ChildProcess; done: Promise<Result> } {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'dist/shell/main.js'), ...args], {
-    cwd: dir,
-    env: { PATH: process.env.PATH, GWS_CONFIG: config },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d.toString()));
-  child.stderr.on('data', (d) => (stderr += d.toString()));
-  child.stdin.end(opts.stdin ?? '');
-  const done = new Promise<Result>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, done };
-}
+const gwsProcess = (args: string[], opts: { stdin?: string } = {}) => spawnGws(args, { cwd: dir, config, ...opts });
 
 const gws = (...args: string[]) => gwsProcess(args).done;
 
