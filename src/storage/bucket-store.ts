@@ -95,12 +95,15 @@ export interface BucketStore {
   replaceMetadata(head: ObjectHead, metadata: Record<string, string>): Promise<{ etag: string | undefined }>;
   deleteOne(key: string): Promise<void>;
   deleteMany(keys: string[]): Promise<void>;
-  /** Stages a body of known size, invisible until committed; a body that errors leaves nothing. */
+  /**
+   * Stages a body of known size, invisible until committed; a body that errors leaves nothing. A body
+   * larger than a part goes to a multipart upload, and `onMultipart` is awaited before its first part.
+   */
   stage(
     key: string,
     body: Readable,
     object: NewObject,
-    transfer: { size: number; partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
+    transfer: { size: number; partSize: number; queueSize: number; onMultipart?: (uploadId: string) => Promise<void> },
   ): Promise<StagedObject>;
   createMultipart(key: string, object: NewObject): Promise<string>;
   /** Streams one part of known length; a body that fails cancels the request, so S3 never gets a whole part. */

@@ -1,10 +1,12 @@
 import { HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { openUpload, signInWith } from '../support/api.js';
 import { DEMO_PASSWORD, startTestGateway, TEST_PASSWORD, type TestGateway } from '../support/gateway.js';
 import { s3Gate, type S3GateHandle } from '../support/s3-gate.js';
 import { faultProxy } from '../support/fault-proxy.js';
+import { storeKeys } from '../../src/core/store-keys.js';
 import { externalS3, runGateway, waitFor } from '../support/processes.js';
 import { describeWithRedis, testRedisUrl, uniquePrefix } from '../support/targets.js';
 
@@ -168,6 +170,7 @@ describeWithRedis('when the gateway process is killed in the middle of a large u
         () => true,
         () => false,
       );
+    const redis = new Redis(testRedisUrl!, { lazyConnect: true });
     const first = runGateway(env);
     try {
       const url = new URL(await first.url());
@@ -176,8 +179,10 @@ describeWithRedis('when the gateway process is killed in the middle of a large u
       const size = 20 * 1024 * 1024;
       const req = openUpload(url.origin, token, 'root', name, size);
       req.write(Buffer.alloc(12 * 1024 * 1024, 7));
-      // parts are on their way to S3: a multipart upload exists
+      // Parts are on their way to S3: a multipart upload exists, and is recorded for the sweep (which comes
+      // first when parts are stored; killed before that, the upload holds no bytes).
       await waitFor(async () => (await multipartUploads()).length > 0, 'a multipart upload to start');
+      await waitFor(async () => (await redis.scard(`${env.REDIS_KEY_PREFIX}${storeKeys.multipartRegistry}`)) > 0, 'the upload to be recorded');
       expect((await multipartUploads()).map((u) => u.Key)).toEqual([name]);
       const killedAt = Date.now();
       first.child.kill('SIGKILL');
@@ -193,7 +198,9 @@ describeWithRedis('when the gateway process is killed in the middle of a large u
         await second.url();
         expect(Date.now() - killedAt).toBeLessThan(10_000); // (so the lease cannot have run out yet)
         expect(await multipartUploads()).toHaveLength(1);
-        await waitFor(async () => (await multipartUploads()).length === 0, 'the sweep to abort the orphan', 40_000);
+        await waitFor(async () => (await multipartUploads()).length === 0, 'the sweep to abort the orphan', 40_000).catch((err: Error) => {
+          throw new Error(`${err.message}; the gateway said:\n${second.stdout().slice(-4000)}${second.stderr().slice(-2000)}`);
+        });
         expect(Date.now() - killedAt).toBeGreaterThanOrEqual(10_000);
         expect(await stored()).toBe(false);
       } finally {
@@ -201,6 +208,7 @@ describeWithRedis('when the gateway process is killed in the middle of a large u
       }
     } finally {
       first.child.kill('SIGKILL');
+      redis.disconnect();
       await s3.stop();
     }
   }, 60_000);

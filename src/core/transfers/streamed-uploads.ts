@@ -56,9 +56,7 @@ export class StreamedUploads {
     let multipart: string | undefined;
     let renew: NodeJS.Timeout | undefined;
     const lease = () =>
-      this.registry
-        .register({ key: full, uploadId: multipart!, principal: account.principal, leaseUntil: Date.now() + this.opts.streamLeaseMs })
-        .catch(() => undefined);
+      this.registry.register({ key: full, uploadId: multipart!, principal: account.principal, leaseUntil: Date.now() + this.opts.streamLeaseMs });
     try {
       const staged = await account.bucket.stage(
         full,
@@ -68,10 +66,11 @@ export class StreamedUploads {
           size: d.size,
           partSize: this.opts.partSize,
           queueSize: this.opts.queueSize,
-          onMultipart: (uploadId) => {
+          // The first record must be stored (or the upload stops); a renewal that fails is tried again.
+          onMultipart: async (uploadId) => {
             multipart = uploadId;
-            void lease();
-            renew = setInterval(() => void lease(), this.opts.streamLeaseMs / 3);
+            await lease();
+            renew = setInterval(() => void lease().catch(() => undefined), this.opts.streamLeaseMs / 3);
             renew.unref();
           },
         },

@@ -325,7 +325,7 @@ export class S3Bucket implements BucketStore {
     key: string,
     body: Readable,
     object: NewObject,
-    transfer: { size: number; partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
+    transfer: { size: number; partSize: number; queueSize: number; onMultipart?: (uploadId: string) => Promise<void> },
   ): Promise<StagedObject> {
     if (transfer.size > transfer.partSize) return this.stageInParts(key, body, object, transfer);
     const bytes = Buffer.allocUnsafe(transfer.size);
@@ -385,10 +385,17 @@ export class S3Bucket implements BucketStore {
     key: string,
     body: Readable,
     object: NewObject,
-    transfer: { size: number; partSize: number; queueSize: number; onMultipart?: (uploadId: string) => void },
+    transfer: { size: number; partSize: number; queueSize: number; onMultipart?: (uploadId: string) => Promise<void> },
   ): Promise<StagedObject> {
     const uploadId = await this.createMultipart(key, object);
-    transfer.onMultipart?.(uploadId);
+    // No part is stored before the caller has recorded the upload (so that a killed process's orphan is
+    // found and aborted): the only window left is an upload without parts, which holds no bytes.
+    try {
+      await transfer.onMultipart?.(uploadId);
+    } catch (err) {
+      await this.abortMultipart(key, uploadId).catch(() => undefined);
+      throw err;
+    }
     const pool: Buffer[] = [];
     const inFlight = new Set<Promise<void>>();
     const parts: Array<{ partNumber: number; etag: string }> = [];
