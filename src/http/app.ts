@@ -42,8 +42,18 @@ export function createApp(o: AppOptions): Express {
   app.set('query parser', 'simple');
 
   app.use(requestId);
-  // Security headers on every answer (nosniff, no framing, no referrer, a deny-all CSP for the JSON API).
-  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  // Security headers on every answer: nosniff, no framing, no referrer, and a CSP that allows nothing at
+  // all (helmet's defaults, which allow scripts and styles from 'self', are not merged in).
+  app.use(
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], sandbox: [] } },
+    }),
+  );
+  // Answers carry tokens and metadata: no cache keeps them. Downloads say `private` instead.
+  app.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
   if (o.corsOrigins) {
     app.use(
       cors({

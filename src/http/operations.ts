@@ -144,6 +144,8 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
               ETag: head.httpEtag,
               'Last-Modified': head.lastModified.toUTCString(),
               'Accept-Ranges': 'bytes',
+              'Content-Disposition': head.disposition,
+              'Cache-Control': 'private',
             })
             .end();
           return;
@@ -154,7 +156,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
           ifNoneMatch: req.get('if-none-match'),
         });
         if (got.kind === 'redirect') return res.redirect(302, got.url);
-        if (got.kind === 'not-modified') return res.status(304).set('ETag', got.etag).end();
+        if (got.kind === 'not-modified') return res.status(304).set({ ETag: got.etag, 'Cache-Control': 'private' }).end();
         if (got.kind === 'unsatisfiable') {
           res.setHeader('Content-Range', `bytes */${got.size}`);
           throw fieldError('unsatisfiable', { field: 'range', problem: `selects no byte of this file (${got.size} bytes).` });
@@ -166,6 +168,8 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
           ETag: got.etag,
           'Last-Modified': o.lastModified.toUTCString(),
           'Accept-Ranges': 'bytes',
+          'Content-Disposition': got.disposition,
+          'Cache-Control': 'private',
           ...(o.contentRange ? { 'Content-Range': o.contentRange } : {}),
         });
         // pipeline keeps S3's pace to the client's (backpressure) and ends both sides if either fails.
@@ -179,7 +183,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
         const t = await s.thumbnails.render(sessionOf(res).account, idOf(req));
         res
           .status(200)
-          .set({ 'Content-Type': t.contentType, 'Content-Length': String(t.body.length), ETag: t.etag })
+          .set({ 'Content-Type': t.contentType, 'Content-Length': String(t.body.length), ETag: t.etag, 'Cache-Control': 'private' })
           .end(t.body);
       },
     },

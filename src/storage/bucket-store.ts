@@ -87,7 +87,8 @@ export interface BucketStore {
   /** The object's bytes (a range of them); undefined when missing. */
   get(key: string, opts?: { range?: string | undefined }): Promise<ObjectStream | undefined>;
   /** A short-lived URL that lets its holder GET the object straight from S3. */
-  presignGet(key: string, ttlSec: number): Promise<string>;
+  /** A short-lived GET URL; S3 answers it with these response headers. */
+  presignGet(key: string, ttlSec: number, response?: { contentDisposition?: string }): Promise<string>;
   putEmpty(key: string, opts: { contentType: string; metadata: Record<string, string> }): Promise<{ etag: string }>;
   /** Copies the version `from` describes (refused, 409, if the object is another version by then). */
   copy(from: ObjectSummary, toKey: string): Promise<{ etag: string | undefined }>;

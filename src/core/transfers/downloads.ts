@@ -5,9 +5,10 @@ import { entryHash, factsFromHead } from '../file-system.js';
 import { decodeId, isFolderKey } from '../ids.js';
 import type { MetadataCache } from '../metadata-cache.js';
 import { sameEtag } from '../../storage/s3/etags.js';
+import { attachmentOf } from './content-type.js';
 
 export type Download =
-  | { kind: 'stream'; object: ObjectStream; etag: string }
+  | { kind: 'stream'; object: ObjectStream; etag: string; disposition: string }
   | { kind: 'not-modified'; etag: string }
   | { kind: 'redirect'; url: string }
   /** No byte of the range is in the file: 416, with the file's size for `Content-Range: bytes *\/size`. */
@@ -115,7 +116,7 @@ export class DownloadService {
       got.body.destroy();
       return { kind: 'not-modified', etag };
     }
-    return { kind: 'stream', object: got, etag };
+    return { kind: 'stream', object: got, etag, disposition: attachmentOf(key) };
   }
 
   /**
@@ -137,18 +138,20 @@ export class DownloadService {
       if (range.kind === 'unsatisfiable') return { kind: 'unsatisfiable', size: head.size };
       // S3 applies the client's own Range header, which means what it meant here only for one plain range.
       const sameForS3 = request.range === undefined || (range.kind === 'bytes' && ask.kind !== 'whole');
-      if (this.opts.mode === 'redirect' && sameForS3) return { kind: 'redirect', url: await bucket.presignGet(key, this.opts.urlTtlSec) };
+      if (this.opts.mode === 'redirect' && sameForS3) {
+        return { kind: 'redirect', url: await bucket.presignGet(key, this.opts.urlTtlSec, { contentDisposition: attachmentOf(key) }) };
+      }
       const got = await bucket.get(key, { range: range.kind === 'bytes' ? `bytes=${range.start}-${range.end}` : undefined });
       if (!got) throw new GatewayError('not_found', 'No such file.');
-      if (sameEtag(got.etag, head.etag)) return { kind: 'stream', object: got, etag };
+      if (sameEtag(got.etag, head.etag)) return { kind: 'stream', object: got, etag, disposition: attachmentOf(key) };
       got.body.destroy();
       if (attempt === 3) throw new GatewayError('unavailable', 'The file keeps changing while it is read; try again shortly.', { retryAfterSec: 1 });
     }
   }
 
-  async head(account: Account, id: string): Promise<ObjectHead & { httpEtag: string }> {
+  async head(account: Account, id: string): Promise<ObjectHead & { httpEtag: string; disposition: string }> {
     const head = await account.bucket.head(this.fileKey(account, id));
     if (!head) throw new GatewayError('not_found', 'No such file.');
-    return { ...head, httpEtag: await this.etagOf(account.bucket, head) };
+    return { ...head, httpEtag: await this.etagOf(account.bucket, head), disposition: attachmentOf(head.key) };
   }
 }

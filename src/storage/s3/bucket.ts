@@ -464,8 +464,9 @@ export class S3Bucket implements BucketStore {
   }
 
   /** A short-lived URL that lets its holder GET the object straight from S3. */
-  presignGet(key: string, ttlSec: number): Promise<string> {
-    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.name, Key: key }), { expiresIn: ttlSec });
+  presignGet(key: string, ttlSec: number, response: { contentDisposition?: string } = {}): Promise<string> {
+    const get = new GetObjectCommand({ Bucket: this.name, Key: key, ResponseContentDisposition: response.contentDisposition });
+    return getSignedUrl(this.client, get, { expiresIn: ttlSec });
   }
 
   /**
