@@ -29,6 +29,13 @@ const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{0,61}[a-z0-9]$/, 'must 
 const text = (fallback: string) => z.preprocess(blankToUndefined, z.string().default(fallback));
 const optionalText = () => z.preprocess(blankToUndefined, z.string().optional());
 
+/** `scheme://user:password@host`: user info, also in a value too broken for `URL` to parse. */
+const userInfo = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*@/;
+const hasUserInfo = (v: string) => userInfo.test(v);
+
+/** A refused value as the error line may show it: never a secret, and never a URL's user info. */
+const printable = (raw: string) => raw.replace(/(^|[\s,])([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#\s,]*@/g, '$1$2…@');
+
 const url = z.preprocess(
   blankToUndefined,
   z
@@ -41,6 +48,8 @@ const url = z.preprocess(
         return false;
       }
     }, 'must be an http:// or https:// URL')
+    // Keys go in their own (secret) settings, where they are never printed or logged.
+    .refine((v) => !hasUserInfo(v), 'must not carry a user name or password (use S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY)')
     .optional(),
 );
 
@@ -280,7 +289,7 @@ function read<T extends SettingsTree>(tree: T, source: NodeJS.ProcessEnv): Read<
       const raw = valueOf(node, source);
       const parsed = node.schema.safeParse(raw);
       if (!parsed.success) {
-        const shown = node.secret || raw === undefined ? '' : ` (got "${raw}")`;
+        const shown = node.secret || raw === undefined ? '' : ` (got "${printable(raw)}")`;
         throw new ConfigError(`Invalid configuration: ${node.env} ${parsed.error.issues[0]!.message}${shown}`);
       }
       return [key, parsed.data];

@@ -95,6 +95,29 @@ describe('configuration', () => {
     expect(() => loadConfig({ DEMO_PASSWORD: 'short' })).toThrow(/^Invalid configuration: DEMO_PASSWORD must be at least 8 characters$/);
   });
 
+  it('never echoes the user info of a URL it refuses, in any setting', () => {
+    const leaks = [
+      { S3_ENDPOINT: 'ftp://admin:s3cr3t-pw@minio:9000' },
+      { S3_ENDPOINT: 'http://admin:s3cr3t-pw@minio:9000' },
+      { REDIS_URL: 'http://:s3cr3t-pw@redis:6379' },
+      { CORS_ORIGINS: 'https://ok.example, ftp://u:s3cr3t-pw@bad example' },
+      { TRUST_PROXY: 'x://s3cr3t-pw@', PORT: 'redis://:s3cr3t-pw@host' },
+    ];
+    for (const env of leaks) {
+      let message = '';
+      try {
+        loadConfig(env);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/^Invalid configuration: [A-Z0-9_]+ /);
+      expect(message).not.toContain('s3cr3t-pw');
+    }
+    expect(() => loadConfig({ S3_ENDPOINT: 'http://admin:s3cr3t-pw@minio:9000' })).toThrow(
+      /^Invalid configuration: S3_ENDPOINT must not carry a user name or password \(use S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY\) \(got "http:\/\/…@minio:9000"\)$/,
+    );
+  });
+
   it('reads a secret from NAME_FILE (a Docker or Kubernetes secret), refusing both forms at once and an unreadable file', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'config-'));
     try {
