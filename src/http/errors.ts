@@ -25,6 +25,8 @@ function fromBodyParser(err: { type?: string; status?: number }): GatewayError |
   switch (err.type) {
     case 'entity.parse.failed':
       return invalid('body', 'is not valid JSON');
+    case 'entity.verify.failed':
+      return invalid('body', 'is not valid UTF-8');
     case 'entity.too.large':
       return fieldError('too_large', { field: 'body', problem: 'is larger than this gateway accepts' });
     case 'encoding.unsupported':

@@ -1,4 +1,5 @@
 import { pipeline } from 'node:stream';
+import { isUtf8 } from 'node:buffer';
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { GatewayServices } from '../core/services.js';
 import { readDeclaration } from '../core/transfers/declarations.js';
@@ -17,11 +18,14 @@ const bodyOf = (req: Request) => req.body as Record<string, unknown>;
 
 /** A JSON header (the upload headers): 400 naming it when absent or malformed. */
 function jsonHeader(req: Request, d: Dialect, field: 'uploadHeader' | 'segmentHeader'): Record<string, unknown> {
-  const raw = req.get(wireName(d, field));
-  if (!raw) throw invalid(field, 'header is required');
+  const received = req.get(wireName(d, field));
+  if (!received) throw invalid(field, 'header is required');
+  // Node reads header bytes as Latin-1; the header is UTF-8 JSON (names in it are usually percent-encoded).
+  const bytes = Buffer.from(received, 'latin1');
+  if (!isUtf8(bytes)) throw invalid(field, 'header is not valid UTF-8');
   let value: unknown;
   try {
-    value = JSON.parse(raw);
+    value = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw invalid(field, 'header is not valid JSON');
   }

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import request from 'supertest';
 import { createHttpServer } from '../../src/http/server.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { listAll, signIn, type Client } from '../support/api.js';
+import { DEMO_PASSWORD, startTestGateway, type TestGateway } from '../support/gateway.js';
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -70,5 +72,40 @@ describe('the HTTP server', () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+describe('bytes that are not UTF-8', () => {
+  let c: Client;
+  beforeAll(async () => {
+    c = await signIn(gw.runtime.app, 'demo', DEMO_PASSWORD);
+  });
+  const stem = () => `utf8-${randomBytes(4).toString('hex')}`;
+  const namesAtRoot = async () => (await listAll(c, c.rootId)).entries.map((e) => e['gateway.metadata.name'] as string);
+
+  it('in a JSON body answer 400 naming the body, and create nothing (no name the client never sent)', async () => {
+    const name = stem();
+    const body = Buffer.concat([Buffer.from(`{"gateway.metadata.name":"${name}`), Buffer.from([0xff, 0xc3]), Buffer.from('"}')]);
+    // (sent as bytes: superagent would turn a Buffer given with a JSON type into JSON of its own)
+    const res = await c.post(`/v2/gateway_metadata_folder/${c.rootId}`).send(body).expect(400);
+    expect(res.body).toMatchObject({ error: 'invalid', status: 400, field: 'body', message: expect.stringMatching(/not valid UTF-8/) });
+    expect((await namesAtRoot()).filter((n) => n.startsWith(name))).toEqual([]);
+  });
+
+  it('in an upload header answer 400 naming the header, and store nothing', async () => {
+    const name = stem();
+    // Node sends each character of a header value below U+0100 as one byte: \u00ff is the byte 0xFF.
+    const header = `{"gateway.metadata.name":"${name}\u00ff","gateway.metadata.file.size":3}`;
+    const res = await c.post(`/v2/gateway_metadata_file/${c.rootId}`).set('X-Gateway-Upload', header).send(Buffer.from('abc')).expect(400);
+    expect(res.body).toMatchObject({ error: 'invalid', status: 400, field: 'X-Gateway-Upload', message: expect.stringMatching(/not valid UTF-8/) });
+    expect((await namesAtRoot()).filter((n) => n.startsWith(name))).toEqual([]);
+  });
+
+  it('are not confused with UTF-8 sent as it is in an upload header: the name is the one sent', async () => {
+    const name = `${stem()}-café-日本`;
+    const header = Buffer.from(JSON.stringify({ 'gateway.metadata.name': name, 'gateway.metadata.file.size': 3 }), 'utf8').toString('latin1');
+    const res = await c.post(`/v2/gateway_metadata_file/${c.rootId}`).set('X-Gateway-Upload', header).send(Buffer.from('abc')).expect(200);
+    expect(res.body['gateway.metadata.name']).toBe(name);
+    expect(await namesAtRoot()).toContain(name);
   });
 });

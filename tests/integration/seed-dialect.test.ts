@@ -5,6 +5,8 @@ import { DIALECTS, FINAL, SEED, type Operation } from '../../src/http/dialects.j
 import { binary, idOf, keysUnder, seed as seedObjects, uniqueRoot } from '../support/api.js';
 import { startTestGateway, TEST_PASSWORD, type TestGateway } from '../support/gateway.js';
 
+const utf8Header = (fields: object) => Buffer.from(JSON.stringify(fields), 'utf8').toString('latin1');
+
 let gw: TestGateway;
 let root: string;
 let token: string;
@@ -62,7 +64,8 @@ describe('the seed dialect', () => {
     const up = await request(app())
       .post(`/v2/metadata_file/${idOf('docs/')}`)
       .set(auth())
-      .set('X-Upload-JSON', JSON.stringify({ 'content.name': 'ü note.txt', 'file.modified': 1_600_000_000_000, 'file.size': bytes.length }))
+      // The header's bytes are UTF-8 (a header string's characters go out as Latin-1 bytes).
+      .set('X-Upload-JSON', utf8Header({ 'content.name': 'ü note.txt', 'file.modified': 1_600_000_000_000, 'file.size': bytes.length }))
       .send(bytes)
       .expect(200);
     expect(up.body).toEqual({

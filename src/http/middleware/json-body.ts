@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { invalid } from '../../errors.js';
 
@@ -6,7 +7,15 @@ import { invalid } from '../../errors.js';
  * reads as {}; anything but a JSON object is refused.
  */
 export function jsonBody(limitBytes: number) {
-  const parse = express.json({ type: () => true, limit: limitBytes, strict: false });
+  const parse = express.json({
+    type: () => true,
+    limit: limitBytes,
+    strict: false,
+    // body-parser would replace invalid bytes with U+FFFD, making names the client never sent.
+    verify: (_req, _res, bytes, encoding) => {
+      if (/^utf-?8$/i.test(encoding) && !isUtf8(bytes)) throw new Error('not UTF-8');
+    },
+  });
   return [
     parse,
     (req: Request, _res: Response, next: NextFunction) => {
