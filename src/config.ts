@@ -197,6 +197,8 @@ const SETTINGS = {
       addressMaxAttempts: from('SIGNIN_ADDRESS_MAX_ATTEMPTS', int(1, 100000, 30)),
       addressWindowSec: from('SIGNIN_ADDRESS_WINDOW', int(1, 7 * 24 * 3600, 60)),
     },
+    /** Password checks that may wait for their turn (two run at once); beyond them, 429. */
+    signInQueueSize: from('SIGNIN_QUEUE_SIZE', int(1, 10000, 16)),
   },
   uploadSegmentSize: from('UPLOAD_SEGMENT_SIZE', int(5 * MiB, 5 * 1024 * MiB, 16 * MiB)),
   transfers: {

@@ -173,11 +173,15 @@ async function openSignInMethod(
   if (config.auth.mode === 'users') {
     if (config.auth.usersFile)
       return {
-        method: await PasswordSignIn.create(new AccountDirectory(await loadAccountsFile(config.auth.usersFile), s3.bucket!), throttle),
+        method: await PasswordSignIn.create(
+          new AccountDirectory(await loadAccountsFile(config.auth.usersFile), s3.bucket!),
+          throttle,
+          config.auth.signInQueueSize,
+        ),
         demo: undefined,
       };
     const d = await demoAccount(config);
-    return { method: await PasswordSignIn.create(new AccountDirectory([d.record], s3.bucket!), throttle), demo: d.demo };
+    return { method: await PasswordSignIn.create(new AccountDirectory([d.record], s3.bucket!), throttle, config.auth.signInQueueSize), demo: d.demo };
   }
   const pool = new BucketPool(s3.clientOptions, s3.bucketOptions, config.s3.clientCacheSize);
   opened.add(() => pool.close());

@@ -21,5 +21,11 @@ export const storeKeys = {
   /** The journal of a folder rename or move, so that the same request finishes an interrupted one. */
   folderJob: (hash: string) => `job:${hash}`,
   /** Rate limiters' counters (their keys begin with these names). */
-  limiters: { signInAccount: 'signin-account', signInAddress: 'signin-address', requestsPerToken: 'req-token', requestsPerAddress: 'req-address' },
+  limiters: {
+    signInAccount: 'signin-account',
+    signInAccountInAll: 'signin-account-all',
+    signInAddress: 'signin-address',
+    requestsPerToken: 'req-token',
+    requestsPerAddress: 'req-address',
+  },
 } as const;

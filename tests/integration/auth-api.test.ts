@@ -101,6 +101,60 @@ function authApi(store: 'memory' | 'redis') {
     }
   });
 
+  it('gives a burst of guesses sent at once exactly the allowed tries: the rest 429', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        request(app)
+          .post('/v2/gateway_auth')
+          .send({ user: 'burst-target', password: `burst-guess-${i}` }),
+      ),
+    );
+    const statuses = answers.map((r) => r.status).sort();
+    expect(statuses).toEqual([...Array<number>(3).fill(403), ...Array<number>(9).fill(429)]);
+  });
+
+  it('refuses a burst beyond the password-check queue with 429 and Retry-After, then serves others as before', async () => {
+    const queued = await startTestGateway({ store, env: { SIGNIN_QUEUE_SIZE: '1', SIGNIN_ADDRESS_MAX_ATTEMPTS: '1000' } });
+    try {
+      // Different names, so only the queue can refuse: two checks run, one waits, the rest are refused.
+      const answers = await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          request(queued.runtime.app)
+            .post('/v2/gateway_auth')
+            .send({ user: `queued-${i}`, password: 'wrong-password' }),
+        ),
+      );
+      const refused = answers.filter((r) => r.status === 429);
+      expect(answers.every((r) => r.status === 403 || r.status === 429)).toBe(true);
+      expect(refused.length).toBeGreaterThan(0);
+      expect(answers.filter((r) => r.status === 403).length).toBeGreaterThanOrEqual(3);
+      for (const r of refused) {
+        expect(r.headers['retry-after']).toBe('1');
+        expect(r.body).toMatchObject({ error: 'rate_limited', message: expect.stringMatching(/at once/) });
+      }
+      // Once the burst passed, sign-in works as before.
+      await request(queued.runtime.app).post('/v2/gateway_auth').send(signInBody).expect(200);
+    } finally {
+      await queued.close();
+    }
+  });
+
+  it('counts IPv6 clients per /64 for the address limit', async () => {
+    const limited = await startTestGateway({ store, env: { SIGNIN_ADDRESS_MAX_ATTEMPTS: '2', TRUST_PROXY: 'true' } });
+    try {
+      const from = (address: string) =>
+        request(limited.runtime.app).post('/v2/gateway_auth').set('X-Forwarded-For', address).send({ user: 'v6', password: 'wrong-password' });
+      await from('2001:db8:1:2::a').expect(403);
+      await from('2001:db8:1:2::b').expect(403);
+      // another address of the same /64: one subscriber
+      await from('2001:db8:1:2:ffff:1:2:3').expect(429);
+      // the next /64 is someone else
+      await from('2001:db8:1:3::a').expect(403);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('refreshes: both tokens rotate, the old access token stops working', async () => {
     const s = await signIn();
     const r = await request(app).post('/v2/gateway_auth_access').send({ 'gateway.auth.refresh.token': s.body['gateway.auth.refresh.token'] }).expect(200);

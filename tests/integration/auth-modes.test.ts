@@ -315,6 +315,25 @@ describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
     }
   });
 
+  it('cannot be used to lock a colleague out: failures count per key and address, under a higher bound per key', async () => {
+    const throttled = await startTestGateway({ store: 'memory', env: { ...env(), TRUST_PROXY: 'true', SIGNIN_ACCOUNT_MAX_FAILURES: '2' } });
+    try {
+      const app = throttled.runtime.app;
+      const guess = (address: string) =>
+        request(app).post('/v2/gateway_auth').set('X-Forwarded-For', address).send({ access_key_id: t.pairs.alice.id, secret_access_key: 'a-guess' });
+      // A burst of wrong secrets for alice's (public) key id from one address: two tries, then 429.
+      const burst = await Promise.all(Array.from({ length: 8 }, () => guess('198.51.100.66')));
+      expect(burst.map((r) => r.status).sort()).toEqual([403, 403, 429, 429, 429, 429, 429, 429]);
+      // Alice, elsewhere, is not locked out.
+      await request(app).post('/v2/gateway_auth').set('X-Forwarded-For', '203.0.113.5').send(keys('alice')).expect(200);
+      // From many addresses, the key's own bound (ten times the per-address one) ends the guessing.
+      for (let i = 1; i <= 9; i++) for (const status of [403, 403]) await guess(`192.0.2.${i}`).expect(status);
+      await guess('192.0.2.100').expect(429);
+    } finally {
+      await throttled.close();
+    }
+  });
+
   describeWithRedis('with Redis', () => {
     let redisGw: TestGateway;
     beforeAll(async () => {
@@ -482,6 +501,30 @@ describe('AUTH_MODE=pydio: Pydio Cells’ io bucket, signed in with a Cells toke
     for (const id of [`personal-files/${name}/`, `personal-files/${name}-final/`, `common-files/shared/${name}.txt`])
       await alice.del(`/v2/gateway_metadata/${idOf(id)}`);
     expect(await cellsKeys('')).toEqual(['common-files/shared/a.txt', 'common-files/shared/b.txt', 'personal-files/readme.md']);
+  });
+
+  it('cannot be used to lock a colleague out with forged tokens that claim to be them', async () => {
+    const throttled = await startTestGateway({ store: 'memory', env: cellsEnv({ TRUST_PROXY: 'true', SIGNIN_ACCOUNT_MAX_FAILURES: '2' }) });
+    try {
+      const app = throttled.runtime.app;
+      // A JWT anyone can write: alice's sub, signed with a key Cells does not have.
+      const forged = await new SignJWT({ name: 'alice' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('alice')
+        .setExpirationTime(Math.floor(Date.now() / 1000) + 3600)
+        .sign(randomBytes(32));
+      const burst = await Promise.all(
+        Array.from({ length: 6 }, () => request(app).post('/v2/gateway_auth').set('X-Forwarded-For', '198.51.100.66').send({ token: forged })),
+      );
+      expect(burst.map((r) => r.status).sort()).toEqual([403, 403, 429, 429, 429, 429]);
+      await request(app)
+        .post('/v2/gateway_auth')
+        .set('X-Forwarded-For', '203.0.113.5')
+        .send({ token: await cellsToken('alice', 3600) })
+        .expect(200);
+    } finally {
+      await throttled.close();
+    }
   });
 
   it('keeps one gateway.auth.id for one person across tokens', async () => {

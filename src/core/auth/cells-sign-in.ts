@@ -43,14 +43,13 @@ export class CellsSignIn implements SignInMethod {
     if (exp !== undefined && exp - this.opts.marginSec * 1000 <= Date.now()) {
       throw fieldError('forbidden', { field: formField('token'), problem: 'has expired (or expires within a minute); get a new one from Cells.' });
     }
+    // Failures count against this token, not the person it claims to be: anyone can write a JWT with a
+    // colleague's `sub`, and must not lock them out with it. The claim is trusted once Cells took the token.
+    const tokenKey = createHash('sha256').update(token).digest('base64url');
+    const attempt = await this.throttle.admit(tokenKey, clientAddress);
+    await checkCredentials(this.pool, this.opts.bucket, this.credentials(token), attempt, 'Invalid credential: Pydio Cells refused this token.');
     // The person, not this token: a new token of the same person is the same account.
-    const who = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : createHash('sha256').update(token).digest('base64url');
-    await this.throttle.admit(who, clientAddress);
-    await checkCredentials(this.pool, this.opts.bucket, this.credentials(token), {
-      throttle: this.throttle,
-      key: who,
-      refusal: 'Invalid credential: Pydio Cells refused this token.',
-    });
+    const who = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : tokenKey;
     const p: CellsPrincipal = { t: token, who, exp };
     return this.account(p, await this.seal.seal(p));
   }

@@ -20,22 +20,25 @@ export class PasswordSignIn implements SignInMethod {
     private readonly throttle: SignInThrottle,
     // Checked for unknown names so that a miss costs as much time as a wrong password.
     private readonly decoyHash: string,
+    /** Checks that may wait for their turn; beyond them a burst is refused instead of delaying everyone. */
+    private readonly maxWaiting: number,
   ) {}
 
-  static async create(accounts: AccountDirectory, throttle: SignInThrottle): Promise<PasswordSignIn> {
-    return new PasswordSignIn(accounts, throttle, await hashPassword(randomBytes(16).toString('hex')));
+  static async create(accounts: AccountDirectory, throttle: SignInThrottle, maxWaiting: number): Promise<PasswordSignIn> {
+    return new PasswordSignIn(accounts, throttle, await hashPassword(randomBytes(16).toString('hex')), maxWaiting);
   }
 
   async verify(fields: Record<string, string>, clientAddress: string): Promise<Account> {
     const name = fields.user!;
-    await this.throttle.admit(name, clientAddress);
+    const attempt = await this.throttle.admit(name, clientAddress);
+    if (this.checks.pendingCount >= this.maxWaiting) {
+      await attempt.undecided();
+      throw new GatewayError('rate_limited', 'Too many sign-ins at once; try again in 1 s.', { retryAfterSec: 1 });
+    }
     const account = this.accounts.find(name);
     const ok = await this.checks(() => verifyPassword(fields.password!, this.accounts.passwordHashOf(name) ?? this.decoyHash));
-    if (!account || !ok) {
-      await this.throttle.failed(name);
-      throw new GatewayError('forbidden', 'Invalid credential: the user name or password is wrong.');
-    }
-    await this.throttle.succeeded(name);
+    if (!account || !ok) throw new GatewayError('forbidden', 'Invalid credential: the user name or password is wrong.');
+    await attempt.succeeded();
     return account;
   }
 

@@ -1,6 +1,7 @@
 import { storeKeys } from '../store-keys.js';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { SessionStore } from '../../storage/session-store/types.js';
+import { addressKey } from './client-address.js';
 import { consumeOrRefuse } from './throttle.js';
 import { tokenHash } from './tokens.js';
 
@@ -27,7 +28,7 @@ export class RequestLimit {
   }
 
   async admit(address: string, accessToken: string | undefined): Promise<void> {
-    if (this.byAddress) await consumeOrRefuse(this.byAddress, address, 'requests from this address');
+    if (this.byAddress) await consumeOrRefuse(this.byAddress, addressKey(address), 'requests from this address');
     // Counted by the token's hash: the store never holds a token in the clear.
     if (this.byToken && accessToken) await consumeOrRefuse(this.byToken, tokenHash(accessToken), 'requests with this access token');
   }

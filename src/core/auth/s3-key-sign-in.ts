@@ -3,7 +3,7 @@ import { fieldError, GatewayError } from '../../errors.js';
 import { authIdFor, type Account } from './accounts.js';
 import type { CredentialSeal } from './credential-seal.js';
 import { formField, type FormField, type SignInMethod } from './sign-in.js';
-import type { SignInThrottle } from './throttle.js';
+import type { SignInAttempt, SignInThrottle } from './throttle.js';
 
 /** What a session of this mode keeps, sealed: the bucket and the person's key pair. */
 interface S3Principal {
@@ -40,8 +40,9 @@ export class S3KeySignIn implements SignInMethod {
       throw fieldError('forbidden', { field: formField('bucket'), problem: 'is not one of the buckets this gateway serves.' });
     }
     const credentials = { accessKeyId: fields.access_key_id!, secretAccessKey: fields.secret_access_key! };
-    await this.throttle.admit(credentials.accessKeyId, clientAddress);
-    await checkCredentials(this.pool, bucket, credentials, { throttle: this.throttle, key: credentials.accessKeyId, refusal: INVALID });
+    // Access key ids are not secret: failures count per key and address, so nobody can lock a colleague out.
+    const attempt = await this.throttle.admit(credentials.accessKeyId, clientAddress, 'account-at-address');
+    await checkCredentials(this.pool, bucket, credentials, attempt, INVALID);
     const p: S3Principal = { b: bucket, k: credentials.accessKeyId, s: credentials.secretAccessKey };
     return this.account(p, await this.seal.seal(p));
   }
@@ -65,17 +66,16 @@ export async function checkCredentials(
   pool: BucketsByCredentials,
   bucket: string,
   credentials: BucketCredentials,
-  failures: { throttle: SignInThrottle; key: string; refusal: string },
+  attempt: SignInAttempt,
+  refusal: string,
 ): Promise<void> {
   try {
     await pool.get(bucket, credentials).probe();
   } catch (err) {
     pool.forget(bucket, credentials);
-    if (err instanceof GatewayError && err.kind === 'forbidden') {
-      await failures.throttle.failed(failures.key);
-      throw new GatewayError('forbidden', failures.refusal, { cause: err, logDetails: err.logDetails });
-    }
+    if (err instanceof GatewayError && err.kind === 'forbidden') throw new GatewayError('forbidden', refusal, { cause: err, logDetails: err.logDetails });
+    await attempt.undecided();
     throw err;
   }
-  await failures.throttle.succeeded(failures.key);
+  await attempt.succeeded();
 }

@@ -64,6 +64,8 @@ interface KoaContext {
   query: Record<string, string | string[] | undefined>;
   headers: Record<string, string | string[] | undefined>;
   body: unknown;
+  /** s3rver's per-request state: `account` is set for a signed request. */
+  state: { account?: object };
 }
 type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
 
@@ -324,6 +326,8 @@ function checkSignatures(keys: EmbeddedKeys): Middleware {
     const verdict = verifySignature({ method: ctx.method, url: ctx.originalUrl, headers: ctx.headers }, keys);
     if (!verdict.ok) throw new S3Error(verdict.code, verdict.message);
     // Checked here: s3rver's own check knows only its one built-in key, so it must not see the signature.
+    // It must still know the request was signed (it refuses response-* overrides to anonymous ones).
+    ctx.state.account = { signed: true };
     delete ctx.headers.authorization;
     if ('X-Amz-Algorithm' in ctx.query) {
       ctx.query = Object.fromEntries(Object.entries(ctx.query).filter(([k]) => !k.startsWith('X-Amz-')));
