@@ -191,6 +191,8 @@ const SETTINGS = {
     demoPassword: secret('DEMO_PASSWORD', z.preprocess(blankToUndefined, z.string().min(8, 'must be at least 8 characters').optional())),
     accessTokenTtlSec: from('ACCESS_TOKEN_TTL', int(60, 7 * 24 * 3600, 3600)),
     refreshTokenTtlSec: from('REFRESH_TOKEN_TTL', int(300, 365 * 24 * 3600, 30 * 24 * 3600)),
+    /** A session (a sign-in and its refreshes) ends this long after the sign-in, however often refreshed. */
+    sessionMaxAgeSec: from('SESSION_MAX_AGE', int(1, 5 * 365 * 24 * 3600, 30 * 24 * 3600)),
     signInThrottle: {
       accountMaxFailures: from('SIGNIN_ACCOUNT_MAX_FAILURES', int(1, 100000, 10)),
       accountWindowSec: from('SIGNIN_ACCOUNT_WINDOW', int(1, 7 * 24 * 3600, 900)),

@@ -234,7 +234,11 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     opened.add(() => store.close());
     const { method, demo } = await openSignInMethod(config, s3, new SignInThrottle(store, config.auth.signInThrottle), opened);
 
-    const sessions = new SessionService(store, method, { accessSec: config.auth.accessTokenTtlSec, refreshSec: config.auth.refreshTokenTtlSec });
+    const sessions = new SessionService(store, method, {
+      accessSec: config.auth.accessTokenTtlSec,
+      refreshSec: config.auth.refreshTokenTtlSec,
+      maxAgeSec: config.auth.sessionMaxAgeSec,
+    });
     const cache = new MetadataCache(store, config.files.metadataCacheTtlSec * 1000);
     const locks = new NamespaceLocks(store, config.locks, metrics?.locks);
     const files = new BucketFileSystem(cache, store, locks, config.files);

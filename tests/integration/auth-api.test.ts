@@ -3,6 +3,7 @@ import request from 'supertest';
 import { errorHandler } from '../../src/http/errors.js';
 import { authenticate } from '../../src/http/middleware/authenticate.js';
 import { DEMO_PASSWORD, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { waitFor } from '../support/processes.js';
 import { describeWithRedis } from '../support/targets.js';
 
 const signInBody = { user: 'demo', password: DEMO_PASSWORD };
@@ -152,6 +153,38 @@ function authApi(store: 'memory' | 'redis') {
       await from('2001:db8:1:3::a').expect(403);
     } finally {
       await limited.close();
+    }
+  });
+
+  it('ends a session at SESSION_MAX_AGE, however often it was refreshed', async () => {
+    // 3 s: room for a slow machine to refresh once before it ends; then refreshed until refused.
+    const bounded = await startTestGateway({ store, env: { SESSION_MAX_AGE: '3' } });
+    try {
+      const startedAt = Date.now();
+      const first = await request(bounded.runtime.app).post('/v2/gateway_auth').send(signInBody).expect(200);
+      let tokens = first.body as Record<string, string>;
+      const refresh = () =>
+        request(bounded.runtime.app).post('/v2/gateway_auth_access').send({ 'gateway.auth.refresh.token': tokens['gateway.auth.refresh.token'] });
+      const once = await refresh().expect(200);
+      tokens = once.body as Record<string, string>;
+      let refused: request.Response | undefined;
+      await waitFor(
+        async () => {
+          const res = await refresh();
+          if (res.status === 200) tokens = res.body as Record<string, string>;
+          else refused = res;
+          return refused !== undefined;
+        },
+        'refresh to be refused',
+        15_000,
+      );
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(3000);
+      expect(refused!.status).toBe(403);
+      expect(refused!.body).toMatchObject({ error: 'forbidden', field: 'gateway.auth.refresh.token', message: expect.stringMatching(/maximum age/) });
+      // the last access token it handed out has stopped too
+      await request(bounded.runtime.app).get('/v2/gateway_metadata/root').set('Authorization', `Bearer ${tokens['gateway.auth.access.token']}`).expect(401);
+    } finally {
+      await bounded.close();
     }
   });
 

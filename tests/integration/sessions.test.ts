@@ -29,7 +29,7 @@ function sessionRules(makeStore: () => Promise<SessionStore>) {
   let sessions: SessionService;
   beforeEach(async () => {
     store = await makeStore();
-    sessions = new SessionService(store, accounts, { accessSec: 3600, refreshSec: 7200 });
+    sessions = new SessionService(store, accounts, { accessSec: 3600, refreshSec: 7200, maxAgeSec: 86400 });
   });
   afterEach(() => store.close());
 
@@ -111,7 +111,7 @@ function sessionRules(makeStore: () => Promise<SessionStore>) {
         value: async (k: string, e: string, v: string, ttl: number) => (written.push(k, v), store.compareAndSet(k, e, v, ttl)),
       },
     });
-    const recorded = new SessionService(recording, accounts, { accessSec: 3600, refreshSec: 7200 });
+    const recorded = new SessionService(recording, accounts, { accessSec: 3600, refreshSec: 7200, maxAgeSec: 86400 });
     const t1 = await recorded.start(alice);
     const { tokens: t2 } = await recorded.refresh(t1.refreshToken);
     expect(written.length).toBeGreaterThanOrEqual(8);
@@ -122,7 +122,7 @@ function sessionRules(makeStore: () => Promise<SessionStore>) {
 
   it('expires access tokens after their lifetime', async () => {
     // 3 s: room for a slow machine to use the token once before it ends; then polled until refused.
-    const quick = new SessionService(store, accounts, { accessSec: 3, refreshSec: 60 });
+    const quick = new SessionService(store, accounts, { accessSec: 3, refreshSec: 60, maxAgeSec: 86400 });
     const t = await quick.start(alice);
     await quick.authenticate(t.accessToken);
     await waitFor(async () => (await kindOf(quick.authenticate(t.accessToken))) === 'unauthorized', 'the access token to expire', 15_000);

@@ -37,25 +37,39 @@ export interface AccountResolver {
   resolve(principal: string): Promise<Account | undefined>;
 }
 
+const TOO_OLD = 'This session has reached its maximum age (SESSION_MAX_AGE); sign in again.';
+
 export class SessionService {
   private readonly accessTtlMs: number;
   private readonly refreshTtlMs: number;
+  private readonly maxAgeMs: number;
 
   constructor(
     private readonly store: SessionStore,
     private readonly accounts: AccountResolver,
-    ttl: { accessSec: number; refreshSec: number },
+    ttl: { accessSec: number; refreshSec: number; maxAgeSec: number },
   ) {
     this.accessTtlMs = ttl.accessSec * 1000;
     this.refreshTtlMs = ttl.refreshSec * 1000;
+    this.maxAgeMs = ttl.maxAgeSec * 1000;
   }
 
   async start(account: Account): Promise<TokenPair> {
     const familyId = randomBytes(16).toString('base64url');
-    const { pair, access, refresh } = await this.issue(familyId);
-    const family: Family = { principal: account.principal, access, refresh, createdAt: Date.now() };
+    const createdAt = Date.now();
+    const { pair, access, refresh } = await this.issue(familyId, createdAt);
+    const family: Family = { principal: account.principal, access, refresh, createdAt };
     await this.store.set(key.family(familyId), JSON.stringify(family), this.refreshTtlMs);
     return pair;
+  }
+
+  /** An access token's time to live: its own, but never past the session's maximum age. */
+  private lifetime(ttlMs: number, createdAt: number): number {
+    return Math.max(1, Math.min(ttlMs, createdAt + this.maxAgeMs - Date.now()));
+  }
+
+  private tooOld(family: Family): boolean {
+    return Date.now() >= family.createdAt + this.maxAgeMs;
   }
 
   async authenticate(accessToken: string | undefined): Promise<Session> {
@@ -66,6 +80,7 @@ export class SessionService {
     const family = await this.readFamily(familyId);
     // The family is the authority: a token it no longer names (rotated, signed out) is dead.
     if (!family || family.value.access !== hash) throw new GatewayError('unauthorized', UNUSABLE_ACCESS);
+    if (this.tooOld(family.value)) throw new GatewayError('unauthorized', TOO_OLD);
     const account = await this.accounts.resolve(family.value.principal);
     if (!account) throw new GatewayError('unauthorized', 'This account no longer exists; sign in again.');
     return { familyId, account };
@@ -80,6 +95,10 @@ export class SessionService {
     if (!familyId) throw refused('is unknown or expired.');
     const family = await this.readFamily(familyId);
     if (!family) throw refused('belongs to a session that has ended.');
+    if (this.tooOld(family.value)) {
+      await this.revoke(familyId, family.value);
+      throw fieldError('forbidden', { field: 'refreshToken', problem: `cannot be used: ${TOO_OLD}` });
+    }
 
     const claimed = await this.store.setIfAbsent(key.spent(hash), '1', this.refreshTtlMs);
     if (!claimed || family.value.refresh !== hash) {
@@ -100,7 +119,7 @@ export class SessionService {
       throw refused('belongs to an account that no longer exists.');
     }
 
-    const { pair, access, refresh } = await this.issue(familyId);
+    const { pair, access, refresh } = await this.issue(familyId, family.value.createdAt);
     const next: Family = { ...family.value, access, refresh };
     const swapped = await this.store.compareAndSet(key.family(familyId), family.raw, JSON.stringify(next), this.refreshTtlMs);
     if (!swapped) {
@@ -124,14 +143,16 @@ export class SessionService {
     return true;
   }
 
-  private async issue(familyId: string) {
+  private async issue(familyId: string, createdAt: number) {
     const accessToken = newToken('access');
     const refreshToken = newToken('refresh');
     const access = tokenHash(accessToken);
     const refresh = tokenHash(refreshToken);
-    await this.store.set(key.access(access), familyId, this.accessTtlMs);
+    const accessTtlMs = this.lifetime(this.accessTtlMs, createdAt);
+    await this.store.set(key.access(access), familyId, accessTtlMs);
+    // (A refresh token outlives the maximum age, so that its refusal can say why.)
     await this.store.set(key.refresh(refresh), familyId, this.refreshTtlMs);
-    return { pair: { accessToken, refreshToken, accessExpiresAt: Date.now() + this.accessTtlMs }, access, refresh };
+    return { pair: { accessToken, refreshToken, accessExpiresAt: Date.now() + accessTtlMs }, access, refresh };
   }
 
   private async readFamily(familyId: string): Promise<{ raw: string; value: Family } | undefined> {
