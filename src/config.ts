@@ -188,6 +188,8 @@ const SETTINGS = {
     /** A Cells token must stay valid this long past the start of a request. */
     pydioTokenMarginSec: from('PYDIO_TOKEN_MARGIN', int(0, 3600, 60)),
     usersFile: from('USERS_FILE', optionalText()),
+    /** How often the users file is checked for changes (it is also re-read on SIGHUP). */
+    usersFileCheckSec: from('USERS_FILE_CHECK_INTERVAL', int(1, 3600, 5)),
     demoPassword: secret('DEMO_PASSWORD', z.preprocess(blankToUndefined, z.string().min(8, 'must be at least 8 characters').optional())),
     accessTokenTtlSec: from('ACCESS_TOKEN_TTL', int(60, 7 * 24 * 3600, 3600)),
     refreshTokenTtlSec: from('REFRESH_TOKEN_TTL', int(300, 365 * 24 * 3600, 30 * 24 * 3600)),

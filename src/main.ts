@@ -84,6 +84,7 @@ async function main(): Promise<void> {
       });
     });
   };
+  process.on('SIGHUP', () => void runtime.reloadAccounts());
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

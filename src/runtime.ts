@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Express } from 'express';
 import type { Config } from './config.js';
 import { AccountDirectory, loadAccountsFile, userRecord, type UserRecord } from './core/auth/accounts.js';
+import { reloadOnChange } from './core/auth/users-file-reload.js';
 import { CellsSignIn } from './core/auth/cells-sign-in.js';
 import { CredentialSeal } from './core/auth/credential-seal.js';
 import { hashPassword } from './core/auth/passwords.js';
@@ -55,6 +56,8 @@ export interface Runtime {
   locks: NamespaceLocks;
   /** The multipart uploads this gateway has open, and their orphan sweep. */
   multipartRegistry: MultipartRegistry;
+  /** Re-reads USERS_FILE now (SIGHUP); nothing without one. */
+  reloadAccounts(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -169,17 +172,16 @@ async function openSignInMethod(
   s3: S3Wiring,
   throttle: SignInThrottle,
   opened: Opened,
-): Promise<{ method: SignInMethod; demo: DemoAccount | undefined }> {
+  logger: Logger,
+): Promise<{ method: SignInMethod; demo: DemoAccount | undefined; reloadAccounts?: () => Promise<void> }> {
   if (config.auth.mode === 'users') {
-    if (config.auth.usersFile)
-      return {
-        method: await PasswordSignIn.create(
-          new AccountDirectory(await loadAccountsFile(config.auth.usersFile), s3.bucket!),
-          throttle,
-          config.auth.signInQueueSize,
-        ),
-        demo: undefined,
-      };
+    const file = config.auth.usersFile;
+    if (file) {
+      const directory = new AccountDirectory(await loadAccountsFile(file), s3.bucket!);
+      const watch = reloadOnChange(file, directory, { intervalSec: config.auth.usersFileCheckSec, logger });
+      opened.add(() => watch.stop());
+      return { method: await PasswordSignIn.create(directory, throttle, config.auth.signInQueueSize), demo: undefined, reloadAccounts: watch.reload };
+    }
     const d = await demoAccount(config);
     return { method: await PasswordSignIn.create(new AccountDirectory([d.record], s3.bucket!), throttle, config.auth.signInQueueSize), demo: d.demo };
   }
@@ -232,7 +234,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     const s3 = await openS3(config, logger, metrics, opened);
     const store = await openStore(config);
     opened.add(() => store.close());
-    const { method, demo } = await openSignInMethod(config, s3, new SignInThrottle(store, config.auth.signInThrottle), opened);
+    const { method, demo, reloadAccounts } = await openSignInMethod(config, s3, new SignInThrottle(store, config.auth.signInThrottle), opened, logger);
 
     const sessions = new SessionService(store, method, {
       accessSec: config.auth.accessTokenTtlSec,
@@ -282,6 +284,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       metrics,
       locks,
       multipartRegistry: registry,
+      reloadAccounts: reloadAccounts ?? (async () => undefined),
       close: () => opened.closeAll(),
     };
   } catch (err) {

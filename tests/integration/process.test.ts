@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { verifyPassword } from '../../src/core/auth/passwords.js';
+import { hashPassword, verifyPassword } from '../../src/core/auth/passwords.js';
 import { openUpload } from '../support/api.js';
 import { repoRoot as root, runGateway, waitFor } from '../support/processes.js';
 import { describeWithRedis, testRedisUrl } from '../support/targets.js';
@@ -117,6 +117,34 @@ describe('the gateway process', () => {
     const gw = startGateway({ DATA_DIR: dataDir, USERS_FILE: file });
     expect(await gw.exited).toBe(1);
     expect(gw.stderr()).toMatch(/^Cannot start: USERS_FILE .*users\.0\.passwordHash must be a hash printed by `npm run hash-password`$/m);
+  });
+});
+
+describe('SIGHUP', () => {
+  it('re-reads the users file at once: a removed account loses its session', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'gw-hup-'));
+    try {
+      const users = path.join(dir, 'users.json');
+      const passwordHash = await hashPassword('alice-password');
+      const record = (name: string) => ({ name, passwordHash, root: `${name}/` });
+      await writeFile(users, JSON.stringify({ users: [record('alice'), record('bob')] }));
+      const gw = startGateway({ DATA_DIR: dir, USERS_FILE: users, USERS_FILE_CHECK_INTERVAL: '3600' });
+      try {
+        const url = await gw.url();
+        const signIn = await fetch(`${url}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify({ user: 'alice', password: 'alice-password' }) });
+        const token = ((await signIn.json()) as Record<string, string>)['gateway.auth.access.token']!;
+        const status = async () => (await fetch(`${url}/v2/gateway_metadata/root`, { headers: { Authorization: `Bearer ${token}` } })).status;
+        expect(await status()).toBe(200);
+        await writeFile(users, JSON.stringify({ users: [record('bob')] }));
+        gw.child.kill('SIGHUP');
+        await waitFor(async () => (await status()) === 401, 'the session to end');
+        expect(gw.child.exitCode).toBeNull();
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

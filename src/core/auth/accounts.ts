@@ -20,6 +20,8 @@ export interface Account {
   authId: string;
   /** Epoch ms after which S3 refuses this account's credential (a Cells token); absent: it does not expire. */
   credentialExpiresAt?: number;
+  /** Changes whenever the operator changes the account (password, root, rights): its sessions then end. */
+  version?: string;
 }
 
 /** An account of the users file. */
@@ -29,6 +31,7 @@ export interface UserRecord {
   readOnly: boolean;
   passwordHash: string;
   authId: string;
+  version: string;
 }
 
 /** Normalises an operator-given root prefix; undefined when it is not a clean relative key prefix. */
@@ -66,12 +69,14 @@ const usersFileSchema = z.union([z.object({ users: z.array(userSchema) }), z.arr
 export class AccountsFileError extends Error {}
 
 export function userRecord(u: { name: string; passwordHash: string; root: string; readOnly: boolean }): UserRecord {
+  const root = normalizeRoot(u.root)!;
   return {
     name: u.name,
     passwordHash: u.passwordHash,
-    root: normalizeRoot(u.root)!,
+    root,
     readOnly: u.readOnly,
     authId: authIdFor('users', u.name),
+    version: authIdFor('users-version', u.name, u.passwordHash, root, String(u.readOnly)),
   };
 }
 
@@ -105,12 +110,26 @@ export async function loadAccountsFile(file: string): Promise<UserRecord[]> {
   return accounts;
 }
 
-/** The accounts of the users file, all on the operator's bucket; a session's principal is the user name. */
+/**
+ * The accounts of the users file, all on the operator's bucket; a session's principal is the user name.
+ * `replace` swaps in a re-read file: an account changed in it has a new version, which ends its sessions.
+ */
 export class AccountDirectory {
-  private readonly byName: Map<string, { record: UserRecord; account: Account }>;
+  private byName: Map<string, { record: UserRecord; account: Account }>;
 
-  constructor(records: UserRecord[], bucket: BucketStore) {
-    this.byName = new Map(records.map(({ passwordHash: _, ...r }, i) => [r.name, { record: records[i]!, account: { ...r, principal: r.name, bucket } }]));
+  constructor(
+    records: UserRecord[],
+    private readonly bucket: BucketStore,
+  ) {
+    this.byName = this.index(records);
+  }
+
+  replace(records: UserRecord[]): void {
+    this.byName = this.index(records);
+  }
+
+  private index(records: UserRecord[]) {
+    return new Map(records.map(({ passwordHash: _, ...r }, i) => [r.name, { record: records[i]!, account: { ...r, principal: r.name, bucket: this.bucket } }]));
   }
 
   find(name: string): Account | undefined {

@@ -15,6 +15,8 @@ interface Family {
   access: string;
   refresh: string;
   createdAt: number;
+  /** The account's version at sign-in (see Account.version): the session ends when it changes. */
+  version?: string;
 }
 
 export interface TokenPair {
@@ -37,6 +39,7 @@ export interface AccountResolver {
   resolve(principal: string): Promise<Account | undefined>;
 }
 
+const CHANGED = 'The operator changed this account since it signed in; sign in again.';
 const TOO_OLD = 'This session has reached its maximum age (SESSION_MAX_AGE); sign in again.';
 
 export class SessionService {
@@ -58,7 +61,7 @@ export class SessionService {
     const familyId = randomBytes(16).toString('base64url');
     const createdAt = Date.now();
     const { pair, access, refresh } = await this.issue(familyId, createdAt);
-    const family: Family = { principal: account.principal, access, refresh, createdAt };
+    const family: Family = { principal: account.principal, access, refresh, createdAt, version: account.version };
     await this.store.set(key.family(familyId), JSON.stringify(family), this.refreshTtlMs);
     return pair;
   }
@@ -83,6 +86,7 @@ export class SessionService {
     if (this.tooOld(family.value)) throw new GatewayError('unauthorized', TOO_OLD);
     const account = await this.accounts.resolve(family.value.principal);
     if (!account) throw new GatewayError('unauthorized', 'This account no longer exists; sign in again.');
+    if (account.version !== family.value.version) throw new GatewayError('unauthorized', CHANGED);
     return { familyId, account };
   }
 
@@ -117,6 +121,10 @@ export class SessionService {
     if (!account) {
       await this.revoke(familyId, family.value);
       throw refused('belongs to an account that no longer exists.');
+    }
+    if (account.version !== family.value.version) {
+      await this.revoke(familyId, family.value);
+      throw fieldError('forbidden', { field: 'refreshToken', problem: `cannot be used: ${CHANGED}` });
     }
 
     const { pair, access, refresh } = await this.issue(familyId, family.value.createdAt);
