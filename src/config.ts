@@ -216,6 +216,8 @@ const SETTINGS = {
     thumbnailSize: from('THUMBNAIL_SIZE', int(16, 4096, 256)),
     thumbnailMaxSourceBytes: from('THUMBNAIL_MAX_SOURCE_BYTES', int(1024, 1024 * MiB, 50 * MiB)),
     thumbnailCacheBytes: from('THUMBNAIL_CACHE_BYTES', int(0, 16 * 1024 * MiB, 64 * MiB)),
+    thumbnailConcurrency: from('THUMBNAIL_CONCURRENCY', int(1, 64, 2)),
+    thumbnailQueueSize: from('THUMBNAIL_QUEUE_SIZE', int(0, 10000, 16)),
   },
   files: {
     pageSize: from('LIST_PAGE_SIZE', int(1, 1000, 1000)),

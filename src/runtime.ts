@@ -259,7 +259,13 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       uploads: new StreamedUploads(files, commits, registry, { partSize: t.partSize, queueSize: t.queueSize, streamLeaseMs: t.streamLeaseSec * 1000 }),
       segmentedUploads: new SegmentedUploads(files, commits, registry, store, { segmentSize: config.uploadSegmentSize, sessionTtlMs: t.sessionTtlSec * 1000 }),
       downloads: new DownloadService({ mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec }, cache),
-      thumbnails: new ThumbnailService({ size: t.thumbnailSize, maxSourceBytes: t.thumbnailMaxSourceBytes, cacheBytes: t.thumbnailCacheBytes }),
+      thumbnails: new ThumbnailService({
+        size: t.thumbnailSize,
+        maxSourceBytes: t.thumbnailMaxSourceBytes,
+        cacheBytes: t.thumbnailCacheBytes,
+        concurrency: t.thumbnailConcurrency,
+        queueSize: t.thumbnailQueueSize,
+      }),
       uploadSegmentSize: config.uploadSegmentSize,
       readiness: readinessCheck(config, s3, store),
     };
