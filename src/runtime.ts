@@ -77,6 +77,9 @@ async function demoAccount(config: Config): Promise<{ record: UserRecord; demo: 
   const generated = config.auth.demoPassword === undefined;
   const password = config.auth.demoPassword ?? randomBytes(12).toString('base64url');
   const record = userRecord({ name: 'demo', passwordHash: await hashPassword(password), root: '', readOnly: false });
+  // Each instance salts the demo password afresh: its version must not depend on the hash, or a session
+  // started on one instance would read as changed on the next.
+  record.version = 'demo';
   return { record, demo: { name: 'demo', password, generated } };
 }
 
@@ -256,8 +259,18 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       requestLimit: new RequestLimit(store, config.rateLimit),
       sessions,
       files,
-      uploads: new StreamedUploads(files, commits, registry, { partSize: t.partSize, queueSize: t.queueSize, streamLeaseMs: t.streamLeaseSec * 1000 }),
-      segmentedUploads: new SegmentedUploads(files, commits, registry, store, { segmentSize: config.uploadSegmentSize, sessionTtlMs: t.sessionTtlSec * 1000 }),
+      uploads: new StreamedUploads(files, commits, registry, {
+        partSize: t.partSize,
+        queueSize: t.queueSize,
+        streamLeaseMs: t.streamLeaseSec * 1000,
+        maxPerAccount: t.streamsPerAccount,
+        maxInAll: t.streamsMax,
+      }),
+      segmentedUploads: new SegmentedUploads(files, commits, registry, store, {
+        segmentSize: config.uploadSegmentSize,
+        sessionTtlMs: t.sessionTtlSec * 1000,
+        maxOpenPerAccount: t.segmentedOpenPerAccount,
+      }),
       downloads: new DownloadService({ mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec }, cache),
       thumbnails: new ThumbnailService({
         size: t.thumbnailSize,

@@ -15,6 +15,9 @@ export const storeKeys = {
   /** A segmented upload, and the ETag of each of its segments. */
   upload: (id: string) => `up:${id}`,
   uploadPart: (id: string, n: number) => `up:${id}:p:${n}`,
+  /** The segmented uploads an account has open (or starting), for the limit on them. */
+  openUploads: (accountHash: string) => `upa:${accountHash}`,
+  uploadStarting: (id: string) => `ups:${id}`,
   /** A multipart upload the gateway started, and the set of all of them (what the orphan sweep walks). */
   multipart: (id: string) => `mpu:${id}`,
   multipartRegistry: 'mpu-index',

@@ -17,6 +17,8 @@ export interface SegmentedUploadOptions {
   /** Every segment but the last has this size (some servers refuse multipart uploads of unequal parts). */
   segmentSize: number;
   sessionTtlMs: number;
+  /** Segmented uploads one account may have open at once; beyond, 429. */
+  maxOpenPerAccount: number;
 }
 
 /** A segmented upload in the session store: any instance can take any of its segments. */
@@ -30,7 +32,7 @@ interface UploadSession {
   size: number;
   modified: number;
   sha256: string | undefined;
-  segments: SegmentPlan[];
+  plan: PackedPlan;
   cookieHash: string;
   expiresAt: number;
 }
@@ -58,7 +60,45 @@ export interface StartedUpload {
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
-const key = { session: storeKeys.upload, part: storeKeys.uploadPart };
+const key = {
+  session: storeKeys.upload,
+  part: storeKeys.uploadPart,
+  starting: storeKeys.uploadStarting,
+  openOf: (account: string) => storeKeys.openUploads(sha(account)),
+};
+/** How long a start may take between counting the upload and writing its record. */
+const STARTING_MS = 60_000;
+
+/**
+ * A plan as stored: sizes follow from the segment size and the last segment's, and the digests are kept
+ * as bytes, so that a 10,000-segment plan takes 430 KB rather than a megabyte of JSON.
+ */
+interface PackedPlan {
+  count: number;
+  segmentSize: number;
+  lastSize: number;
+  /** The segments' sha256 digests, 32 bytes each, in order, base64. */
+  sha256s: string;
+}
+
+function packPlan(plan: SegmentPlan[], segmentSize: number): PackedPlan {
+  return {
+    count: plan.length,
+    segmentSize,
+    lastSize: plan[plan.length - 1]!.size,
+    sha256s: Buffer.concat(plan.map((p) => Buffer.from(p.sha256, 'hex'))).toString('base64'),
+  };
+}
+
+function segmentsOf(s: UploadSession): SegmentPlan[] {
+  const { count, segmentSize, lastSize } = s.plan;
+  const digests = Buffer.from(s.plan.sha256s, 'base64');
+  return Array.from({ length: count }, (_, i) => ({
+    number: i + 1,
+    size: i === count - 1 ? lastSize : segmentSize,
+    sha256: digests.subarray(i * 32, i * 32 + 32).toString('hex'),
+  }));
+}
 
 /**
  * Large uploads in segments: one S3 multipart upload whose state lives in the session store, so that any
@@ -97,8 +137,15 @@ export class SegmentedUploads {
       targetRef = `${parentRel}\0${target.name as string}`;
     }
     const full = account.root + rel;
-    const s3UploadId = await account.bucket.createMultipart(full, { contentType: contentTypeOf(full), metadata: objectMetadata(d) });
     const id = randomBytes(16).toString('base64url');
+    await this.reserveOpenUpload(account, id);
+    let s3UploadId: string;
+    try {
+      s3UploadId = await account.bucket.createMultipart(full, { contentType: contentTypeOf(full), metadata: objectMetadata(d) });
+    } catch (err) {
+      await this.store.removeFromSet(key.openOf(account.name), id).catch(() => undefined);
+      throw err;
+    }
     const cookie = randomBytes(32).toString('base64url');
     const expiresAt = Date.now() + this.opts.sessionTtlMs;
     const session: UploadSession = {
@@ -110,13 +157,37 @@ export class SegmentedUploads {
       size: d.size,
       modified: d.modified,
       sha256: d.sha256,
-      segments: plan,
+      plan: packPlan(plan, this.opts.segmentSize),
       cookieHash: sha(cookie),
       expiresAt,
     };
     await this.store.set(key.session(id), JSON.stringify(session), this.opts.sessionTtlMs);
     await this.registry.register({ key: full, uploadId: s3UploadId, principal: account.principal, session: id });
+    await this.store.delete(key.starting(id));
     return { id, cookie, expiresAt, segments: plan.map((s) => ({ ...s, cookie: segmentCookie(s.number, undefined) })) };
+  }
+
+  /**
+   * Counts a new upload among the account's open ones, or refuses it (429) when they are at the limit.
+   * Added first and counted after, so that concurrent starts can never together pass the limit.
+   */
+  private async reserveOpenUpload(account: Account, id: string): Promise<void> {
+    const open = key.openOf(account.name);
+    // Marks the upload as starting (its record is not written yet), on whichever instance counts next.
+    await this.store.set(key.starting(id), '1', STARTING_MS);
+    await this.store.addToSet(open, id, this.opts.sessionTtlMs);
+    const members = await this.store.setMembers(open);
+    const others = members.filter((m) => m !== id);
+    const alive = await this.store.getMany(others.flatMap((m) => [key.session(m), key.starting(m)]));
+    // Uploads that finished, were cancelled, expired or never started leave the set here.
+    const gone = others.filter((_, i) => alive[2 * i] === null && alive[2 * i + 1] === null);
+    for (const m of gone) await this.store.removeFromSet(open, m);
+    if (members.length - gone.length > this.opts.maxOpenPerAccount) {
+      await this.store.removeFromSet(open, id);
+      throw new GatewayError('rate_limited', `This account has ${this.opts.maxOpenPerAccount} segmented uploads open; finish or cancel one first.`, {
+        retryAfterSec: 60,
+      });
+    }
   }
 
   /** An upload of this account that is still open; 404 otherwise (whoever else's it may be). */
@@ -141,8 +212,8 @@ export class SegmentedUploads {
 
   async uploadSegment(account: Account, uploadId: string, header: SegmentHeader, body: Readable): Promise<SegmentPlan & { cookie: string }> {
     const s = await this.session(account, uploadId, header.cookie);
-    const plan = s.segments.find((p) => p.number === header.number);
-    if (!plan) throw invalid('segmentNumber', `must be one of 1..${s.segments.length}`);
+    const plan = segmentsOf(s).find((p) => p.number === header.number);
+    if (!plan) throw invalid('segmentNumber', `must be one of 1..${s.plan.count}`);
     if (header.size !== plan.size) throw invalid('segmentSize', `must be ${plan.size}, as declared when the upload started`);
     const digest = readSha256(header.sha256, 'segmentSha256');
     if (digest !== undefined && digest !== plan.sha256) throw invalid('segmentSha256', 'differs from the one declared when the upload started');
@@ -165,11 +236,12 @@ export class SegmentedUploads {
     const ref = target.id ?? `${decodeId(target.parentId ?? '', 'id')}\0${String(target.name)}`;
     if (ref !== s.target) throw invalid(target.id ? 'id' : 'name', 'is not the file this upload was started for');
     if (d.size !== s.size) throw invalid('size', `must be ${s.size}, as declared when the upload started`);
-    const etags = await this.store.getMany(s.segments.map((p) => key.part(uploadId, p.number)));
-    const missing = s.segments.filter((_, i) => !etags[i]).map((p) => p.number);
+    const segments = segmentsOf(s);
+    const etags = await this.store.getMany(segments.map((p) => key.part(uploadId, p.number)));
+    const missing = segments.filter((_, i) => !etags[i]).map((p) => p.number);
     if (missing.length) throw invalid('segments', `segment(s) ${missing.slice(0, 10).join(', ')} have not been uploaded`);
     const stored = { modified: s.modified, size: s.size, sha256: s.sha256 };
-    const parts = s.segments.map((p, i) => ({ partNumber: p.number, etag: etags[i]! }));
+    const parts = segments.map((p, i) => ({ partNumber: p.number, etag: etags[i]! }));
     const staged = account.bucket.multipartObject(s.key, s.s3UploadId, s.size, parts, objectMetadata(stored));
     const rel = s.key.slice(account.root.length);
     const commitTarget: CommitTarget = s.isNew ? { isNew: true, parentRel: s.target.slice(0, s.target.indexOf('\0')) } : { isNew: false };
@@ -200,7 +272,8 @@ export class SegmentedUploads {
   }
 
   private async forget(uploadId: string, s: UploadSession): Promise<void> {
-    await this.store.delete(key.session(uploadId), ...s.segments.map((p) => key.part(uploadId, p.number)));
+    await this.store.delete(key.session(uploadId), ...segmentsOf(s).map((p) => key.part(uploadId, p.number)));
+    await this.store.removeFromSet(key.openOf(s.account), uploadId);
     await this.registry.unregister(s.s3UploadId);
   }
 }

@@ -1,4 +1,5 @@
 import { pipeline, type Readable } from 'node:stream';
+import { GatewayError } from '../../errors.js';
 import type { Account } from '../auth/accounts.js';
 import type { BucketFileSystem, Entry } from '../file-system.js';
 import { checkName } from '../ids.js';
@@ -16,6 +17,10 @@ export interface StreamedUploadOptions {
    * killed process stops renewing it, and a sweep after the lease ends aborts it.
    */
   streamLeaseMs: number;
+  /** Streamed uploads one account may run at once in this process (each holds up to its part buffers); beyond, 429. */
+  maxPerAccount: number;
+  /** Streamed uploads this process runs at once; beyond, 503. */
+  maxInAll: number;
 }
 
 /**
@@ -23,6 +28,9 @@ export interface StreamedUploadOptions {
  * one part, in memory), holding up nobody; then committed under the file's name.
  */
 export class StreamedUploads {
+  private readonly running = new Map<string, number>();
+  private runningInAll = 0;
+
   constructor(
     private readonly files: BucketFileSystem,
     private readonly commits: UploadCommits,
@@ -49,6 +57,35 @@ export class StreamedUploads {
   }
 
   private async stageAndCommit(account: Account, rel: string, d: FileDeclaration, body: Readable, target: CommitTarget) {
+    const release = this.admit(account);
+    try {
+      return await this.stageAndCommitAdmitted(account, rel, d, body, target);
+    } finally {
+      release();
+    }
+  }
+
+  /** Counts an upload against its account's and the process's limits, or refuses it before a byte is read. */
+  private admit(account: Account): () => void {
+    const mine = this.running.get(account.name) ?? 0;
+    if (mine >= this.opts.maxPerAccount) {
+      throw new GatewayError('rate_limited', `This account already has ${this.opts.maxPerAccount} uploads running; try again when one is done.`, {
+        retryAfterSec: 5,
+      });
+    }
+    if (this.runningInAll >= this.opts.maxInAll)
+      throw new GatewayError('unavailable', 'Too many uploads are running; try again shortly.', { retryAfterSec: 5 });
+    this.running.set(account.name, mine + 1);
+    this.runningInAll++;
+    return () => {
+      const left = (this.running.get(account.name) ?? 1) - 1;
+      if (left === 0) this.running.delete(account.name);
+      else this.running.set(account.name, left);
+      this.runningInAll--;
+    };
+  }
+
+  private async stageAndCommitAdmitted(account: Account, rel: string, d: FileDeclaration, body: Readable, target: CommitTarget) {
     const full = account.root + rel;
     const verified = new VerifiedStream({ size: d.size, sha256: d.sha256, sizeField: 'size', sha256Field: 'sha256' });
     // The request's failure (client gone) reaches the upload through the verifying stream.
