@@ -153,6 +153,8 @@ const SETTINGS = {
     maxAttempts: from('S3_MAX_ATTEMPTS', int(1, 10, 3)),
     clientCacheSize: from('S3_CLIENT_CACHE_SIZE', int(1, 100000, 256)),
   },
+  /** Without Redis: what the in-process store may hold (values; sets a quarter of it more). */
+  memoryStoreMaxBytes: from('MEMORY_STORE_MAX_BYTES', int(64 * 1024, 64 * 1024 * MiB, 256 * MiB)),
   redis: {
     url: secret('REDIS_URL', redisUrl),
     /** Sentinels that name the master; the URL then gives only credentials and database. */

@@ -62,7 +62,7 @@ export interface Runtime {
 }
 
 async function openStore(config: Config): Promise<SessionStore> {
-  if (!config.redis.url) return new MemorySessionStore();
+  if (!config.redis.url) return new MemorySessionStore({ maxBytes: config.memoryStoreMaxBytes });
   const store = new RedisSessionStore({ ...config.redis, url: config.redis.url });
   try {
     await store.connect();

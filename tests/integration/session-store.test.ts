@@ -115,3 +115,24 @@ describe.each(stores.filter(([, f]) => f !== undefined))('session store contract
     await expect(store.ping()).resolves.toBeUndefined();
   });
 });
+
+describe('the in-process store', () => {
+  it('holds no more than its bound, dropping the least recently used first', async () => {
+    const maxBytes = 64 * 1024;
+    const store = new MemorySessionStore({ maxBytes });
+    try {
+      await store.set('kept', 'read often', 60_000);
+      for (let i = 0; i < 5_000; i++) {
+        await store.set(`k${i}`, 'x'.repeat(200), 60_000);
+        await store.addToSet('many', `member-${i}`, 60_000);
+        if (i % 100 === 0) expect(await store.get('kept')).toBe('read often');
+      }
+      expect(store.heldBytes).toBeLessThanOrEqual(maxBytes + maxBytes / 4);
+      expect(await store.get('k0')).toBeNull();
+      expect(await store.get('k4999')).toBe('x'.repeat(200));
+      expect(await store.get('kept')).toBe('read often');
+    } finally {
+      await store.close();
+    }
+  });
+});

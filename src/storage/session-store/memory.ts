@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { LockNode, SessionStore } from './types.js';
 
@@ -6,21 +7,44 @@ interface Entry {
   expiresAt: number;
 }
 
-/** The in-process store of the embedded default: same contract as Redis, gone when the process ends. */
+interface StoredSet {
+  members: Set<string>;
+  expiresAt: number;
+}
+
+/** What one value or set is counted as: its key and contents, and a little for the bookkeeping. */
+const OVERHEAD = 64;
+
+/**
+ * The in-process store of the embedded default: same contract as Redis, gone when the process ends. Its
+ * memory is bounded: values within `maxBytes`, sets within a quarter of it more; beyond, the least
+ * recently used go first (a session nobody used for longest ends), as Redis with an LRU policy would do.
+ */
 export class MemorySessionStore implements SessionStore {
   readonly kind = 'memory' as const;
   readonly durable = false;
-  private readonly entries = new Map<string, Entry>();
-  private readonly sets = new Map<string, { members: Set<string>; expiresAt: number }>();
+  private readonly entries: LRUCache<string, Entry>;
+  private readonly sets: LRUCache<string, StoredSet>;
   /** Lock nodes (scope + node id) -> holder token -> mode and lease end. */
   private readonly locks = new Map<string, Map<number, { mode: 'S' | 'X'; expiresAt: number }>>();
   private fence = 0;
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(sweepIntervalMs = 60_000) {
-    // Expired entries are dropped lazily on read; the sweep bounds memory for keys nobody reads again.
-    this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
+  constructor(opts: { maxBytes?: number; sweepIntervalMs?: number } = {}) {
+    const maxBytes = opts.maxBytes ?? 256 * 1024 * 1024;
+    this.entries = new LRUCache<string, Entry>({ maxSize: maxBytes, sizeCalculation: (e, k) => k.length + e.value.length + OVERHEAD });
+    this.sets = new LRUCache<string, StoredSet>({
+      maxSize: Math.max(1, Math.floor(maxBytes / 4)),
+      sizeCalculation: (s, k) => k.length + [...s.members].reduce((n, m) => n + m.length + 8, OVERHEAD),
+    });
+    // Expired entries are dropped lazily on read; the sweep frees keys nobody reads again.
+    this.sweeper = setInterval(() => this.sweep(), opts.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
+  }
+
+  /** What the values and sets hold now, as counted against the bound. */
+  get heldBytes(): number {
+    return this.entries.calculatedSize + this.sets.calculatedSize;
   }
 
   private live(key: string): Entry | undefined {
@@ -34,7 +58,8 @@ export class MemorySessionStore implements SessionStore {
 
   private sweep(): void {
     const now = Date.now();
-    for (const [k, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(k);
+    for (const [k, e] of this.entries.entries()) if (e.expiresAt <= now) this.entries.delete(k);
+    for (const [k, e] of this.sets.entries()) if (e.expiresAt <= now) this.sets.delete(k);
     for (const [k, holders] of this.locks) {
       for (const [t, h] of holders) if (h.expiresAt <= now) holders.delete(t);
       if (holders.size === 0) this.locks.delete(k);
@@ -80,7 +105,9 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async removeFromSet(key: string, member: string): Promise<void> {
-    (await this.liveSet(key))?.delete(member);
+    const s = this.sets.get(key);
+    if (!s || s.expiresAt <= Date.now() || !s.members.delete(member)) return;
+    this.sets.set(key, { members: s.members, expiresAt: s.expiresAt }); // counted afresh
   }
 
   private async liveSet(key: string): Promise<Set<string> | undefined> {
