@@ -237,9 +237,11 @@ export class BucketFileSystem {
   /**
    * Copies every descendant, then deletes the sources — only once every copy succeeded, so a failure
    * half-way loses nothing. A journal entry in the session store lets the same request, repeated after a
-   * failure, finish the job instead of answering 409 for the half-made target; once the job is done the
-   * entry goes, and a repeat is checked afresh (404: the source is gone). The whole subtree is held
-   * throughout, so no write inside it can slip between the listing and the deletes.
+   * failure, finish the job instead of answering 409 for the half-made target. The entry names the source
+   * exactly as it was (every key, version and time): it stands in for the conflict check only while the
+   * source is still that one, so a source made anew since, or a job that finished but could not clear its
+   * entry, is checked afresh like any request. The whole subtree is held throughout, so no write inside it
+   * can slip between the listing and the deletes.
    */
   private async relocateFolder(account: Account, rel: string, targetRel: string, field: Field, lease: Lease): Promise<Entry> {
     const from = account.root + rel;
@@ -248,10 +250,11 @@ export class BucketFileSystem {
     const [job, sourceExists] = await Promise.all([this.store.get(jobKey), this.folderExists(account.bucket, from)]);
     // A repeat of a finished move is checked like any request: its source is gone.
     if (!sourceExists) throw notFound();
-    if (job === null) {
+    const source = await this.subtreeVersion(account.bucket, from);
+    if (job !== source) {
       if (await this.nameTaken(account.bucket, to.slice(0, -1))) throw targetTaken(field);
     }
-    await this.store.set(jobKey, 'copying', JOB_TTL_MS);
+    await this.store.set(jobKey, source, JOB_TTL_MS);
 
     const [folderModified] = await this.folderTimes(account.bucket, [from]);
     const copy = pLimit(this.opts.copyConcurrency);
@@ -288,6 +291,15 @@ export class BucketFileSystem {
     await this.keepFolder(account, parentOf(rel), lease);
     await this.store.delete(jobKey);
     return this.folderEntry(targetRel, folderModified!);
+  }
+
+  /** Names one state of a subtree: every key with its version, size and time (a file made anew has a new time). */
+  private async subtreeVersion(bucket: BucketStore, prefix: string): Promise<string> {
+    const hash = createHash('sha256');
+    for await (const page of bucket.listAll(prefix)) {
+      for (const o of page) hash.update(`${o.key}\0${o.etag}\0${o.size}\0${o.lastModified.getTime()}\n`);
+    }
+    return hash.digest('base64url');
   }
 
   /**

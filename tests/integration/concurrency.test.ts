@@ -88,6 +88,9 @@ describeWithRedis('random concurrent operations from several clients through two
       UPLOAD_SEGMENT_SIZE: String(PART),
       RATE_LIMIT_PER_TOKEN: '0',
       RATE_LIMIT_PER_ADDRESS: '0',
+      // The eight clients are one account: its limits on uploads at once are not what is tested here.
+      UPLOAD_STREAMS_PER_ACCOUNT: '64',
+      UPLOAD_SEGMENTED_MAX_OPEN: '64',
     };
     gateways = [runGateway(env), runGateway(env)];
     urls = await Promise.all(gateways.map((g) => g.url()));

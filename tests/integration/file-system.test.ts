@@ -382,6 +382,38 @@ describe('rename and move', () => {
     await move().expect(404);
     expect(await keys('fault-dest/src/')).toEqual(tree.map((k) => k.replace('fault/', 'fault-dest/')).sort());
   });
+
+  it('check a repeated move afresh when its source was made anew since the failed one: no overwrite at the destination', async () => {
+    await put(Array.from({ length: 10 }, (_, i) => `again/src/f${i}.txt`));
+    await newFolder(c.rootId, 'again-dest').expect(200);
+    let copies = 0;
+    const client = bucket().client;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CopyObjectCommand' && ++copies > 3) {
+          throw Object.assign(new Error('injected'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'injectCopyFailure' },
+    );
+    const move = () => c.put(`/v2/gateway_metadata_parent/${idOf('again/src/')}`, { 'new.gateway.metadata.parent.id': idOf('again-dest/') });
+    try {
+      await move().expect(503);
+    } finally {
+      client.middlewareStack.remove('injectCopyFailure');
+    }
+    // The source is deleted and made anew; someone works in the half-made destination.
+    await c.del(`/v2/gateway_metadata/${idOf('again/src/')}`).expect(200);
+    await put(['again/src/f0.txt'], { body: 'a new file of the same name' });
+    await put(['again-dest/src/f0.txt'], { body: 'precious work' });
+    // A new request, not the failed one repeated: the destination's name is taken.
+    const refused = await move().expect(409);
+    expect(refused.body).toMatchObject({ error: 'conflict' });
+    const kept = await bucket().get(`${root}again-dest/src/f0.txt`);
+    expect(Buffer.concat(await kept!.body.toArray()).toString()).toBe('precious work');
+    expect(await keys('again/src/')).toEqual(['again/src/f0.txt']);
+  });
 });
 
 describe('names', () => {

@@ -77,7 +77,15 @@ describeWithRedis('concurrent writes through two gateway instances, each race fo
     root = uniqueRoot('races');
     s3 = await externalS3('races');
     gate = await s3Gate(s3.env.S3_ENDPOINT!);
-    const env = { ...s3.env, S3_ENDPOINT: gate.url, REDIS_KEY_PREFIX: uniquePrefix('races'), UPLOAD_PART_SIZE: String(5 * MiB), LOCK_WAIT_MS: '20000' };
+    // (Sixteen uploads of one account at once: more than one account may run by default.)
+    const env = {
+      ...s3.env,
+      S3_ENDPOINT: gate.url,
+      REDIS_KEY_PREFIX: uniquePrefix('races'),
+      UPLOAD_PART_SIZE: String(5 * MiB),
+      LOCK_WAIT_MS: '20000',
+      UPLOAD_STREAMS_PER_ACCOUNT: '16',
+    };
     const started = await Promise.all([0, 1].map(() => startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env })));
     [a, b] = [started[0]!, started[1]!];
     [ca, cb] = await Promise.all([signIn(a.runtime.app, 'tester'), signIn(b.runtime.app, 'tester')]);

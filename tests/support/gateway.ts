@@ -25,6 +25,8 @@ export interface TestGateway {
 export const DEMO_PASSWORD = 'correct horse battery staple';
 export const TEST_PASSWORD = 'test-account-password';
 
+let testPasswordHash: Promise<string> | undefined;
+
 export interface TestUser {
   name: string;
   root: string;
@@ -44,7 +46,8 @@ export async function startTestGateway(opts: {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gw-test-'));
   const env: Record<string, string> = { DATA_DIR: dataDir, DEMO_PASSWORD, LOG_LEVEL: 'debug' };
   if (opts.users) {
-    const passwordHash = await hashPassword(TEST_PASSWORD);
+    // One hash for every gateway of the run: instances serving one set of accounts read one users file.
+    const passwordHash = await (testPasswordHash ??= hashPassword(TEST_PASSWORD));
     const file = path.join(dataDir, 'users.json');
     await writeFile(file, JSON.stringify({ users: opts.users.map((u) => ({ ...u, passwordHash, readOnly: u.readOnly ?? false })) }));
     env.USERS_FILE = file;
