@@ -1,6 +1,7 @@
 import { createInterface, type CompleterResult } from 'node:readline';
 import { posix } from 'node:path';
 import stringArgv from 'string-argv';
+import { needsEscaping, terminalSafe } from './terminal-text.js';
 import { TOP, type Workspace } from './workspace.js';
 
 const COMMANDS = ['cd', 'copy', 'diagnostic', 'download', 'exit', 'help', 'ls', 'mkdir', 'mounts', 'mv', 'pwd', 'rename', 'rm', 'stat', 'upload'];
@@ -20,7 +21,7 @@ export async function complete(ws: Workspace, line: string): Promise<CompleterRe
     else if (place.entry.type !== 'folder') names = [];
     else names = (await ws.childrenOf(place.client, place.entry.id)).map((e) => `${e.name}${e.type === 'folder' ? '/' : ''}`);
     // Names with spaces need quotes on the line; offering them bare would split them.
-    return [names.filter((n) => n.startsWith(stem) && !/\s/.test(n)).map((n) => `${dir}${n}`), word];
+    return [names.filter((n) => n.startsWith(stem) && !/\s/.test(n) && !needsEscaping(n)).map((n) => `${dir}${n}`), word];
   } catch {
     return [[], word];
   }
@@ -41,7 +42,7 @@ export async function interactive(ws: Workspace, runLine: (ws: Workspace, args: 
   const prompt = () => {
     if (!showPrompt) return;
     const here = ws.cwd === TOP ? TOP : `${TOP}/…/${posix.basename(ws.cwd)}`;
-    rl.setPrompt(`gws ${ws.cwd.length > 40 ? here : ws.cwd}> `);
+    rl.setPrompt(`gws ${terminalSafe(ws.cwd.length > 40 ? here : ws.cwd)}> `);
     rl.prompt();
   };
   let last = 0;

@@ -1,3 +1,4 @@
+import { terminalSafe } from './terminal-text.js';
 import { Transform, type TransformCallback } from 'node:stream';
 import cliProgress from 'cli-progress';
 
@@ -32,7 +33,7 @@ export function progressBar(label: string, total: number, opts: { quiet: boolean
   const started = Date.now();
   let done = opts.start ?? 0;
   const payload = () => ({
-    label,
+    label: terminalSafe(label),
     done: bytes(done),
     size: bytes(total),
     speed: `${bytes(((done - (opts.start ?? 0)) * 1000) / Math.max(1, Date.now() - started))}/s`,

@@ -3,6 +3,7 @@ import { ConfigFile, configPath } from './config-file.js';
 import { buildProgram } from './commands.js';
 import { GatewayCallError } from './gateway-client.js';
 import { interactive } from './interactive.js';
+import { terminalSafe } from './terminal-text.js';
 import { ShellError, Workspace } from './workspace.js';
 
 /**
@@ -19,23 +20,25 @@ export async function run(argv: string[]): Promise<number> {
 
 /** One command line; the error, if any, as one line on stderr. */
 export async function runLine(ws: Workspace, args: string[], opts: { interactive: boolean }): Promise<number> {
-  const program = buildProgram(ws, { out: (line) => process.stdout.write(`${line}\n`), interactive: opts.interactive });
+  // Every line may hold names or messages from a gateway: nothing in them reaches the terminal as a command.
+  const program = buildProgram(ws, { out: (line) => process.stdout.write(`${terminalSafe(line)}\n`), interactive: opts.interactive });
+  const fail = (line: string) => process.stderr.write(`gws: ${terminalSafe(line)}\n`);
   try {
     await program.parseAsync(args, { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed the usage problem
     if (err instanceof ShellError || err instanceof GatewayCallError) {
-      process.stderr.write(`gws: ${err.message}\n`);
+      fail(err.message);
       return 1;
     }
     if ((err as Error).name === 'ExitPromptError') return 130; // Ctrl-C at a prompt
     const e = err as NodeJS.ErrnoException;
     if (e.code && e.path) {
-      process.stderr.write(`gws: ${e.path}: ${e.code === 'ENOENT' ? 'no such local file or folder' : e.message}\n`);
+      fail(`${e.path}: ${e.code === 'ENOENT' ? 'no such local file or folder' : e.message}`);
       return 1;
     }
-    process.stderr.write(`gws: ${e.message ?? String(err)}\n`);
+    fail(e.message ?? String(err));
     return 1;
   }
 }

@@ -127,6 +127,22 @@ describe('gws against a gateway that answers only what the spec requires', () =>
     expect(await readFile(path.join(back, 'renamed.txt'), 'utf8')).toBe('alpha\n');
   });
 
+  it('shows names and messages from the gateway with control characters escaped, never sent to the terminal', async () => {
+    // A title change, a screen clear and a right-to-left override: what a hostile name would make a terminal do.
+    const evil = 'evil\u001b]0;pwned\u0007\u001b[2J\u202etxt.exe';
+    await ok('mkdir', `/gateway/min/${evil}`);
+    const listed = await ok('ls', '/gateway/min');
+    const refused = await gws('mkdir', `/gateway/min/${evil}`);
+    expect(refused.code).toBe(1);
+    for (const text of [listed, refused.stdout, refused.stderr]) {
+      // eslint-disable-next-line no-control-regex -- no raw control character may come out
+      expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/u);
+    }
+    expect(lines(listed)).toContain('evil\\x1b]0;pwned\\x07\\x1b[2J\\u202etxt.exe/');
+    expect(refused.stderr).toContain('evil\\x1b]0;pwned');
+    await ok('rm', '-r', `/gateway/min/${evil}`);
+  });
+
   it('deletes files and folders, and says no in one line with exit 1', async () => {
     await ok('cd', '/gateway/min/docs');
     expect(await gws('rm', 'moved dir')).toMatchObject({ code: 1, stderr: 'gws: /gateway/min/docs/moved dir: is a folder; use rm -r\n' });

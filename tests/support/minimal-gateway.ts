@@ -87,7 +87,8 @@ export async function startMinimalGateway(account: { user: string; password: str
   /** Puts a new child under a name nothing in the folder has yet (409 otherwise). */
   async function addChild(id: string, name: string, make: () => Promise<Item>): Promise<ReturnType<typeof entry>> {
     const { item, path } = folder(id);
-    if (item.children.has(name)) throw new Refusal(409, 'name conflict');
+    // (The message echoes the name, as many servers' do: what a client prints of it is the client's care.)
+    if (item.children.has(name)) throw new Refusal(409, `name conflict: ${name}`);
     const made = await make();
     item.children.set(name, made);
     return entry(made, [...path, name]);
