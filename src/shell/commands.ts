@@ -9,6 +9,8 @@ import { ShellError, TOP, type Workspace } from './workspace.js';
 
 export interface Io {
   out: (line: string) => void;
+  /** A line on stderr that does not stop the command. */
+  warn: (line: string) => void;
   /** True when a person can answer prompts. */
   interactive: boolean;
 }
@@ -22,6 +24,9 @@ export function parseRate(value: string): number {
 }
 
 const SECRET_FIELD = /password|secret|token|key/i;
+
+/** A host on this machine: plain HTTP to it never crosses a network. */
+const isLoopback = (host: string) => host === 'localhost' || host.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
 
 function collectField(value: string, previous: Record<string, string>): Record<string, string> {
   const eq = value.indexOf('=');
@@ -86,6 +91,9 @@ export function buildProgram(ws: Workspace, io: Io): Command {
       }
       if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new ShellError(`${url}: use http:// or https://`);
       const baseUrl = base.href.replace(/\/+$/, '');
+      if (base.protocol === 'http:' && !isLoopback(base.hostname)) {
+        io.warn(`${baseUrl} is not encrypted: the sign-in fields and every token will travel in clear; use https://`);
+      }
       const method = await GatewayClient.authMethod(baseUrl);
       if (method.method !== 'form' || !('fields' in method))
         throw new ShellError(`${baseUrl} signs in with "${method.method}"; this shell supports sign-in forms only`);

@@ -21,8 +21,12 @@ export async function run(argv: string[]): Promise<number> {
 /** One command line; the error, if any, as one line on stderr. */
 export async function runLine(ws: Workspace, args: string[], opts: { interactive: boolean }): Promise<number> {
   // Every line may hold names or messages from a gateway: nothing in them reaches the terminal as a command.
-  const program = buildProgram(ws, { out: (line) => process.stdout.write(`${terminalSafe(line)}\n`), interactive: opts.interactive });
   const fail = (line: string) => process.stderr.write(`gws: ${terminalSafe(line)}\n`);
+  const program = buildProgram(ws, {
+    out: (line) => process.stdout.write(`${terminalSafe(line)}\n`),
+    warn: (line) => fail(`warning: ${line}`),
+    interactive: opts.interactive,
+  });
   try {
     await program.parseAsync(args, { from: 'user' });
     return 0;

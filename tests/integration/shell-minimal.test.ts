@@ -143,6 +143,18 @@ describe('gws against a gateway that answers only what the spec requires', () =>
     await ok('rm', '-r', `/gateway/min/${evil}`);
   });
 
+  it('warns that plain http:// to another machine carries the password and tokens in clear', async () => {
+    // (.invalid never resolves: the warning comes before any connection, then the address fails.)
+    const plain = await gws('mounts', 'add', 'far', 'http://gateway.invalid:8080', '--field', `user=${USER}`, '--field', `password=${PASSWORD}`);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr.split('\n')[0]).toBe(
+      'gws: warning: http://gateway.invalid:8080 is not encrypted: the sign-in fields and every token will travel in clear; use https://',
+    );
+    const encrypted = await gws('mounts', 'add', 'far', 'https://gateway.invalid:8443', '--field', `user=${USER}`, '--field', `password=${PASSWORD}`);
+    expect(encrypted.code).toBe(1);
+    expect(encrypted.stderr).not.toContain('warning');
+  });
+
   it('deletes files and folders, and says no in one line with exit 1', async () => {
     await ok('cd', '/gateway/min/docs');
     expect(await gws('rm', 'moved dir')).toMatchObject({ code: 1, stderr: 'gws: /gateway/min/docs/moved dir: is a folder; use rm -r\n' });
