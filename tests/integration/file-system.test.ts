@@ -350,31 +350,35 @@ describe('rename and move', () => {
     expect(await keys('conf/')).toEqual(before);
   });
 
-  it('lose nothing when S3 fails half-way through a folder move, and finish when the request is repeated', async () => {
-    const tree = Array.from({ length: 60 }, (_, i) => `fault/src/f${i}.txt`);
-    await put(tree);
-    await newFolder(c.rootId, 'fault-dest').expect(200);
-    // A real S3 answer, made to fail: every CopyObject after the 25th is refused with 503 SlowDown.
+  /** Runs `work` while every CopyObject after the first `n` gets a real S3 failure: 503 SlowDown. */
+  async function withCopiesFailingAfter<T>(n: number, work: () => Promise<T>): Promise<T> {
     let copies = 0;
     const client = bucket().client;
     client.middlewareStack.add(
       (next, context) => async (args) => {
-        if (context.commandName === 'CopyObjectCommand' && ++copies > 25) {
+        if (context.commandName === 'CopyObjectCommand' && ++copies > n) {
           throw Object.assign(new Error('injected'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
         }
         return next(args);
       },
       { step: 'initialize', name: 'injectCopyFailure' },
     );
-    const move = () => c.put(`/v2/gateway_metadata_parent/${idOf('fault/src/')}`, { 'new.gateway.metadata.parent.id': idOf('fault-dest/') });
     try {
-      const failed = await move().expect(503);
-      expect(failed.headers['retry-after']).toBe('5');
-      expect(failed.body).toMatchObject({ error: 'unavailable', status: 503 });
-      expect(await keys('fault/src/')).toEqual(tree.map((k) => k).sort());
+      return await work();
     } finally {
       client.middlewareStack.remove('injectCopyFailure');
     }
+  }
+
+  it('lose nothing when S3 fails half-way through a folder move, and finish when the request is repeated', async () => {
+    const tree = Array.from({ length: 60 }, (_, i) => `fault/src/f${i}.txt`);
+    await put(tree);
+    await newFolder(c.rootId, 'fault-dest').expect(200);
+    const move = () => c.put(`/v2/gateway_metadata_parent/${idOf('fault/src/')}`, { 'new.gateway.metadata.parent.id': idOf('fault-dest/') });
+    const failed = await withCopiesFailingAfter(25, () => move().expect(503));
+    expect(failed.headers['retry-after']).toBe('5');
+    expect(failed.body).toMatchObject({ error: 'unavailable', status: 503 });
+    expect(await keys('fault/src/')).toEqual(tree.map((k) => k).sort());
     await move().expect(200);
     expect(await keys('fault/src/')).toEqual([]);
     expect(await keys('fault-dest/src/')).toEqual(tree.map((k) => k.replace('fault/', 'fault-dest/')).sort());
@@ -386,23 +390,8 @@ describe('rename and move', () => {
   it('check a repeated move afresh when its source was made anew since the failed one: no overwrite at the destination', async () => {
     await put(Array.from({ length: 10 }, (_, i) => `again/src/f${i}.txt`));
     await newFolder(c.rootId, 'again-dest').expect(200);
-    let copies = 0;
-    const client = bucket().client;
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'CopyObjectCommand' && ++copies > 3) {
-          throw Object.assign(new Error('injected'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
-        }
-        return next(args);
-      },
-      { step: 'initialize', name: 'injectCopyFailure' },
-    );
     const move = () => c.put(`/v2/gateway_metadata_parent/${idOf('again/src/')}`, { 'new.gateway.metadata.parent.id': idOf('again-dest/') });
-    try {
-      await move().expect(503);
-    } finally {
-      client.middlewareStack.remove('injectCopyFailure');
-    }
+    await withCopiesFailingAfter(3, () => move().expect(503));
     // The source is deleted and made anew; someone works in the half-made destination.
     await c.del(`/v2/gateway_metadata/${idOf('again/src/')}`).expect(200);
     await put(['again/src/f0.txt'], { body: 'a new file of the same name' });
