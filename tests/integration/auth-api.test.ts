@@ -114,6 +114,21 @@ function authApi(store: 'memory' | 'redis') {
     expect(statuses).toEqual([...Array<number>(3).fill(403), ...Array<number>(9).fill(429)]);
   });
 
+  it("gives an owner's successful sign-in its own try back, and leaves the failures against the name", async () => {
+    const counted = await startTestGateway({ store, env: { SIGNIN_ACCOUNT_MAX_FAILURES: '3', SIGNIN_ADDRESS_MAX_ATTEMPTS: '1000' } });
+    try {
+      const attempt = (password: string) => request(counted.runtime.app).post('/v2/gateway_auth').send({ user: 'demo', password });
+      await attempt('guess-1').expect(403);
+      await attempt('guess-2').expect(403);
+      await attempt(DEMO_PASSWORD).expect(200);
+      await attempt('guess-3').expect(403);
+      // three failures against the name, the owner's success notwithstanding
+      await attempt(DEMO_PASSWORD).expect(429);
+    } finally {
+      await counted.close();
+    }
+  });
+
   it('refuses a burst beyond the password-check queue with 429 and Retry-After, then serves others as before', async () => {
     const queued = await startTestGateway({ store, env: { SIGNIN_QUEUE_SIZE: '1', SIGNIN_ADDRESS_MAX_ATTEMPTS: '1000' } });
     try {

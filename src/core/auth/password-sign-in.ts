@@ -32,13 +32,13 @@ export class PasswordSignIn implements SignInMethod {
     const name = fields.user!;
     const attempt = await this.throttle.admit(name, clientAddress);
     if (this.checks.pendingCount >= this.maxWaiting) {
-      await attempt.undecided();
+      await attempt.giveBack();
       throw new GatewayError('rate_limited', 'Too many sign-ins at once; try again in 1 s.', { retryAfterSec: 1 });
     }
     const account = this.accounts.find(name);
     const ok = await this.checks(() => verifyPassword(fields.password!, this.accounts.passwordHashOf(name) ?? this.decoyHash));
     if (!account || !ok) throw new GatewayError('forbidden', 'Invalid credential: the user name or password is wrong.');
-    await attempt.succeeded();
+    await attempt.giveBack();
     return account;
   }
 

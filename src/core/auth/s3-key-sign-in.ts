@@ -74,8 +74,8 @@ export async function checkCredentials(
   } catch (err) {
     pool.forget(bucket, credentials);
     if (err instanceof GatewayError && err.kind === 'forbidden') throw new GatewayError('forbidden', refusal, { cause: err, logDetails: err.logDetails });
-    await attempt.undecided();
+    await attempt.giveBack();
     throw err;
   }
-  await attempt.succeeded();
+  await attempt.giveBack();
 }

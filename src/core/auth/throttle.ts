@@ -30,12 +30,10 @@ export async function consumeOrRefuse(limiter: RateLimiterAbstract, key: string,
 /** How failures are counted: per account, or per account and address (see SignInThrottle.admit). */
 export type FailureScope = 'account' | 'account-at-address';
 
-/** One admitted sign-in attempt: it has already counted as a failure until it says otherwise. */
+/** One admitted sign-in attempt: it counts as a failure unless it gives its points back. */
 export interface SignInAttempt {
-  /** The credential was right: the account's failures are forgotten. */
-  succeeded(): Promise<void>;
-  /** Nothing was learnt (S3 did not answer, no turn to check): the attempt is given back. */
-  undecided(): Promise<void>;
+  /** The credential was right, or nothing was learnt (S3 did not answer, no turn to check). */
+  giveBack(): Promise<void>;
 }
 
 /**
@@ -68,39 +66,30 @@ export class SignInThrottle {
     await consumeOrRefuse(this.byAddress, from, 'sign-in attempts');
     // Hashed: account names here may be S3 access key ids, which the store never holds in the clear.
     const name = createHash('sha256').update(account).digest('base64url');
-    // On success the owner's own count is forgotten; a public name's count in all only gets its point
-    // back (its owner signing in must not reopen the guessing from everywhere else).
-    const taken: Counted[] =
+    // A success gives its own point back and nothing more: an owner signing in never wipes out the
+    // failures someone else is piling up against the name.
+    const taken: Array<[RateLimiterAbstract, string]> =
       scope === 'account'
-        ? [{ limiter: this.byAccount, key: name, forgetOnSuccess: true }]
+        ? [[this.byAccount, name]]
         : [
-            { limiter: this.byAccountInAll, key: name, forgetOnSuccess: false },
-            { limiter: this.byAccount, key: `${name}@${from}`, forgetOnSuccess: true },
+            [this.byAccountInAll, name],
+            [this.byAccount, `${name}@${from}`],
           ];
-    const given: Counted[] = [];
+    const given: Array<[RateLimiterAbstract, string]> = [];
     const giveBack = async () => {
-      for (const c of given) await c.limiter.reward(c.key, 1);
+      for (const [limiter, key] of given.splice(0)) await limiter.reward(key, 1);
     };
     try {
-      for (const c of taken) {
-        await consumeOrRefuse(c.limiter, c.key, 'sign-in attempts');
-        given.push(c);
+      for (const [limiter, key] of taken) {
+        await consumeOrRefuse(limiter, key, 'sign-in attempts');
+        given.push([limiter, key]);
       }
     } catch (err) {
       await giveBack().catch(() => undefined);
       throw err;
     }
-    return {
-      succeeded: () => storeCall(() => Promise.all(given.map((c) => (c.forgetOnSuccess ? c.limiter.delete(c.key) : c.limiter.reward(c.key, 1))))),
-      undecided: () => storeCall(giveBack),
-    };
+    return { giveBack: () => storeCall(giveBack) };
   }
-}
-
-interface Counted {
-  limiter: RateLimiterAbstract;
-  key: string;
-  forgetOnSuccess: boolean;
 }
 
 /** The global bound on one public account name's failures, as a multiple of the per-address one. */
