@@ -33,6 +33,8 @@ interface UploadSession {
   modified: number;
   sha256: string | undefined;
   plan: PackedPlan;
+  /** The plan as records written before plans were packed hold it (uploads open across an upgrade). */
+  segments?: SegmentPlan[];
   cookieHash: string;
   expiresAt: number;
 }
@@ -90,14 +92,19 @@ function packPlan(plan: SegmentPlan[], segmentSize: number): PackedPlan {
   };
 }
 
-function segmentsOf(s: UploadSession): SegmentPlan[] {
+/** Segment `n` of the plan (1-based); undefined when the plan has no such segment. */
+function segmentOf(s: UploadSession, n: unknown): SegmentPlan | undefined {
+  if (s.segments) return s.segments.find((p) => p.number === n);
   const { count, segmentSize, lastSize } = s.plan;
-  const digests = Buffer.from(s.plan.sha256s, 'base64');
-  return Array.from({ length: count }, (_, i) => ({
-    number: i + 1,
-    size: i === count - 1 ? lastSize : segmentSize,
-    sha256: digests.subarray(i * 32, i * 32 + 32).toString('hex'),
-  }));
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > count) return undefined;
+  const digest = Buffer.from(s.plan.sha256s, 'base64').subarray((n - 1) * 32, n * 32);
+  return { number: n, size: n === count ? lastSize : segmentSize, sha256: digest.toString('hex') };
+}
+
+const segmentCount = (s: UploadSession) => s.segments?.length ?? s.plan.count;
+
+function segmentsOf(s: UploadSession): SegmentPlan[] {
+  return s.segments ?? Array.from({ length: s.plan.count }, (_, i) => segmentOf(s, i + 1)!);
 }
 
 /**
@@ -212,8 +219,9 @@ export class SegmentedUploads {
 
   async uploadSegment(account: Account, uploadId: string, header: SegmentHeader, body: Readable): Promise<SegmentPlan & { cookie: string }> {
     const s = await this.session(account, uploadId, header.cookie);
-    const plan = segmentsOf(s).find((p) => p.number === header.number);
-    if (!plan) throw invalid('segmentNumber', `must be one of 1..${s.plan.count}`);
+    // One segment of the plan, not all of them: this runs for each of up to 10,000 segments.
+    const plan = segmentOf(s, header.number);
+    if (!plan) throw invalid('segmentNumber', `must be one of 1..${segmentCount(s)}`);
     if (header.size !== plan.size) throw invalid('segmentSize', `must be ${plan.size}, as declared when the upload started`);
     const digest = readSha256(header.sha256, 'segmentSha256');
     if (digest !== undefined && digest !== plan.sha256) throw invalid('segmentSha256', 'differs from the one declared when the upload started');
