@@ -248,7 +248,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     const locks = new NamespaceLocks(store, config.locks, metrics?.locks);
     const files = new BucketFileSystem(cache, store, locks, config.files);
     const t = config.transfers;
-    const registry = new MultipartRegistry(method, store, logger);
+    const registry = new MultipartRegistry(method, store, logger, (familyId) => sessions.hasEnded(familyId));
     const commits = new UploadCommits(files, cache, logger);
     const sweeper = registry.startSweeping(t.sweepIntervalSec);
     opened.add(() => sweeper.stop());

@@ -237,7 +237,8 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       handle: (d) => async (req, res) => {
         const b = bodyOf(req);
         const target = readFields(d, b, ['fileId', 'parentId', 'name']);
-        const started = await s.segmentedUploads.start(sessionOf(res).account, target, readDeclaration(readDeclarationInput(d, b)), readSegmentPlan(d, b));
+        const { account, familyId } = sessionOf(res);
+        const started = await s.segmentedUploads.start(account, target, readDeclaration(readDeclarationInput(d, b)), readSegmentPlan(d, b), familyId);
         res.json(startedUploadJson(d, started));
       },
     },

@@ -7,6 +7,7 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   ListObjectsV2Command,
+  ListMultipartUploadsCommand,
   PutBucketPolicyCommand,
   PutObjectCommand,
   S3Client,
@@ -349,6 +350,40 @@ describe('AUTH_MODE=s3: people sign in with their own S3 keys', () => {
       expect(everything.length).toBeGreaterThan(0);
       expect(everything).not.toContain(t.pairs.alice.secret);
       expect(everything).not.toContain(t.pairs.alice.id);
+    });
+
+    it('keeps the keys in an upload’s record no longer than the session: once it ends, the sweep aborts the upload and drops them', async () => {
+      const app = redisGw.runtime.app;
+      const prefix = redisGw.runtime.config.redis.keyPrefix;
+      const alice = await signInWith(app, keys('alice', t.buckets.a));
+      const name = `unfinished-${randomBytes(4).toString('hex')}.bin`;
+      const started = await alice
+        .post('/v2/gateway_upload', {
+          'gateway.metadata.parent.id': alice.rootId,
+          'gateway.metadata.name': name,
+          'gateway.metadata.file.size': 10,
+          'gateway.upload.segment': [
+            { 'gateway.upload.segment.number': 1, 'gateway.upload.segment.size': 10, 'gateway.upload.segment.sha256': 'a'.repeat(64) },
+          ],
+        })
+        .expect(200);
+      const uploadId = started.body['gateway.upload.id'] as string;
+      const { principal } = (await redisGw.runtime.services.sessions.authenticate(alice.token)).account;
+      const copies = async () => (await everyKeyAndValue(prefix)).split(principal).length - 1;
+      expect(await copies()).toBe(2); // the session and the upload's record
+      const onS3 = async () => ((await t.admin.send(new ListMultipartUploadsCommand({ Bucket: t.buckets.a, Prefix: name }))).Uploads ?? []).map((u) => u.Key);
+      const listsUploads = t.env.S3_ENDPOINT !== s3.endpoint; // the embedded server cannot list multipart uploads
+      if (listsUploads) expect(await onS3()).toEqual([name]);
+
+      // While the session lives its upload is its own.
+      expect(await redisGw.runtime.multipartRegistry.sweep()).toBe(0);
+      await alice.del(`/v2/gateway_auth/${alice.token}`).expect(200);
+      expect(await redisGw.runtime.multipartRegistry.sweep()).toBe(1);
+      expect(await copies()).toBe(0);
+      if (listsUploads) expect(await onS3()).toEqual([]);
+      // Signed in again, the upload is gone (the client starts over), not half-alive without its multipart upload.
+      const again = await signInWith(app, keys('alice', t.buckets.a));
+      await again.del(`/v2/gateway_upload/${uploadId}`).expect(404);
     });
   });
 });

@@ -22,6 +22,11 @@ export interface Account {
   credentialExpiresAt?: number;
   /** Changes whenever the operator changes the account (password, root, rights): its sessions then end. */
   version?: string;
+  /**
+   * The principal holds the person's own S3 credential (their key pair, a Cells token): what outlives a
+   * request keeps it only while the session that signed in with it lives.
+   */
+  ownCredentials?: boolean;
 }
 
 /** An account of the users file. */

@@ -81,6 +81,7 @@ export class CellsSignIn implements SignInMethod {
       bucket: this.pool.get(this.opts.bucket, this.credentials(p.t)),
       root: '',
       readOnly: false,
+      ownCredentials: true,
       ...(p.exp !== undefined ? { credentialExpiresAt: p.exp } : {}),
     };
   }

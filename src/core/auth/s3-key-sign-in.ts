@@ -54,7 +54,15 @@ export class S3KeySignIn implements SignInMethod {
 
   private account(p: S3Principal, principal: string): Account {
     const authId = authIdFor('s3', this.opts.endpoint, p.b, p.k);
-    return { name: authId, principal, authId, bucket: this.pool.get(p.b, { accessKeyId: p.k, secretAccessKey: p.s }), root: '', readOnly: false };
+    return {
+      name: authId,
+      principal,
+      authId,
+      bucket: this.pool.get(p.b, { accessKeyId: p.k, secretAccessKey: p.s }),
+      root: '',
+      readOnly: false,
+      ownCredentials: true,
+    };
   }
 }
 

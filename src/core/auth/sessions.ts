@@ -139,6 +139,12 @@ export class SessionService {
     return { tokens: pair, account };
   }
 
+  /** Whether the session (family) has ended: signed out, expired, ended for safety or past its maximum age. */
+  async hasEnded(familyId: string): Promise<boolean> {
+    const family = await this.readFamily(familyId);
+    return !family || this.tooOld(family.value);
+  }
+
   /** Signs out the session the access token belongs to, at once; false when the token is unknown. */
   async end(accessToken: string): Promise<boolean> {
     if (!looksLikeToken(accessToken, 'access')) return false;

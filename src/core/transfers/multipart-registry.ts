@@ -15,7 +15,15 @@ export interface MultipartRecord {
   /** A segmented upload session that owns it, or a streamed upload's lease end (epoch ms). */
   session?: string;
   leaseUntil?: number;
+  /**
+   * The sign-in session whose own S3 credential the principal is (s3 and pydio modes): the record is kept
+   * no longer than that session, and used once, to abort the upload, when either ends.
+   */
+  signIn?: string;
 }
+
+/** Tells whether a sign-in session has ended (signed out, expired, ended for safety). */
+export type SignInEnded = (familyId: string) => Promise<boolean>;
 
 const REGISTRY_TTL_MS = 8 * 24 * 3600 * 1000;
 const sha = (s: string) => createHash('sha256').update(s).digest('base64url');
@@ -34,6 +42,7 @@ export class MultipartRegistry {
     private readonly accounts: AccountResolver,
     private readonly store: SessionStore,
     private readonly logger: Logger,
+    private readonly signInEnded: SignInEnded,
   ) {}
 
   async register(record: MultipartRecord): Promise<void> {
@@ -48,10 +57,11 @@ export class MultipartRegistry {
 
   /**
    * Aborts the gateway's own multipart uploads that nothing owns any more: segmented uploads whose session
-   * ended (expired or lost) and streamed uploads whose request died with its process. Uploads other tools
-   * started are not in the registry and are left alone. Each is aborted with its own account's
-   * credentials; one whose credentials no longer work (an expired Cells token) waits for the next sweep,
-   * until its record expires.
+   * ended (expired or lost), streamed uploads whose request died with its process, and uploads made with a
+   * person's own credential whose sign-in session ended. Uploads other tools started are not in the
+   * registry and are left alone. Each is aborted with its own account's credentials; one whose credentials
+   * no longer work waits for the next sweep until its record expires, except a person's own credential,
+   * which is tried once and then dropped: the gateway keeps nobody's key past their session.
    */
   async sweep(): Promise<number> {
     let aborted = 0;
@@ -62,8 +72,7 @@ export class MultipartRegistry {
         continue;
       }
       const rec = JSON.parse(raw) as MultipartRecord;
-      const live = rec.session ? (await this.store.get(storeKeys.upload(rec.session))) !== null : (rec.leaseUntil ?? 0) > Date.now();
-      if (live) continue;
+      if (await this.isOwned(rec)) continue;
       try {
         const account = await this.accounts.resolve(rec.principal);
         if (!account) throw new Error('its account no longer exists');
@@ -71,10 +80,27 @@ export class MultipartRegistry {
         await this.unregister(rec.uploadId);
         aborted++;
       } catch (err) {
-        this.logger.warn('could not abort an orphaned multipart upload yet', { error: err instanceof Error ? err.message : String(err) });
+        const error = err instanceof Error ? err.message : String(err);
+        if (rec.signIn === undefined) {
+          this.logger.warn('could not abort an orphaned multipart upload yet', { error });
+          continue;
+        }
+        await this.unregister(rec.uploadId);
+        this.logger.warn("could not abort an orphaned multipart upload, and its owner's credential is not kept: abort it by hand", {
+          key: rec.key,
+          error,
+        });
       }
+      // An upload session left open by a session that ended has nothing to go on with.
+      if (rec.session) await this.store.delete(storeKeys.upload(rec.session));
     }
     return aborted;
+  }
+
+  private async isOwned(rec: MultipartRecord): Promise<boolean> {
+    if (!rec.session) return (rec.leaseUntil ?? 0) > Date.now();
+    if ((await this.store.get(storeKeys.upload(rec.session))) === null) return false;
+    return rec.signIn === undefined || !(await this.signInEnded(rec.signIn));
   }
 
   /**

@@ -121,7 +121,14 @@ export class SegmentedUploads {
     private readonly opts: SegmentedUploadOptions,
   ) {}
 
-  async start(account: Account, target: UploadTargetInput, d: FileDeclaration, segments: readonly SegmentInput[] | undefined): Promise<StartedUpload> {
+  /** `signIn` is the sign-in session starting it: an upload made with a person's own credential ends with it. */
+  async start(
+    account: Account,
+    target: UploadTargetInput,
+    d: FileDeclaration,
+    segments: readonly SegmentInput[] | undefined,
+    signIn: string,
+  ): Promise<StartedUpload> {
     this.files.assertWritable(account);
     const plan = planSegments(segments, d.size, { segmentSize: this.opts.segmentSize, maxParts: account.bucket.profile.maxParts });
     let rel: string;
@@ -169,7 +176,13 @@ export class SegmentedUploads {
       expiresAt,
     };
     await this.store.set(key.session(id), JSON.stringify(session), this.opts.sessionTtlMs);
-    await this.registry.register({ key: full, uploadId: s3UploadId, principal: account.principal, session: id });
+    await this.registry.register({
+      key: full,
+      uploadId: s3UploadId,
+      principal: account.principal,
+      session: id,
+      ...(account.ownCredentials ? { signIn } : {}),
+    });
     await this.store.delete(key.starting(id));
     return { id, cookie, expiresAt, segments: plan.map((s) => ({ ...s, cookie: segmentCookie(s.number, undefined) })) };
   }
