@@ -1,6 +1,7 @@
-import { chmod, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { writePrivateFile } from './local-files.js';
 
 /** A gateway the shell is signed in to, under /gateway/<name>. */
 export interface Mount {
@@ -33,21 +34,17 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'gws', 'config.json');
 }
 
-/** Writes a file readable by its owner only, whole or not at all (a temporary file, then a rename). */
-export async function writePrivateFile(file: string, text: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, text, { mode: 0o600 });
-  await chmod(temp, 0o600); // the mode of writeFile is masked by umask
-  await rename(temp, file);
-}
-
 export class ConfigFile {
   constructor(readonly file: string) {}
 
   /** Where resumable uploads keep their state, next to the configuration. */
   get uploadsDir(): string {
     return path.join(path.dirname(this.file), 'uploads');
+  }
+
+  /** Where interrupted downloads keep what they need to resume (their partial file's name), next to the configuration. */
+  get downloadsDir(): string {
+    return path.join(path.dirname(this.file), 'downloads');
   }
 
   async read(): Promise<ShellState> {

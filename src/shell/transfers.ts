@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pipeline as pipelineCallback, Readable, type Transform } from 'node:stream';
+import { pipeline as pipelineCallback, Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { writePrivateFile } from './config-file.js';
+import { createNew, localName, reopenOwn, temporaryName, writePrivateFile } from './local-files.js';
 import { GatewayCallError, type Entry, type GatewayClient, type SegmentState, type StartedUpload, type UploadTarget } from './gateway-client.js';
 import { progressBar, rateLimit, type Progress } from './progress.js';
 import { ShellError, type Place, type Workspace } from './workspace.js';
@@ -208,56 +208,97 @@ export async function uploadTree(ws: Workspace, parent: EntryPlace, local: strin
 
 // ---------------------------------------------------------------- download
 
-/** One remote file to a local path; an interrupted download resumes with a byte range where the gateway offers one. */
-async function downloadFile(client: GatewayClient, entry: Entry, local: string, opts: TransferOptions): Promise<void> {
-  const partial = `${local}.gws-partial`;
-  const sidecar = `${partial}.json`;
-  const identity = JSON.stringify({ id: entry.id, size: entry.size, hash: entry.hash, modified: entry.modified });
-  let offset = 0;
+/** Writes into an open file, one chunk at a time, leaving it open (the download has more to do through it). */
+function writerTo(handle: FileHandle): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      handle.write(chunk).then(() => done(), done);
+    },
+  });
+}
+
+/** What an interrupted download keeps to resume: the file it was (as the gateway described it) and its partial file's name. */
+interface DownloadState {
+  identity: string;
+  partial: string;
+}
+
+/** Where an interrupted download to this local path keeps its state, in the shell's own folder (nobody else's to change). */
+function downloadStateFile(ws: Workspace, local: string): string {
+  const key = createHash('sha256').update(path.resolve(local)).digest('hex');
+  return path.join(ws.config.downloadsDir, `${key.slice(0, 32)}.json`);
+}
+
+async function readDownloadState(file: string): Promise<DownloadState | undefined> {
   try {
-    if ((await readFile(sidecar, 'utf8')) === identity) offset = (await stat(partial)).size;
+    const state = JSON.parse(await readFile(file, 'utf8')) as Partial<DownloadState>;
+    // Only a name in the target folder, as this shell wrote it.
+    if (typeof state.identity !== 'string' || typeof state.partial !== 'string' || path.basename(state.partial) !== state.partial) return undefined;
+    return state as DownloadState;
   } catch {
-    offset = 0;
+    return undefined;
   }
-  if (entry.size !== undefined && offset > entry.size) offset = 0;
-  if (offset === 0) await rm(partial, { force: true });
-  await writeFile(sidecar, identity);
+}
+
+/**
+ * One remote file to a local path, through a partial file made exclusively under a name nobody can guess
+ * (so that nobody sharing the folder can plant a link for the shell to write through); an interrupted
+ * download resumes with a byte range where the gateway offers one.
+ */
+async function downloadFile(ws: Workspace, client: GatewayClient, entry: Entry, local: string, opts: TransferOptions): Promise<void> {
+  const stateFile = downloadStateFile(ws, local);
+  const identity = JSON.stringify({ gateway: client.baseUrl, id: entry.id, size: entry.size, hash: entry.hash, modified: entry.modified });
+  const previous = await readDownloadState(stateFile);
+  let partial = previous ? path.join(path.dirname(local), previous.partial) : '';
+  let handle = previous?.identity === identity ? await reopenOwn(partial) : undefined;
+  let offset = handle ? (await handle.stat()).size : 0;
+  if (handle && entry.size !== undefined && offset > entry.size) {
+    await handle.close();
+    handle = undefined;
+  }
+  if (!handle) {
+    // What an earlier try left is of no use (or was replaced): removed, a link rather than what it points to.
+    if (previous) await rm(partial, { force: true }).catch(() => undefined);
+    partial = temporaryName(local, 'gws-partial');
+    offset = 0;
+    // The state first: a download killed right after making its partial file still knows it.
+    await writePrivateFile(stateFile, JSON.stringify({ identity, partial: path.basename(partial) } satisfies DownloadState));
+    handle = await createNew(partial);
+  }
   if (offset > 0) opts.report(`resuming download of ${entry.name} at byte ${offset}`);
 
   let progress: Progress | undefined;
+  let got: number;
   try {
     if (entry.size === undefined || offset < entry.size || entry.size === 0) {
       const { body, from } = await client.download(entry.id, offset, entry.hash);
-      if (offset > 0 && from === 0) opts.report(`the gateway sent ${entry.name} whole (no byte ranges): downloading it from the start`);
+      if (offset > 0 && from === 0) {
+        opts.report(`the gateway sent ${entry.name} whole (no byte ranges): downloading it from the start`);
+        await handle.truncate(0);
+      }
       progress = progressBar(`download ${entry.name}`, entry.size ?? 0, { ...opts, start: from });
-      await pipeline(readable(body), rateLimit(opts.limitRate), progress.counter(), createWriteStream(partial, { flags: from > 0 ? 'a' : 'w' }));
+      await pipeline(readable(body), rateLimit(opts.limitRate), progress.counter(), writerTo(handle));
     }
+    got = (await handle.stat()).size;
+    if (entry.size !== undefined && got !== entry.size) {
+      throw new ShellError(`download of ${entry.name} ended at ${got} of ${entry.size} bytes; run the command again to resume`);
+    }
+    // Through the handle: the path could be made a link to something else by then.
+    if (entry.modified > 0) await handle.utimes(new Date(), new Date(entry.modified));
   } finally {
     progress?.stop();
-  }
-  const got = (await stat(partial)).size;
-  if (entry.size !== undefined && got !== entry.size) {
-    throw new ShellError(`download of ${entry.name} ended at ${got} of ${entry.size} bytes; run the command again to resume`);
+    await handle.close();
   }
   await rename(partial, local);
-  await rm(sidecar, { force: true });
-  if (entry.modified > 0) await utimes(local, new Date(), new Date(entry.modified));
+  await rm(stateFile, { force: true });
   opts.report(`downloaded ${entry.name} → ${local} (${got} bytes)`);
-}
-
-/** A name from the gateway as a local file name: never one that would climb out of the target folder. */
-export function localName(name: string): string {
-  if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
-    throw new ShellError(`the gateway sent the name ${JSON.stringify(name)}, which cannot be a local file name; nothing written for it`);
-  }
-  return name;
 }
 
 /** Files and folders, recursively, into a local folder. */
 export async function downloadTree(ws: Workspace, place: EntryPlace, localDir: string, opts: TransferOptions): Promise<void> {
   const local = path.join(localDir, localName(place.entry.name));
   if (place.entry.type === 'file') {
-    await downloadFile(place.client, place.entry, local, opts);
+    await downloadFile(ws, place.client, place.entry, local, opts);
     return;
   }
   await mkdir(local, { recursive: true });

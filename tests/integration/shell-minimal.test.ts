@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, statSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawnGws, type GwsResult } from '../support/gws.js';
+import { AS_ON_WINDOWS, spawnGws, type GwsResult } from '../support/gws.js';
 import { hashesUnder, sha256OfFile } from '../support/local-files.js';
 import { startMinimalGateway, type MinimalGateway } from '../support/minimal-gateway.js';
 import { waitFor } from '../support/processes.js';
@@ -35,6 +35,8 @@ async function ok(...args: string[]): Promise<string> {
 }
 
 const lines = (out: string) => out.split('\n').filter(Boolean);
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A fresh local folder to download into. */
 async function localFolder(name: string): Promise<string> {
@@ -143,6 +145,58 @@ describe('gws against a gateway that answers only what the spec requires', () =>
     await ok('rm', '-r', `/gateway/min/${evil}`);
   });
 
+  it('downloads through no link planted in a shared folder: its partial file is made new, under a name nobody can guess', async () => {
+    await ok('upload', path.join(tree, 'a.txt'), '/gateway/min/docs');
+    try {
+      // Someone else who can write the folder plants links where a predictable partial file or its state would go.
+      const into = await localFolder('shared-folder');
+      const victims = await localFolder('victims');
+      const planted = ['a.txt.gws-partial', 'a.txt.gws-partial.json', `a.txt.${'0'.repeat(16)}.gws-partial`, 'a.txt'];
+      for (const [i, name] of planted.entries()) {
+        await writeFile(path.join(victims, `v${i}`), `precious ${i}\n`);
+        await symlink(path.join(victims, `v${i}`), path.join(into, name));
+      }
+      await ok('download', '/gateway/min/docs/a.txt', into);
+      for (const i of planted.keys()) expect(await readFile(path.join(victims, `v${i}`), 'utf8')).toBe(`precious ${i}\n`);
+      // The download replaced the link of its own name (a rename does not follow it), and made no file of a planted name.
+      expect((await lstat(path.join(into, 'a.txt'))).isFile()).toBe(true);
+      expect(await readFile(path.join(into, 'a.txt'), 'utf8')).toBe('alpha\n');
+      expect((await readdir(into)).sort()).toEqual(planted.sort());
+    } finally {
+      await gws('rm', '/gateway/min/docs/a.txt');
+    }
+  });
+
+  it('refuses, as on Windows, the names Windows cannot hold, each with a clear line, and takes the others', async () => {
+    const odd = await localFolder('odd-names');
+    const refused = ['CON', 'nul.txt', 'Com1.tar.gz', 'a:b', 'what?', 'trailing.', 'trailing ', 'pipe|d'];
+    const fine = ['CONSOLE.txt', 'a.b', '.hidden', 'con-tract.pdf'];
+    for (const name of [...refused, ...fine]) await writeFile(path.join(odd, name), `${name}\n`);
+    await ok('mkdir', '/gateway/min/odd');
+    try {
+      await ok('upload', ...[...refused, ...fine].map((n) => path.join(odd, n)), '/gateway/min/odd');
+      const into = await localFolder('on-windows');
+      for (const name of refused) {
+        const r = await spawnGws(['download', `/gateway/min/odd/${name}`, into], { cwd: dir, config, nodeArgs: AS_ON_WINDOWS }).done;
+        expect(r).toMatchObject({ code: 1, stdout: '' });
+        expect(r.stderr).toMatch(
+          new RegExp(`^gws: the gateway sent the name ${escapeRegExp(JSON.stringify(name))}, which Windows cannot hold \\(.+\\); nothing written for it\n$`),
+        );
+      }
+      for (const name of fine) {
+        const r = await spawnGws(['download', `/gateway/min/odd/${name}`, into], { cwd: dir, config, nodeArgs: AS_ON_WINDOWS }).done;
+        expect(r).toMatchObject({ code: 0, stderr: '' });
+      }
+      expect((await readdir(into)).sort()).toEqual([...fine].sort());
+      // The same names are fine where the system holds them.
+      const here = await localFolder('on-linux');
+      await ok('download', '/gateway/min/odd', here);
+      expect((await readdir(path.join(here, 'odd'))).sort()).toEqual([...refused, ...fine].sort());
+    } finally {
+      await gws('rm', '-r', '/gateway/min/odd');
+    }
+  });
+
   it('warns that plain http:// to another machine carries the password and tokens in clear', async () => {
     // (.invalid never resolves: the warning comes before any connection, then the address fails.)
     const plain = await gws('mounts', 'add', 'far', 'http://gateway.invalid:8080', '--field', `user=${USER}`, '--field', `password=${PASSWORD}`);
@@ -169,11 +223,15 @@ describe('gws against a gateway that answers only what the spec requires', () =>
   it('starts an interrupted download over, since the gateway sends files whole', async () => {
     await ok('upload', path.join(tree, 'sub dir', 'big.bin'), '/gateway/min/docs/tree');
     const into = await localFolder('resume-down');
-    const partial = path.join(into, 'big.bin.gws-partial');
+    const partialFile = () => readdirSync(into).find((n) => /^big\.bin\.[0-9a-f]{16}\.gws-partial$/.test(n));
     const first = gwsProcess(['--limit-rate', '2M', 'download', '/gateway/min/docs/tree/big.bin', into]);
     let ended: GwsResult | undefined;
     void first.done.then((r) => (ended = r));
-    await waitFor(() => ended !== undefined || (existsSync(partial) && statSync(partial).size >= MiB), '1 MiB to arrive', 20_000);
+    await waitFor(
+      () => ended !== undefined || (partialFile() !== undefined && statSync(path.join(into, partialFile()!)).size >= MiB),
+      '1 MiB to arrive',
+      20_000,
+    );
     if (ended) throw new Error(`the first download ended before it was interrupted: ${ended.stderr}`);
     first.child.kill('SIGKILL');
     await first.done;
@@ -183,7 +241,7 @@ describe('gws against a gateway that answers only what the spec requires', () =>
     expect(second).toContain('the gateway sent big.bin whole (no byte ranges): downloading it from the start');
     expect(gateway.requests.filter((r) => r.range).map((r) => r.status)).toEqual([200]);
     expect(await sha256OfFile(path.join(into, 'big.bin'))).toBe(await sha256OfFile(path.join(tree, 'sub dir', 'big.bin')));
-    expect(existsSync(partial)).toBe(false);
+    expect(await readdir(into)).toEqual(['big.bin']);
   });
 
   it('reports what the gateway offers: no segment size, no refresh token, no thumbnails, no byte ranges', async () => {

@@ -1,6 +1,6 @@
 import { parseRate } from '../../src/shell/commands.js';
 import { detailOf, factsOf, listedEntry, refreshedOf, signedInOf } from '../../src/shell/gateway-client.js';
-import { localName } from '../../src/shell/transfers.js';
+import { localName, windowsNameProblem } from '../../src/shell/local-files.js';
 
 describe('gws, pure parts', () => {
   it.each([['..'], ['.'], [''], ['a/b'], ['..\\evil'], ['nul\0']])('refuses the remote name %j as a local file name', (name) => {
@@ -8,7 +8,33 @@ describe('gws, pure parts', () => {
   });
 
   it('takes any other name as it is', () => {
-    for (const name of ['café ☕.txt', '...', 'a..b', ' spaced ', '#%?&']) expect(localName(name)).toBe(name);
+    for (const name of ['café ☕.txt', '...', 'a..b', ' spaced ', '#%?&', 'CON', 'a:b', 'end.']) expect(localName(name, 'linux')).toBe(name);
+  });
+
+  it.each([
+    ['CON', 'it is the name of a device'],
+    ['con', 'it is the name of a device'],
+    ['NUL.txt', 'it is the name of a device'],
+    ['Aux .tar.gz', 'it is the name of a device'],
+    ['COM1', 'it is the name of a device'],
+    ['lpt9.log', 'it is the name of a device'],
+    ['COM¹', 'it is the name of a device'],
+    ['a:b', 'it contains ":"'],
+    ['a<b', 'it contains "<"'],
+    ['say "hi"', 'it contains "\\""'],
+    ['why?', 'it contains "?"'],
+    ['star*', 'it contains "*"'],
+    ['pi|pe', 'it contains "|"'],
+    ['tab\there', 'it contains "\\t"'],
+    ['dot.', 'it ends with a dot or a space'],
+    ['space ', 'it ends with a dot or a space'],
+  ])('refuses on Windows the name %j: %s', (name, problem) => {
+    expect(windowsNameProblem(name)).toBe(problem);
+    expect(() => localName(name, 'win32')).toThrow(`which Windows cannot hold (${problem}); nothing written for it`);
+  });
+
+  it('takes on Windows the names Windows holds', () => {
+    for (const name of ['CONSOLE', 'con-tract.pdf', 'COM10', 'LPT', 'a.b', '.hidden', 'café ☕.txt', ' lead']) expect(localName(name, 'win32')).toBe(name);
   });
 
   it('reads --limit-rate in bytes per second', () => {
