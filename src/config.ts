@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { rootTemplateProblem } from './core/auth/oidc/claims.js';
 import { PROVIDERS, resolveProfile, type S3Profile } from './storage/s3/profiles.js';
 
 const MiB = 1024 * 1024;
@@ -170,7 +171,7 @@ const SETTINGS = {
     commandTimeoutMs: from('REDIS_COMMAND_TIMEOUT_MS', int(50, 60000, 2000)),
   },
   auth: {
-    mode: from('AUTH_MODE', z.preprocess(blankToUndefined, z.enum(['users', 's3', 'pydio'], 'must be users, s3 or pydio').default('users'))),
+    mode: from('AUTH_MODE', z.preprocess(blankToUndefined, z.enum(['users', 's3', 'pydio', 'oidc'], 'must be users, s3, pydio or oidc').default('users'))),
     /** Seals the S3 credentials kept in the session store; undefined: a random key for this process. */
     credentialsKey: secret(
       'CREDENTIALS_KEY',
@@ -205,6 +206,26 @@ const SETTINGS = {
     },
     /** Password checks that may wait for their turn (two run at once); beyond them, 429. */
     signInQueueSize: from('SIGNIN_QUEUE_SIZE', int(1, 10000, 16)),
+    /** AUTH_MODE=oidc: odrive's oauth sign-in through an OpenID Connect provider. */
+    oidc: {
+      issuer: from('OIDC_ISSUER', url),
+      clientId: from('OIDC_CLIENT_ID', optionalText()),
+      clientSecret: secret('OIDC_CLIENT_SECRET', optionalText()),
+      /** A PKCS#8 PEM file: the gateway then authenticates with private_key_jwt instead of a secret. */
+      privateKeyFile: from('OIDC_CLIENT_PRIVATE_KEY_FILE', optionalText()),
+      keyId: from('OIDC_CLIENT_KEY_ID', optionalText()),
+      redirectUrl: from('OIDC_REDIRECT_URL', url),
+      scopes: from('OIDC_SCOPES', text('openid email profile offline_access')),
+      root: from('OIDC_ROOT', text('users/{sub}/')),
+      groupsClaim: from('OIDC_GROUPS_CLAIM', text('groups')),
+      allowedGroups: from('OIDC_ALLOWED_GROUPS', list(z.string().min(1), 'must be a comma-separated list of group names')),
+      readOnlyGroups: from('OIDC_READONLY_GROUPS', list(z.string().min(1), 'must be a comma-separated list of group names')),
+      /** How long a sign-in begun by gateway_auth_method may take to finish in the browser. */
+      stateTtlSec: from('OIDC_STATE_TTL', int(5, 3600, 600)),
+      timeoutSec: from('OIDC_TIMEOUT', int(1, 120, 10)),
+      /** Without a provider refresh token, sessions end with the ID token unless this is true. */
+      keepWithoutRefreshToken: from('OIDC_KEEP_SESSION_WITHOUT_REFRESH_TOKEN', bool(false)),
+    },
   },
   uploadSegmentSize: from('UPLOAD_SEGMENT_SIZE', int(5 * MiB, 5 * 1024 * MiB, 16 * MiB)),
   transfers: {
@@ -326,20 +347,44 @@ export type Config = Omit<Raw, 's3'> & {
   };
 };
 
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+/** Paths the gateway serves itself: the oauth callback cannot be one of them. */
+const OWN_PATHS = /^\/(v2(\/|$)|healthz$|readyz$|metrics$|$)/;
+
+function checkOidc(o: Raw['auth']['oidc'], fail: (line: string) => never): void {
+  if (!o.issuer) fail('OIDC_ISSUER is required with AUTH_MODE=oidc (the identity provider’s issuer URL)');
+  const issuer = new URL(o.issuer);
+  if (issuer.protocol !== 'https:' && !LOOPBACK.test(issuer.hostname)) {
+    fail('OIDC_ISSUER must be an https:// URL (plain http only for a provider on this machine; a private CA through NODE_EXTRA_CA_CERTS)');
+  }
+  if (!o.clientId) fail('OIDC_CLIENT_ID is required with AUTH_MODE=oidc');
+  if (Boolean(o.clientSecret) === Boolean(o.privateKeyFile)) {
+    fail('AUTH_MODE=oidc needs exactly one of OIDC_CLIENT_SECRET and OIDC_CLIENT_PRIVATE_KEY_FILE');
+  }
+  if (!o.redirectUrl) fail('OIDC_REDIRECT_URL is required with AUTH_MODE=oidc (the callback URL registered at the provider)');
+  const callback = new URL(o.redirectUrl);
+  if (OWN_PATHS.test(callback.pathname)) fail('OIDC_REDIRECT_URL must have a path of its own, not /, /v2/…, /healthz, /readyz or /metrics');
+  if (callback.search || callback.hash) fail('OIDC_REDIRECT_URL must not have a query or a fragment');
+  if (!o.scopes.split(/\s+/).includes('openid')) fail('OIDC_SCOPES must include openid');
+  const problem = rootTemplateProblem(o.root);
+  if (problem) fail(`OIDC_ROOT ${problem}`);
+}
+
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const c = read(SETTINGS, source);
   const fail = (line: string) => {
     throw new ConfigError(`Invalid configuration: ${line}`);
   };
   const { s3, auth, redis } = c;
-  const ownKeys = auth.mode !== 'users';
+  // People's own S3 keys (s3, pydio), or nobody's but the operator's (users, oidc).
+  const ownKeys = auth.mode === 's3' || auth.mode === 'pydio';
   if (s3.endpoint && !ownKeys && (!s3.accessKeyId || !s3.secretAccessKey)) {
     fail(`${s3.accessKeyId ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID'} is required when S3_ENDPOINT is set`);
   }
   if (Boolean(s3.accessKeyId) !== Boolean(s3.secretAccessKey)) {
     fail(`${s3.accessKeyId ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID'} must be set with ${s3.accessKeyId ? 'S3_ACCESS_KEY_ID' : 'S3_SECRET_ACCESS_KEY'}`);
   }
-  if (ownKeys && redis.url && !auth.credentialsKey) {
+  if (auth.mode !== 'users' && redis.url && !auth.credentialsKey) {
     // Every instance must open what another sealed, and sessions outlive a restart.
     fail(`CREDENTIALS_KEY is required with AUTH_MODE=${auth.mode} and REDIS_URL (openssl rand -base64 32)`);
   }
@@ -350,6 +395,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   }
   if (s3.buckets && auth.mode !== 's3') fail('S3_BUCKETS is only used with AUTH_MODE=s3');
   if (s3.buckets && s3.bucket && !s3.buckets.includes(s3.bucket)) fail(`S3_BUCKET must be one of S3_BUCKETS`);
+  if (auth.mode === 'oidc') checkOidc(auth.oidc, fail);
   if (redis.sentinels && !redis.url) fail('REDIS_URL is required with REDIS_SENTINELS (for password and database; its host is not used)');
   if (auth.refreshTokenTtlSec <= auth.accessTokenTtlSec) fail('REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL');
   const { overrides, ...rest } = s3;

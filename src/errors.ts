@@ -30,6 +30,7 @@ export type Field =
   | 'newName'
   | 'newParentId'
   | 'refreshToken'
+  | 'oauthState' // the state of an oauth sign-in, which the client collects its tokens with
   | 'page'
   | 'body'
   | 'range'

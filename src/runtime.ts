@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { Express } from 'express';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
+import { importPKCS8 } from 'jose';
 import { AccountDirectory, loadAccountsFile, userRecord, type UserRecord } from './core/auth/accounts.js';
 import { reloadOnChange } from './core/auth/users-file-reload.js';
 import { CellsSignIn } from './core/auth/cells-sign-in.js';
@@ -19,6 +20,10 @@ import { NamespaceLocks } from './core/namespace-locks.js';
 import { DownloadService } from './core/transfers/downloads.js';
 import { ThumbnailService } from './core/transfers/thumbnails.js';
 import { MultipartRegistry } from './core/transfers/multipart-registry.js';
+import { OidcSignIn } from './core/auth/oidc/oidc-sign-in.js';
+import { RelyingParty, type ClientCredential } from './core/auth/oidc/relying-party.js';
+
+type OidcClientKey = Extract<ClientCredential, { privateKey: unknown }>['privateKey'];
 import { UploadCommits } from './core/transfers/object-commit.js';
 import { SegmentedUploads } from './core/transfers/segmented-uploads.js';
 import { StreamedUploads } from './core/transfers/streamed-uploads.js';
@@ -169,14 +174,65 @@ async function openS3(config: Config, logger: Logger, metrics: Metrics | undefin
   return { endpoint, embeddedS3, clientOptions, bucketOptions, bucket };
 }
 
+/** The private key of OIDC_CLIENT_PRIVATE_KEY_FILE (PKCS#8 PEM), with the JWS algorithm its type calls for. */
+export async function readClientKey(file: string): Promise<OidcClientKey> {
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration: OIDC_CLIENT_PRIVATE_KEY_FILE cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  try {
+    const k = createPrivateKey(pem);
+    const curve = k.asymmetricKeyDetails?.namedCurve;
+    const alg =
+      k.asymmetricKeyType === 'rsa'
+        ? 'RS256'
+        : k.asymmetricKeyType === 'ed25519'
+          ? 'EdDSA'
+          : curve === 'prime256v1'
+            ? 'ES256'
+            : curve === 'secp384r1'
+              ? 'ES384'
+              : undefined;
+    if (!alg) throw new Error('an RSA, P-256, P-384 or Ed25519 key is needed');
+    return await importPKCS8(k.export({ format: 'pem', type: 'pkcs8' }).toString(), alg);
+  } catch (err) {
+    throw new ConfigError(
+      `Invalid configuration: OIDC_CLIENT_PRIVATE_KEY_FILE is not a usable private key (${err instanceof Error ? err.message : String(err)})`,
+    );
+  }
+}
+
 /** The AUTH_MODE's way of signing in, and the demo account when the users mode has no users file. */
 async function openSignInMethod(
   config: Config,
   s3: S3Wiring,
   throttle: SignInThrottle,
+  store: SessionStore,
   opened: Opened,
   logger: Logger,
 ): Promise<{ method: SignInMethod; demo: DemoAccount | undefined; reloadAccounts?: () => Promise<void> }> {
+  if (config.auth.mode === 'oidc') {
+    const o = config.auth.oidc;
+    const rp = new RelyingParty({
+      issuer: new URL(o.issuer!),
+      clientId: o.clientId!,
+      credential: o.clientSecret ? { secret: o.clientSecret } : { privateKey: await readClientKey(o.privateKeyFile!), keyId: o.keyId },
+      redirectUrl: new URL(o.redirectUrl!),
+      scopes: o.scopes,
+      timeoutSec: o.timeoutSec,
+    });
+    const seal = new CredentialSeal(config.auth.credentialsKey ?? randomBytes(32));
+    const rules = { rootTemplate: o.root, groupsClaim: o.groupsClaim, allowedGroups: o.allowedGroups ?? [], readOnlyGroups: o.readOnlyGroups ?? [] };
+    const method = new OidcSignIn(rp, store, seal, s3.bucket!, throttle, logger, {
+      issuer: o.issuer!,
+      rules,
+      stateTtlMs: o.stateTtlSec * 1000,
+      keepWithoutRefreshToken: o.keepWithoutRefreshToken,
+    });
+    return { method, demo: undefined };
+  }
   if (config.auth.mode === 'users') {
     const file = config.auth.usersFile;
     if (file) {
@@ -228,6 +284,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
   registerSecret(config.s3.secretAccessKey);
   registerSecret(config.auth.demoPassword);
   registerSecret(config.auth.pydioSecret);
+  registerSecret(config.auth.oidc.clientSecret);
   registerSecret(config.auth.credentialsKey?.toString('base64'));
   await mkdir(config.dataDir, { recursive: true });
 
@@ -237,7 +294,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     const s3 = await openS3(config, logger, metrics, opened);
     const store = await openStore(config);
     opened.add(() => store.close());
-    const { method, demo, reloadAccounts } = await openSignInMethod(config, s3, new SignInThrottle(store, config.auth.signInThrottle), opened, logger);
+    const { method, demo, reloadAccounts } = await openSignInMethod(config, s3, new SignInThrottle(store, config.auth.signInThrottle), store, opened, logger);
 
     const sessions = new SessionService(store, method, {
       accessSec: config.auth.accessTokenTtlSec,
@@ -291,6 +348,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       trustProxy: config.trustProxy,
       corsOrigins: config.corsOrigins,
       ...(metrics ? { metrics, serveMetrics: config.metrics.port === undefined } : {}),
+      oauthCallbackPath: config.auth.mode === 'oidc' ? new URL(config.auth.oidc.redirectUrl!).pathname : undefined,
     });
     return {
       config,

@@ -21,6 +21,8 @@ export const storeKeys = {
   /** A multipart upload the gateway started, and the set of all of them (what the orphan sweep walks). */
   multipart: (id: string) => `mpu:${id}`,
   multipartRegistry: 'mpu-index',
+  /** An oauth sign-in under way (by its state's hash): the checks for the provider's answer, then its outcome. */
+  oauthSignIn: (hash: string) => `oauth:${hash}`,
   /** The journal of a folder rename or move, so that the same request finishes an interrupted one. */
   folderJob: (hash: string) => `job:${hash}`,
   /** Rate limiters' counters (their keys begin with these names). */

@@ -11,6 +11,7 @@ import { requestId } from './middleware/request-id.js';
 import { DIALECTS } from './dialects.js';
 import { dialectRouter } from './operations.js';
 import { healthRoutes } from './routes/health.js';
+import { oauthCallbackRoute } from './routes/oauth-callback.js';
 
 export interface AppOptions {
   services: GatewayServices;
@@ -25,6 +26,8 @@ export interface AppOptions {
   /** Counted when given; `serveMetrics` also answers GET /metrics on this app. */
   metrics?: Metrics;
   serveMetrics?: boolean;
+  /** The path of OIDC_REDIRECT_URL, where the browser comes back from the identity provider (oidc mode). */
+  oauthCallbackPath?: string | undefined;
 }
 
 /** GET /metrics in Prometheus' text format. */
@@ -75,6 +78,7 @@ export function createApp(o: AppOptions): Express {
   app.use(accessLog(o.logger, o.metrics));
   app.use(healthRoutes(o.services));
   if (o.metrics && o.serveMetrics) app.get('/metrics', metricsHandler(o.metrics));
+  if (o.oauthCallbackPath) app.use(oauthCallbackRoute(o.oauthCallbackPath, o.services.signIn));
   for (const dialect of DIALECTS)
     app.use(
       dialectRouter(

@@ -53,6 +53,8 @@ export const SEGMENTED_OPERATIONS: readonly Operation[] = ['startUpload', 'uploa
 /** What core means, plus what only responses carry: an entry's type and hash, an upload's expiry, a segment's cookie. */
 export type Name = Exclude<Field, `form.${string}`> | 'type' | 'hash' | 'expiration' | 'segmentCookie';
 type SegmentedName = (typeof SEGMENTED_NAMES)[number];
+/** Names only a dialect that offers the matching routes or sign-in has: segmented uploads, oauth sign-in. */
+type OptionalName = SegmentedName | 'oauthState';
 
 export interface Dialect {
   name: string;
@@ -63,7 +65,7 @@ export interface Dialect {
    * Each meaning's name on the wire: requests are read through it and responses and errors written
    * through it (src/http/wire.ts). Sign-in form fields are named by the form itself, in every dialect.
    */
-  fields: Readonly<Record<Exclude<Name, SegmentedName>, string> & Partial<Record<SegmentedName, string>>>;
+  fields: Readonly<Record<Exclude<Name, OptionalName>, string> & Partial<Record<OptionalName, string>>>;
   /** Whether names in the upload header are percent-encoded. */
   percentEncodedNames: boolean;
   pageHeader: string;
@@ -117,6 +119,7 @@ export const FINAL: Dialect = checked({
     newName: 'new.gateway.metadata.name',
     newParentId: 'new.gateway.metadata.parent.id',
     refreshToken: 'gateway.auth.refresh.token',
+    oauthState: 'gateway.auth.oauth.state',
     page: 'page',
     body: 'body',
     range: 'Range',

@@ -100,7 +100,13 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
     signInMethod: {
       auth: false,
       json: false,
-      handle: () => (_req, res) => {
+      handle: (d) => async (req, res) => {
+        if (s.signIn.kind === 'oauth') {
+          if (!d.fields.oauthState) throw oauthInFinalDialectOnly();
+          const { url, state } = await s.signIn.begin(req.ip ?? 'unknown');
+          res.json({ 'gateway.auth.method': 'oauth', 'gateway.auth.oauth.url': url, 'gateway.auth.oauth.state': state });
+          return;
+        }
         res.json({
           'gateway.auth.method': 'form',
           'gateway.auth.form': s.signIn.form.map((f) => ({
@@ -119,7 +125,12 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
         const b = bodyOf(req);
         const { refreshToken } = readFields(d, b, ['refreshToken']);
         if (d.refreshOnSignIn && refreshToken !== undefined) return refresh(d, refreshToken, res);
-        const { tokens, account } = await s.signIn.signIn(b, req.ip ?? 'unknown');
+        let fields: Record<string, unknown> = b;
+        if (s.signIn.kind === 'oauth') {
+          if (!d.fields.oauthState) throw oauthInFinalDialectOnly();
+          fields = readFields(d, b, ['oauthState']);
+        }
+        const { tokens, account } = await s.signIn.signIn(fields, req.ip ?? 'unknown');
         res.locals.account = account.name;
         res.json(d.tokens(tokens, account, s.uploadSegmentSize));
       },
@@ -264,6 +275,13 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
     },
   };
 }
+
+/** The seed dialect has no oauth sign-in: its clients are told where to go. */
+const oauthInFinalDialectOnly = () =>
+  new GatewayError(
+    'invalid',
+    'This gateway signs in through the organisation’s identity provider (oauth), which only the Gateway API v2 offers: use GET /v2/gateway_auth_method.',
+  );
 
 /** The routes of one dialect: its table, joined to the shared operations. */
 const UPLOADS = new Set<Operation>(['uploadNew', 'update', 'uploadSegment']);

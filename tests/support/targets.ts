@@ -6,6 +6,10 @@ export const testRedisUrl = process.env.TEST_REDIS_URL;
 /** `describe` for Redis-backed tests: skipped only where the README says it may be (no redis-server, not CI). */
 export const describeWithRedis = testRedisUrl ? describe : describe.skip;
 
+/** Chromium for the tests that drive a browser (tests/support/global-setup.mjs finds it). */
+export const testChromium = process.env.TEST_CHROMIUM || undefined;
+export const describeWithBrowser = testChromium ? describe : describe.skip;
+
 /** A real S3 server given by S3_TEST_ENDPOINT (+ keys, bucket); absent means the embedded s3rver. */
 export const realS3 = process.env.S3_TEST_ENDPOINT
   ? {

@@ -3,7 +3,22 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig, SETTING_NAMES } from '../../src/config.js';
 
+/** A complete oidc configuration, which each case below breaks in one place. */
+const OIDC = {
+  AUTH_MODE: 'oidc',
+  OIDC_ISSUER: 'https://sso.example.com/realms/staff',
+  OIDC_CLIENT_ID: 'gateway',
+  OIDC_CLIENT_SECRET: 'client-secret-value',
+  OIDC_REDIRECT_URL: 'https://gw.example.com/oauth/callback',
+};
+
 describe('configuration', () => {
+  it('takes a complete oidc configuration, plain http only for a provider on this machine', () => {
+    expect(loadConfig(OIDC).auth.oidc).toMatchObject({ root: 'users/{sub}/', scopes: 'openid email profile offline_access', stateTtlSec: 600 });
+    expect(loadConfig({ ...OIDC, OIDC_ISSUER: 'http://127.0.0.1:8081' }).auth.oidc.issuer).toBe('http://127.0.0.1:8081');
+    expect(loadConfig({ ...OIDC, OIDC_ISSUER: 'http://localhost:8081/realms/x' }).auth.oidc.issuer).toBe('http://localhost:8081/realms/x');
+  });
+
   it('has working defaults for the embedded demo', () => {
     const c = loadConfig({});
     expect(c.port).toBe(8080);
@@ -43,6 +58,19 @@ describe('configuration', () => {
     [{ REDIS_SENTINELS: 'sentinel-1' }, /REDIS_SENTINELS must be a comma-separated list of host:port/],
     [{ REDIS_SENTINELS: 'sentinel-1:26379' }, /REDIS_URL is required with REDIS_SENTINELS/],
     [{ METRICS_PORT: 'nine' }, /METRICS_PORT must be a whole number/],
+    [{ AUTH_MODE: 'oidc' }, /OIDC_ISSUER is required with AUTH_MODE=oidc/],
+    [{ ...OIDC, OIDC_ISSUER: 'http://sso.example.com' }, /OIDC_ISSUER must be an https:\/\/ URL \(plain http only for a provider on this machine/],
+    [{ ...OIDC, OIDC_CLIENT_ID: '' }, /OIDC_CLIENT_ID is required with AUTH_MODE=oidc/],
+    [{ ...OIDC, OIDC_CLIENT_SECRET: '' }, /needs exactly one of OIDC_CLIENT_SECRET and OIDC_CLIENT_PRIVATE_KEY_FILE/],
+    [{ ...OIDC, OIDC_CLIENT_PRIVATE_KEY_FILE: '/etc/key.pem' }, /needs exactly one of OIDC_CLIENT_SECRET and OIDC_CLIENT_PRIVATE_KEY_FILE/],
+    [{ ...OIDC, OIDC_REDIRECT_URL: '' }, /OIDC_REDIRECT_URL is required with AUTH_MODE=oidc/],
+    [{ ...OIDC, OIDC_REDIRECT_URL: 'https://gw.example.com/v2/gateway_auth' }, /OIDC_REDIRECT_URL must have a path of its own/],
+    [{ ...OIDC, OIDC_REDIRECT_URL: 'https://gw.example.com/' }, /OIDC_REDIRECT_URL must have a path of its own/],
+    [{ ...OIDC, OIDC_REDIRECT_URL: 'https://gw.example.com/cb?x=1' }, /OIDC_REDIRECT_URL must not have a query/],
+    [{ ...OIDC, OIDC_SCOPES: 'email profile' }, /OIDC_SCOPES must include openid/],
+    [{ ...OIDC, OIDC_ROOT: 'users/{name}/' }, /OIDC_ROOT may use only \{sub\}/],
+    [{ ...OIDC, OIDC_STATE_TTL: '1' }, /OIDC_STATE_TTL must be at least 5/],
+    [{ ...OIDC, REDIS_URL: 'redis://127.0.0.1:6379' }, /CREDENTIALS_KEY is required with AUTH_MODE=oidc and REDIS_URL/],
   ])('refuses %j with one line naming the variable', (env, message) => {
     let err: unknown;
     try {

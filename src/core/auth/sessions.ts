@@ -37,6 +37,9 @@ const UNUSABLE_ACCESS = 'The access token is missing, unknown, expired or signed
 
 export interface AccountResolver {
   resolve(principal: string): Promise<Account | undefined>;
+  /** See SignInMethod.renew and signedOut. */
+  renew?(principal: string): Promise<string>;
+  signedOut?(principal: string): Promise<void>;
 }
 
 const CHANGED = 'The operator changed this account since it signed in; sign in again.';
@@ -127,8 +130,22 @@ export class SessionService {
       throw fieldError('forbidden', { field: 'refreshToken', problem: `cannot be used: ${CHANGED}` });
     }
 
+    let principal = family.value.principal;
+    if (this.accounts.renew) {
+      try {
+        principal = await this.accounts.renew(principal);
+      } catch (err) {
+        // Whoever vouches for the account (an identity provider) no longer does: the session ends.
+        if (err instanceof GatewayError && (err.kind === 'forbidden' || err.kind === 'unauthorized')) await this.revoke(familyId, family.value);
+        // It could not tell (it does not answer): the refresh token stays good for the client's retry.
+        else await this.store.delete(key.spent(hash));
+        throw err;
+      }
+      account = (await this.accounts.resolve(principal)) ?? account;
+    }
+
     const { pair, access, refresh } = await this.issue(familyId, family.value.createdAt);
-    const next: Family = { ...family.value, access, refresh };
+    const next: Family = { ...family.value, principal, access, refresh };
     const swapped = await this.store.compareAndSet(key.family(familyId), family.raw, JSON.stringify(next), this.refreshTtlMs);
     if (!swapped) {
       // Signed out (or ended) while we were rotating: the new tokens must not outlive it.
@@ -154,6 +171,7 @@ export class SessionService {
     const family = await this.readFamily(familyId);
     if (!family || family.value.access !== hash) return false;
     await this.revoke(familyId, family.value);
+    await this.accounts.signedOut?.(family.value.principal);
     return true;
   }
 

@@ -60,6 +60,11 @@ export class SignInThrottle {
     this.byAddress = store.rateLimiter({ name: signInAddress, points: opts.addressMaxAttempts, durationSec: opts.addressWindowSec });
   }
 
+  /** Counts a sign-in begun from this address (an oauth sign-in, where the provider checks the password); 429 beyond the limit. */
+  async admitAddress(address: string): Promise<void> {
+    await consumeOrRefuse(this.byAddress, addressKey(address), 'sign-in attempts');
+  }
+
   /** Throws 429 when this address or this account may not try now; otherwise counts the attempt as a failure. */
   async admit(account: string, address: string, scope: FailureScope = 'account'): Promise<SignInAttempt> {
     const from = addressKey(address);
