@@ -2,7 +2,8 @@ import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { input, password } from '@inquirer/prompts';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { GatewayClient, type Entry } from './gateway-client.js';
+import { GatewayClient, type Entry, type FormField, type SignedIn } from './gateway-client.js';
+import { waitForOAuthSignIn } from './oauth-sign-in.js';
 import { bytes } from './progress.js';
 import { copyTree, downloadTree, uploadTree, type TransferOptions } from './transfers.js';
 import { ShellError, TOP, type Workspace } from './workspace.js';
@@ -24,6 +25,31 @@ export function parseRate(value: string): number {
 }
 
 const SECRET_FIELD = /password|secret|token|key/i;
+
+/** The sign-in form's answers: those given with --field, the others asked (hidden where secret). */
+async function formAnswers(form: FormField[], given: Record<string, string>, io: Io): Promise<Record<string, string>> {
+  const fields: Record<string, string> = {};
+  for (const f of form) {
+    if (given[f.name] !== undefined) {
+      fields[f.name] = given[f.name]!;
+      continue;
+    }
+    if (!io.interactive) {
+      if (f.required) throw new ShellError(`the gateway asks for "${f.name}" (${f.prompt}): pass --field ${f.name}=<value>`);
+      continue;
+    }
+    const ask = SECRET_FIELD.test(f.name) || SECRET_FIELD.test(f.prompt) ? password : input;
+    const answer = await ask({ message: f.prompt, ...(f.required ? { validate: (v: string) => (v !== '' ? true : 'required') } : {}) });
+    if (answer !== '') fields[f.name] = answer;
+  }
+  return fields;
+}
+
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 86_400) throw new InvalidArgumentError('use a whole number of seconds, 1 to 86400');
+  return n;
+}
 
 /** A host on this machine: plain HTTP to it never crosses a network. */
 const isLoopback = (host: string) => host === 'localhost' || host.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
@@ -79,9 +105,13 @@ export function buildProgram(ws: Workspace, io: Io): Command {
   const mounts = program.command('mounts').description('the gateways this shell is signed in to, under /gateway/<name>');
   mounts
     .command('add <name> <url>')
-    .description('sign in to a gateway; the fields its sign-in form asks for are prompted one by one')
+    .description(
+      'sign in to a gateway: the fields its sign-in form asks for are prompted one by one, or (oauth) the person signs in at the address shown, in a browser',
+    )
     .option('-f, --field <name=value>', 'a sign-in field given on the command line (repeatable)', collectField, {})
-    .action(async (name: string, url: string, opts: { field: Record<string, string> }) => {
+    .option('--no-browser', 'oauth: only show the address to sign in at, without opening a browser')
+    .option('--wait <seconds>', 'oauth: how long to wait for the sign-in in the browser', parseSeconds, 300)
+    .action(async (name: string, url: string, opts: { field: Record<string, string>; browser: boolean; wait: number }) => {
       if (!/^[\w.-]+$/.test(name)) throw new ShellError(`mount name "${name}": use letters, digits, ".", "_" or "-"`);
       let base: URL;
       try {
@@ -95,24 +125,18 @@ export function buildProgram(ws: Workspace, io: Io): Command {
         io.warn(`${baseUrl} is not encrypted: the sign-in fields and every token will travel in clear; use https://`);
       }
       const method = await GatewayClient.authMethod(baseUrl);
-      if (method.method !== 'form' || !('fields' in method))
-        throw new ShellError(`${baseUrl} signs in with "${method.method}"; this shell supports sign-in forms only`);
-      const fields: Record<string, string> = {};
-      for (const f of method.fields) {
-        const given = opts.field[f.name];
-        if (given !== undefined) {
-          fields[f.name] = given;
-          continue;
-        }
-        if (!io.interactive) {
-          if (f.required) throw new ShellError(`the gateway asks for "${f.name}" (${f.prompt}): pass --field ${f.name}=<value>`);
-          continue;
-        }
-        const ask = SECRET_FIELD.test(f.name) || SECRET_FIELD.test(f.prompt) ? password : input;
-        const answer = await ask({ message: f.prompt, ...(f.required ? { validate: (v: string) => (v !== '' ? true : 'required') } : {}) });
-        if (answer !== '') fields[f.name] = answer;
+      let signed: SignedIn;
+      if ('state' in method) {
+        signed = await waitForOAuthSignIn(baseUrl, method.url, method.state, {
+          say: io.out,
+          openBrowser: opts.browser && io.interactive,
+          timeoutMs: opts.wait * 1000,
+        });
+      } else if (method.method === 'form' && 'fields' in method) {
+        signed = await GatewayClient.signIn(baseUrl, await formAnswers(method.fields, opts.field, io));
+      } else {
+        throw new ShellError(`${baseUrl} signs in with "${method.method}"; this shell supports sign-in forms and oauth only`);
       }
-      const signed = await GatewayClient.signIn(baseUrl, fields);
       await ws.addMount(name, {
         url: baseUrl,
         accessToken: signed.accessToken,

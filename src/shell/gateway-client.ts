@@ -243,10 +243,18 @@ export class GatewayClient {
 
   // ---------------------------------------------------------------- sign-in (no session yet)
 
-  static async authMethod(baseUrl: string): Promise<{ method: 'form'; fields: FormField[] } | { method: string }> {
+  static async authMethod(
+    baseUrl: string,
+  ): Promise<{ method: 'form'; fields: FormField[] } | { method: 'oauth'; url: string; state: string } | { method: string }> {
     const res = await send(`${baseUrl}/v2/gateway_auth_method`, {}, 'sign-in method');
     if (!res.ok) throw await failure(res, 'sign-in method');
     const body = await objectOf(res, 'sign-in method');
+    if (body['gateway.auth.method'] === 'oauth') {
+      const url = text(body, 'gateway.auth.oauth.url');
+      const state = text(body, 'gateway.auth.oauth.state');
+      if (!url || !state) throw new GatewayCallError(0, "sign-in method: the gateway's oauth answer lacks gateway.auth.oauth.url or .state");
+      return { method: 'oauth', url, state };
+    }
     if (body['gateway.auth.method'] !== 'form') return { method: String(body['gateway.auth.method']) };
     const form = Array.isArray(body['gateway.auth.form']) ? (body['gateway.auth.form'] as Json[]) : [];
     const fields = form
@@ -270,6 +278,11 @@ export class GatewayClient {
     );
     if (!res.ok) throw await failure(res, 'sign in');
     return signedInOf(await objectOf(res, 'sign in'));
+  }
+
+  /** Collects an oauth sign-in with its state: the tokens once the person signed in, else the gateway's refusal (GatewayCallError). */
+  static async collectOAuth(baseUrl: string, state: string): Promise<SignedIn> {
+    return GatewayClient.signIn(baseUrl, { 'gateway.auth.oauth.state': state });
   }
 
   async signOut(): Promise<void> {

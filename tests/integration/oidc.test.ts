@@ -9,6 +9,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { idOf, type Json } from '../support/api.js';
 import { signInAtProvider, startBrowser, type TestBrowser } from '../support/browser.js';
+import { spawnGws } from '../support/gws.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { startTestIdp, type TestIdp } from '../support/oidc-idp.js';
 import { describeWithBrowser, describeWithRedis } from '../support/targets.js';
@@ -298,6 +299,45 @@ describeWithBrowser('AUTH_MODE=oidc (a real provider, a real browser)', () => {
       await idp.rotateKeys();
       const after = await signIn(app, 'alice');
       expect(after['gateway.auth.access.token']).toMatch(/^gwa_/);
+    });
+
+    it('signs the Gateway Shell in: gws mounts add shows the address, waits for the browser, and mounts', async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'oidc-gws-'));
+      const config = path.join(dir, 'gws', 'config.json');
+      /** gws mounts add, with the person signing in (or not) as `who` once it shows the address. */
+      const mountAs = async (mount: string, who: string) => {
+        const gws = spawnGws(['mounts', 'add', mount, front.url, '--wait', '60'], { cwd: dir, config });
+        let out = '';
+        const shown = new Promise<string>((resolve) =>
+          gws.child.stdout!.on('data', (d: Buffer) => {
+            out += d.toString();
+            const m = /^sign in in a browser at this address: (\S+)$/m.exec(out);
+            if (m) resolve(m[1]!);
+          }),
+        );
+        const page = await browser.page();
+        try {
+          await signInAtProvider(page, await shown, who, PASSWORD);
+        } finally {
+          await page.context().close();
+        }
+        return gws.done;
+      };
+      try {
+        const ok = await mountAs('corp', 'alice');
+        expect(ok).toMatchObject({ code: 0, stderr: '' });
+        expect(ok.stdout).toContain(`mounted ${front.url} at /gateway/corp`);
+        expect(await spawnGws(['mkdir', '/gateway/corp/from-gws'], { cwd: dir, config }).done).toMatchObject({ code: 0, stderr: '' });
+        const listed = await spawnGws(['ls', '/gateway/corp'], { cwd: dir, config }).done;
+        expect(listed).toMatchObject({ code: 0, stderr: '' });
+        expect(listed.stdout.split('\n')).toContain('from-gws/');
+
+        const refused = await mountAs('other', 'carol');
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toMatch(/^gws: not signed in: sign in: 403 You are not a member of a group allowed/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     it('tells clients of the seed dialect to use the Gateway API v2', async () => {
