@@ -254,7 +254,7 @@ describeWithBrowser('AUTH_MODE=oidc (a real provider, a real browser)', () => {
       }
     });
 
-    it('refuses a tampered callback: a state swapped for another sign-in’s, a nonce changed on the way', async () => {
+    it('refuses a tampered callback: a state swapped for another sign-in’s, a nonce changed on the way, a code for another application', async () => {
       const app = gw.runtime.app;
       const a = await begin(app);
       const b = await begin(app);
@@ -291,6 +291,19 @@ describeWithBrowser('AUTH_MODE=oidc (a real provider, a real browser)', () => {
         await page2.context().close();
       }
       expect((await collect(app, c.state).expect(403)).body.message).toMatch(/failed the gateway's checks/);
+
+      // A link made out to another application at the provider: its code (and ID token) are not the gateway's.
+      const d = await begin(app);
+      const foreign = new URL(d.url);
+      foreign.searchParams.set('client_id', 'other-app');
+      const page3 = await browser.page();
+      try {
+        await signInAtProvider(page3, foreign.href, 'alice', PASSWORD);
+        expect(await page3.textContent('h1')).toBe('Not signed in');
+      } finally {
+        await page3.context().close();
+      }
+      expect((await collect(app, d.state).expect(403)).body.message).toMatch(/Sign-in failed/);
     });
 
     it('keeps signing people in after the provider rotates its signing key', async () => {

@@ -103,6 +103,15 @@ export async function startTestIdp(opts: IdpOptions): Promise<TestIdp> {
         id_token_signed_response_alg: 'ES256',
       },
       {
+        // Another application at the same provider, with the same callback registered.
+        client_id: 'other-app',
+        client_secret: randomBytes(24).toString('hex'),
+        redirect_uris: opts.redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        id_token_signed_response_alg: 'ES256',
+      },
+      {
         client_id: 'gateway-with-key',
         token_endpoint_auth_method: 'private_key_jwt',
         token_endpoint_auth_signing_alg: 'ES256',
