@@ -81,6 +81,17 @@ async function begin(app: Express): Promise<{ url: string; state: string }> {
 
 const collect = (app: Express, state: unknown) => request(app).post('/v2/gateway_auth').send({ 'gateway.auth.oauth.state': state });
 
+/** The person signs in at `url` in a fresh browser; answers the heading of the page they end on. */
+async function atProvider(url: string, username: string, password = PASSWORD): Promise<string | null> {
+  const page = await browser.page();
+  try {
+    await signInAtProvider(page, url, username, password);
+    return await page.textContent('h1');
+  } finally {
+    await page.context().close();
+  }
+}
+
 /** The whole sign-in as odrive and its person do it; answers the tokens. */
 async function signIn(app: Express, username: string): Promise<Json> {
   const { url, state } = await begin(app);
@@ -154,6 +165,7 @@ describeWithBrowser('AUTH_MODE=oidc (a real provider, a real browser)', () => {
         await signInAtProvider(page, url, 'alice', PASSWORD);
         expect(page.url().startsWith(`${front.url}${CALLBACK}?`)).toBe(true);
         expect(await page.textContent('h1')).toBe('Signed in');
+        expect(await page.textContent('p')).toContain('signed in as alice@example.org');
         const csp = (await page.request.get(page.url())).headers()['content-security-policy'];
         expect(csp).toContain("default-src 'none'");
       } finally {
@@ -283,26 +295,14 @@ describeWithBrowser('AUTH_MODE=oidc (a real provider, a real browser)', () => {
       const c = await begin(app);
       const tampered = new URL(c.url);
       tampered.searchParams.set('nonce', 'chosen-by-someone-else');
-      const page2 = await browser.page();
-      try {
-        await signInAtProvider(page2, tampered.href, 'alice', PASSWORD);
-        expect(await page2.textContent('h1')).toBe('Not signed in');
-      } finally {
-        await page2.context().close();
-      }
+      expect(await atProvider(tampered.href, 'alice')).toBe('Not signed in');
       expect((await collect(app, c.state).expect(403)).body.message).toMatch(/failed the gateway's checks/);
 
       // A link made out to another application at the provider: its code (and ID token) are not the gateway's.
       const d = await begin(app);
       const foreign = new URL(d.url);
       foreign.searchParams.set('client_id', 'other-app');
-      const page3 = await browser.page();
-      try {
-        await signInAtProvider(page3, foreign.href, 'alice', PASSWORD);
-        expect(await page3.textContent('h1')).toBe('Not signed in');
-      } finally {
-        await page3.context().close();
-      }
+      expect(await atProvider(foreign.href, 'alice')).toBe('Not signed in');
       expect((await collect(app, d.state).expect(403)).body.message).toMatch(/Sign-in failed/);
     });
 
@@ -365,7 +365,7 @@ describeWithBrowser('AUTH_MODE=oidc (a real provider, a real browser)', () => {
       await request(app)
         .delete(`/v2/gateway_auth/${tokens['gateway.auth.access.token'] as string}`)
         .expect(200);
-      expect(await idp.liveRefreshTokens()).toBe(before - 1);
+      await waitFor(async () => (await idp.liveRefreshTokens()) === before - 1, 'the provider to revoke the refresh token');
     });
   });
 

@@ -9,7 +9,7 @@ export interface OAuthStart {
 }
 
 /** What the browser's visit to the oauth callback came to, for the page it is shown. */
-export type CallbackOutcome = { ok: true } | { ok: false; status: 400 | 403 | 503; message: string };
+export type CallbackOutcome = { ok: true; who?: string | undefined } | { ok: false; status: 400 | 403 | 503; message: string };
 
 export interface FormField {
   name: string;

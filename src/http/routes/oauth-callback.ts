@@ -25,8 +25,10 @@ export function oauthCallbackRoute(path: string, signIn: SignInService): Router 
     const query = new URLSearchParams(req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '');
     try {
       const outcome = await signIn.callback(query);
-      if (outcome.ok) page(res, 200, 'Signed in', 'You are signed in. Return to odrive: it goes on by itself. You can close this window.');
-      else page(res, outcome.status, 'Not signed in', outcome.message);
+      if (outcome.ok) {
+        const as = outcome.who ? ` as ${outcome.who}` : '';
+        page(res, 200, 'Signed in', `You are signed in${as}. Return to odrive: it goes on by itself. You can close this window.`);
+      } else page(res, outcome.status, 'Not signed in', outcome.message);
     } catch (err) {
       if (!(err instanceof GatewayError) || err.kind !== 'unavailable') throw err;
       page(res, 503, 'Not signed in', `${err.message} Then start signing in again from odrive.`);

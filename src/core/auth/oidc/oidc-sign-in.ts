@@ -108,7 +108,9 @@ export class OidcSignIn implements SignInMethod {
     }
     const principal = await this.seal.seal(this.principalOf(answer, admission.root, admission.readOnly));
     await this.settle(state, raw, { status: 'done', principal, expiresAt: value.expiresAt });
-    return { ok: true };
+    // Said on the page: a person who opened a link someone else sent sees whom it signed in.
+    const who = [answer.claims.email, answer.claims.preferred_username, answer.claims.sub].find((c) => typeof c === 'string' && c !== '');
+    return { ok: true, who: who as string };
   }
 
   /** The client collects the sign-in with its state: once, after the browser came back. */
