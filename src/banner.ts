@@ -8,7 +8,12 @@ export function startupBanner(rt: Runtime, url: string): string {
     : `bucket "${rt.config.s3.bucket}" at ${rt.config.s3.endpoint}`;
   lines.push(`  S3:        ${s3}`);
   lines.push(`  Sessions:  ${rt.store.durable ? 'Redis' : 'in-process store: sessions end with the process (set REDIS_URL to keep them)'}`);
-  lines.push(`  Sign-in:   form with fields ${rt.services.signIn.form.map((f) => f.name).join(', ')} — POST ${url}/v2/gateway_auth`);
+  if (rt.config.auth.mode === 'oidc') {
+    const o = rt.config.auth.oidc;
+    lines.push(`  Sign-in:   oauth through ${o.issuer}, the browser coming back to ${o.redirectUrl}`);
+  } else {
+    lines.push(`  Sign-in:   form with fields ${rt.services.signIn.form.map((f) => f.name).join(', ')} — POST ${url}/v2/gateway_auth`);
+  }
   if (rt.embeddedS3 && rt.config.auth.mode === 's3') {
     const body = `'{"access_key_id":"S3RVER","secret_access_key":"S3RVER"}'`;
     lines.push(`  Keys:      the embedded server's, access key S3RVER, secret S3RVER`);

@@ -49,6 +49,31 @@ describe('the gateway process', () => {
     }
   });
 
+  it('starts in the oidc mode while the identity provider is down: says how people sign in, and answers 503 until it is up', async () => {
+    const gw = startGateway({
+      DATA_DIR: dataDir,
+      AUTH_MODE: 'oidc',
+      // Nothing listens on the discard port: the provider is down.
+      OIDC_ISSUER: 'http://127.0.0.1:9',
+      OIDC_CLIENT_ID: 'gateway',
+      OIDC_CLIENT_SECRET: 'oidc-client-secret-value',
+      OIDC_REDIRECT_URL: 'https://gateway.example.com/oauth/callback',
+    });
+    try {
+      await waitFor(() => gw.stdout().includes('Sign-in:'), 'the start-up banner');
+      expect(gw.stdout()).toMatch(
+        /Sign-in: +oauth through http:\/\/127\.0\.0\.1:9, the browser coming back to https:\/\/gateway\.example\.com\/oauth\/callback/,
+      );
+      const url = /ready at (http:\/\/127\.0\.0\.1:\d+)/.exec(gw.stdout())![1]!;
+      const res = await fetch(`${url}/v2/gateway_auth_method`);
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { message: string }).message).toMatch(/identity provider does not answer/);
+      expect(gw.stdout()).not.toContain('oidc-client-secret-value');
+    } finally {
+      gw.child.kill('SIGKILL');
+    }
+  });
+
   it('lets an in-flight request finish after SIGTERM', async () => {
     const gw = startGateway({ DATA_DIR: dataDir, DEMO_PASSWORD: 'patient-password', SHUTDOWN_GRACE_MS: '30000', METRICS_ENABLED: 'true' });
     try {
