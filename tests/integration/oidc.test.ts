@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { Express } from 'express';
 import request from 'supertest';
-import { idOf, type Json } from '../support/api.js';
+import { idOf, uniqueRoot, type Json } from '../support/api.js';
 import { signInAtProvider, startBrowser, type TestBrowser } from '../support/browser.js';
 import { spawnGws } from '../support/gws.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
@@ -45,6 +45,8 @@ async function listener(): Promise<Listener> {
 
 const CALLBACK = '/oauth/back-from-provider';
 const PASSWORD = 'provider-password';
+/** Where people's roots go: a prefix of this run's own, since a real S3 bucket outlives the run. */
+const PEOPLE = uniqueRoot('oidc-people');
 
 let browser: TestBrowser;
 let idp: TestIdp;
@@ -59,7 +61,7 @@ const oidcEnv = (callbackBase: string, extra: Record<string, string> = {}) => ({
   OIDC_CLIENT_ID: idp.clientId,
   OIDC_CLIENT_SECRET: idp.clientSecret,
   OIDC_REDIRECT_URL: `${callbackBase}${CALLBACK}`,
-  OIDC_ROOT: 'people/{preferred_username}/',
+  OIDC_ROOT: `${PEOPLE}{preferred_username}/`,
   ...extra,
 });
 
@@ -181,8 +183,8 @@ describeWithBrowser('AUTH_MODE=oidc (a real provider, a real browser)', () => {
       // alice's root is her own folder, from her claims.
       const alice = as(app, tokens['gateway.auth.access.token']);
       await alice.post(`/v2/gateway_metadata_folder/${tokens['gateway.auth.metadata.id'] as string}`, { 'gateway.metadata.name': 'notes' }).expect(200);
-      const listed = await gw.bucket.client.send(new ListObjectsV2Command({ Bucket: gw.bucket.name, Prefix: 'people/alice/' }));
-      expect((listed.Contents ?? []).map((o) => o.Key)).toContain('people/alice/notes/');
+      const listed = await gw.bucket.client.send(new ListObjectsV2Command({ Bucket: gw.bucket.name, Prefix: `${PEOPLE}alice/` }));
+      expect((listed.Contents ?? []).map((o) => o.Key)).toContain(`${PEOPLE}alice/notes/`);
     });
 
     it('gives one gateway.auth.id per person across sign-ins, and another to someone else', async () => {
@@ -433,7 +435,7 @@ describeWithBrowser('AUTH_MODE=oidc (a real provider, a real browser)', () => {
           await alice
             .post(`/v2/gateway_metadata_folder/${tokens['gateway.auth.metadata.id'] as string}`, { 'gateway.metadata.name': 'from-id-token' })
             .expect(200);
-          const listed = await own.bucket.client.send(new ListObjectsV2Command({ Bucket: own.bucket.name, Prefix: 'people/alice/from-id-token/' }));
+          const listed = await own.bucket.client.send(new ListObjectsV2Command({ Bucket: own.bucket.name, Prefix: `${PEOPLE}alice/from-id-token/` }));
           expect(listed.KeyCount).toBe(1);
           const { url, state } = await begin(own.runtime.app);
           const page = await browser.page();
