@@ -193,6 +193,8 @@ const SETTINGS = {
     usersFile: from('USERS_FILE', optionalText()),
     /** How often the users file is checked for changes (it is also re-read on SIGHUP). */
     usersFileCheckSec: from('USERS_FILE_CHECK_INTERVAL', int(1, 3600, 5)),
+    /** Shared folders (mounts) and who sees them; checked for changes as often as USERS_FILE, re-read on SIGHUP. */
+    mountsFile: from('MOUNTS_FILE', optionalText()),
     demoPassword: secret('DEMO_PASSWORD', z.preprocess(blankToUndefined, z.string().min(8, 'must be at least 8 characters').optional())),
     accessTokenTtlSec: from('ACCESS_TOKEN_TTL', int(60, 7 * 24 * 3600, 3600)),
     refreshTokenTtlSec: from('REFRESH_TOKEN_TTL', int(300, 365 * 24 * 3600, 30 * 24 * 3600)),
@@ -236,6 +238,8 @@ const SETTINGS = {
     streamLeaseSec: from('UPLOAD_STREAM_LEASE', int(3, 3600, 60)),
     streamsPerAccount: from('UPLOAD_STREAMS_PER_ACCOUNT', int(1, 1000, 4)),
     streamsMax: from('UPLOAD_STREAMS_MAX', int(1, 10000, 32)),
+    /** Copies between two S3 servers (moves across mounts) this process streams at once; more wait their turn. */
+    mountCopyStreams: from('MOUNT_COPY_STREAMS', int(1, 1000, 4)),
     segmentedOpenPerAccount: from('UPLOAD_SEGMENTED_MAX_OPEN', int(1, 10000, 8)),
     downloadMode: from('DOWNLOAD_MODE', z.preprocess(blankToUndefined, z.enum(['stream', 'redirect'], 'must be stream or redirect').default('stream'))),
     downloadUrlTtlSec: from('DOWNLOAD_URL_TTL', int(10, 7 * 24 * 3600, 300)),
@@ -396,6 +400,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (s3.buckets && auth.mode !== 's3') fail('S3_BUCKETS is only used with AUTH_MODE=s3');
   if (s3.buckets && s3.bucket && !s3.buckets.includes(s3.bucket)) fail(`S3_BUCKET must be one of S3_BUCKETS`);
   if (auth.mode === 'oidc') checkOidc(auth.oidc, fail);
+  if (auth.mountsFile && ownKeys) fail(`MOUNTS_FILE is only used with AUTH_MODE=users or oidc (with AUTH_MODE=${auth.mode} people act with their own S3 keys)`);
   if (redis.sentinels && !redis.url) fail('REDIS_URL is required with REDIS_SENTINELS (for password and database; its host is not used)');
   if (auth.refreshTokenTtlSec <= auth.accessTokenTtlSec) fail('REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL');
   const { overrides, ...rest } = s3;

@@ -40,14 +40,14 @@ export class Metrics {
   });
   private readonly s3Calls = new Counter({
     name: 'gateway_s3_requests_total',
-    help: 'Calls to S3, by S3 operation and outcome (ok or the error name)',
-    labelNames: ['operation', 'outcome'] as const,
+    help: "Calls to S3, by S3 operation, outcome (ok or the error name) and endpoint (default: the gateway's own S3, else a MOUNTS_FILE endpoint)",
+    labelNames: ['operation', 'outcome', 'endpoint'] as const,
     registers: [this.registry],
   });
   private readonly s3Latency = new Histogram({
     name: 'gateway_s3_request_duration_seconds',
-    help: 'Time of calls to S3 (retries included), by S3 operation',
-    labelNames: ['operation'] as const,
+    help: 'Time of calls to S3 (retries included), by S3 operation and endpoint',
+    labelNames: ['operation', 'endpoint'] as const,
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [this.registry],
   });
@@ -91,8 +91,8 @@ export class Metrics {
     };
   }
 
-  s3Call(operation: string, outcome: string, seconds: number): void {
-    this.s3Calls.inc({ operation, outcome });
-    this.s3Latency.observe({ operation }, seconds);
+  s3Call(operation: string, outcome: string, seconds: number, endpoint = 'default'): void {
+    this.s3Calls.inc({ operation, outcome, endpoint });
+    this.s3Latency.observe({ operation, endpoint }, seconds);
   }
 }

@@ -5,6 +5,10 @@ import { ConfigError, type Config } from './config.js';
 import { importPKCS8 } from 'jose';
 import { AccountDirectory, loadAccountsFile, userRecord, type UserRecord } from './core/auth/accounts.js';
 import { reloadOnChange } from './core/auth/users-file-reload.js';
+import { loadMountsFile, type EndpointDefinition, type MountsFile } from './core/mounts/mounts-file.js';
+import { MountTable, type Mount } from './core/mounts/mount-table.js';
+import { Namespace } from './core/mounts/namespace.js';
+import { resolveProfile } from './storage/s3/profiles.js';
 import { CellsSignIn } from './core/auth/cells-sign-in.js';
 import { CredentialSeal } from './core/auth/credential-seal.js';
 import { hashPassword } from './core/auth/passwords.js';
@@ -61,8 +65,10 @@ export interface Runtime {
   locks: NamespaceLocks;
   /** The multipart uploads this gateway has open, and their orphan sweep. */
   multipartRegistry: MultipartRegistry;
-  /** Re-reads USERS_FILE now (SIGHUP); nothing without one. */
+  /** Re-reads USERS_FILE and MOUNTS_FILE now (SIGHUP); nothing without them. */
   reloadAccounts(): Promise<void>;
+  /** The mounts of MOUNTS_FILE, when there is one. */
+  mountTable: MountTable | undefined;
   close(): Promise<void>;
 }
 
@@ -174,6 +180,102 @@ async function openS3(config: Config, logger: Logger, metrics: Metrics | undefin
   return { endpoint, embeddedS3, clientOptions, bucketOptions, bucket };
 }
 
+/** MOUNTS_FILE as the gateway serves it: the table of mounts, their buckets by scope, and the file's home template. */
+interface MountWiring {
+  table: MountTable;
+  home: () => string | undefined;
+  bucketByScope: (scope: string) => S3Bucket | undefined;
+  /** Per endpoint used by a mount: whether its buckets answer (for /readyz). */
+  check(timeoutMs: number): Promise<Record<string, string>>;
+  reread(): Promise<number>;
+}
+
+async function openMounts(config: Config, s3: S3Wiring, logger: Logger, metrics: Metrics | undefined, opened: Opened): Promise<MountWiring | undefined> {
+  const file = config.auth.mountsFile;
+  if (!file) return undefined;
+  const buckets = new Map<string, S3Bucket>();
+  const clients = new Map<string, ReturnType<typeof createS3Client>>();
+  opened.add(() => {
+    for (const b of buckets.values()) if (b.server !== '') b.destroy();
+  });
+  // One client per endpoint definition (a changed definition gets a new one), one bucket per scope.
+  const clientFor = (e: EndpointDefinition) => {
+    const id = JSON.stringify(e);
+    let client = clients.get(id);
+    if (!client) {
+      const profile = resolveProfile(e.provider, {});
+      registerSecret(e.secretAccessKey);
+      client = createS3Client({
+        ...s3.clientOptions,
+        endpoint: e.url,
+        region: e.region,
+        forcePathStyle: profile.forcePathStyle,
+        checksums: profile.checksums,
+        legacyCopyConditions: profile.legacyCopyConditions,
+        accessKeyId: e.accessKeyId,
+        secretAccessKey: e.secretAccessKey,
+        ...(metrics ? { onCall: (op: string, outcome: string, sec: number) => metrics.s3Call(op, outcome, sec, e.name) } : {}),
+      });
+      clients.set(id, client);
+    }
+    return { client, profile: resolveProfile(e.provider, {}) };
+  };
+  const build = async (read: MountsFile): Promise<Mount[]> => {
+    const mounts: Mount[] = [];
+    for (const m of read.mounts) {
+      const e = m.endpoint === undefined ? undefined : read.endpoints.get(m.endpoint)!;
+      const scope = e ? `${e.name}/${m.bucket}` : m.bucket;
+      let bucket = buckets.get(scope);
+      if (!bucket || (e && bucket.client !== clientFor(e).client)) {
+        if (e) {
+          const { client, profile } = clientFor(e);
+          bucket = new S3Bucket(client, m.bucket, { ...s3.bucketOptions, profile }, e.name);
+        } else {
+          bucket = new S3Bucket(s3.bucket!.client, m.bucket, s3.bucketOptions);
+          if (s3.embeddedS3) await bucket.ensureExists();
+        }
+        buckets.set(scope, bucket);
+      }
+      mounts.push({ name: m.name, bucket, prefix: m.prefix, readOnly: m.readOnly, users: new Set(m.users), groups: new Set(m.groups) });
+    }
+    return mounts;
+  };
+  const load = () => loadMountsFile(file, config.s3.bucket);
+  let current = await load();
+  const table = new MountTable(await build(current));
+  return {
+    table,
+    home: () => current.home,
+    bucketByScope: (scope) => buckets.get(scope),
+    async check(timeoutMs) {
+      const byEndpoint = new Map<string, S3Bucket[]>();
+      for (const m of table.all()) {
+        const name = m.bucket.server === '' ? 'default' : m.bucket.server;
+        byEndpoint.set(name, [...(byEndpoint.get(name) ?? []), m.bucket as S3Bucket]);
+      }
+      const checks: Record<string, string> = {};
+      await Promise.all(
+        [...byEndpoint].map(async ([name, list]) => {
+          try {
+            await Promise.all([...new Set(list)].map((b) => withTimeout(b.check(), timeoutMs, `endpoint ${name}`)));
+            checks[`mounts:${name}`] = 'ok';
+          } catch (err) {
+            checks[`mounts:${name}`] = err instanceof Error ? err.message : String(err);
+          }
+        }),
+      );
+      return checks;
+    },
+    async reread() {
+      const next = await load();
+      table.replace(await build(next));
+      current = next;
+      logger.debug('mounts file read', { mounts: table.size });
+      return table.size;
+    },
+  };
+}
+
 /** The private key of OIDC_CLIENT_PRIVATE_KEY_FILE (PKCS#8 PEM), with the JWS algorithm its type calls for. */
 export async function readClientKey(file: string): Promise<OidcClientKey> {
   let pem: string;
@@ -212,6 +314,7 @@ async function openSignInMethod(
   store: SessionStore,
   opened: Opened,
   logger: Logger,
+  mounts: MountWiring | undefined,
 ): Promise<{ method: SignInMethod; demo: DemoAccount | undefined; reloadAccounts?: () => Promise<void> }> {
   if (config.auth.mode === 'oidc') {
     const o = config.auth.oidc;
@@ -236,8 +339,13 @@ async function openSignInMethod(
   if (config.auth.mode === 'users') {
     const file = config.auth.usersFile;
     if (file) {
-      const directory = new AccountDirectory(await loadAccountsFile(file), s3.bucket!);
-      const watch = reloadOnChange(file, directory, { intervalSec: config.auth.usersFileCheckSec, logger });
+      const read = () => loadAccountsFile(file, mounts?.home());
+      const directory = new AccountDirectory(await read(), s3.bucket!);
+      const apply = async () => {
+        directory.replace(await read());
+        return { message: 'sessions of changed or removed accounts end', fields: { users: directory.size } };
+      };
+      const watch = reloadOnChange(file, apply, { intervalSec: config.auth.usersFileCheckSec, logger, what: 'users file' });
       opened.add(() => watch.stop());
       return { method: await PasswordSignIn.create(directory, throttle, config.auth.signInQueueSize), demo: undefined, reloadAccounts: watch.reload };
     }
@@ -261,7 +369,7 @@ async function openSignInMethod(
 }
 
 /** /readyz: S3 (the bucket with the operator's keys, else any answer from the endpoint) and the session store. */
-function readinessCheck(config: Config, s3: S3Wiring, store: SessionStore): () => Promise<ReadinessReport> {
+function readinessCheck(config: Config, s3: S3Wiring, store: SessionStore, mounts: MountWiring | undefined): () => Promise<ReadinessReport> {
   return async () => {
     const checks: Record<string, string> = {};
     const probe = async (name: string, check: () => Promise<void>) => {
@@ -274,8 +382,10 @@ function readinessCheck(config: Config, s3: S3Wiring, store: SessionStore): () =
     };
     const bucket = s3.bucket;
     const s3Check = bucket ? () => bucket.check() : () => reachable(s3.endpoint, config.readyTimeoutMs);
-    await Promise.all([probe('s3', s3Check), probe('sessionStore', () => store.ping())]);
-    return { ready: Object.values(checks).every((c) => c === 'ok'), checks };
+    const [, , mountChecks] = await Promise.all([probe('s3', s3Check), probe('sessionStore', () => store.ping()), mounts?.check(config.readyTimeoutMs)]);
+    const ready = Object.values(checks).every((c) => c === 'ok');
+    // An endpoint that only mounts use makes only those mounts fail (503 there): the instance stays ready.
+    return { ready, checks: { ...checks, ...mountChecks } };
   };
 }
 
@@ -294,7 +404,24 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     const s3 = await openS3(config, logger, metrics, opened);
     const store = await openStore(config);
     opened.add(() => store.close());
-    const { method, demo, reloadAccounts } = await openSignInMethod(config, s3, new SignInThrottle(store, config.auth.signInThrottle), store, opened, logger);
+    const mounts = await openMounts(config, s3, logger, metrics, opened);
+    const signInMethod = await openSignInMethod(config, s3, new SignInThrottle(store, config.auth.signInThrottle), store, opened, logger, mounts);
+    const { method, demo } = signInMethod;
+    let reloadAccounts = signInMethod.reloadAccounts;
+    if (mounts) {
+      const reloadUsers = reloadAccounts;
+      const apply = async () => {
+        const size = await mounts.reread();
+        // The home template is the users file's business too.
+        await reloadUsers?.();
+        return { message: 'mounts revoked in it are gone for every session', fields: { mounts: size } };
+      };
+      const watch = reloadOnChange(config.auth.mountsFile!, apply, { intervalSec: config.auth.usersFileCheckSec, logger, what: 'mounts file' });
+      opened.add(() => watch.stop());
+      reloadAccounts = async () => {
+        await watch.reload();
+      };
+    }
 
     const sessions = new SessionService(store, method, {
       accessSec: config.auth.accessTokenTtlSec,
@@ -303,9 +430,21 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     });
     const cache = new MetadataCache(store, config.files.metadataCacheTtlSec * 1000);
     const locks = new NamespaceLocks(store, config.locks, metrics?.locks);
-    const files = new BucketFileSystem(cache, store, locks, config.files);
     const t = config.transfers;
-    const registry = new MultipartRegistry(method, store, logger, (familyId) => sessions.hasEnded(familyId));
+    const registry = new MultipartRegistry(
+      method,
+      store,
+      logger,
+      (familyId) => sessions.hasEnded(familyId),
+      (scope) => mounts?.bucketByScope(scope),
+    );
+    const files = new BucketFileSystem(cache, store, locks, registry, {
+      ...config.files,
+      streamPartSize: t.partSize,
+      streamQueueSize: t.queueSize,
+      streamLeaseMs: t.streamLeaseSec * 1000,
+      streamedCopies: t.mountCopyStreams,
+    });
     const commits = new UploadCommits(files, cache, logger);
     const sweeper = registry.startSweeping(t.sweepIntervalSec);
     opened.add(() => sweeper.stop());
@@ -315,29 +454,32 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       signIn: new SignInService(method, sessions),
       requestLimit: new RequestLimit(store, config.rateLimit),
       sessions,
-      files,
-      uploads: new StreamedUploads(files, commits, registry, {
-        partSize: t.partSize,
-        queueSize: t.queueSize,
-        streamLeaseMs: t.streamLeaseSec * 1000,
-        maxPerAccount: t.streamsPerAccount,
-        maxInAll: t.streamsMax,
-      }),
-      segmentedUploads: new SegmentedUploads(files, commits, registry, store, {
-        segmentSize: config.uploadSegmentSize,
-        sessionTtlMs: t.sessionTtlSec * 1000,
-        maxOpenPerAccount: t.segmentedOpenPerAccount,
-      }),
-      downloads: new DownloadService({ mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec }, cache),
-      thumbnails: new ThumbnailService({
-        size: t.thumbnailSize,
-        maxSourceBytes: t.thumbnailMaxSourceBytes,
-        cacheBytes: t.thumbnailCacheBytes,
-        concurrency: t.thumbnailConcurrency,
-        queueSize: t.thumbnailQueueSize,
-      }),
+      files: new Namespace(
+        mounts?.table,
+        files,
+        new StreamedUploads(files, commits, registry, {
+          partSize: t.partSize,
+          queueSize: t.queueSize,
+          streamLeaseMs: t.streamLeaseSec * 1000,
+          maxPerAccount: t.streamsPerAccount,
+          maxInAll: t.streamsMax,
+        }),
+        new SegmentedUploads(files, commits, registry, store, {
+          segmentSize: config.uploadSegmentSize,
+          sessionTtlMs: t.sessionTtlSec * 1000,
+          maxOpenPerAccount: t.segmentedOpenPerAccount,
+        }),
+        new DownloadService({ mode: t.downloadMode, urlTtlSec: t.downloadUrlTtlSec }, cache),
+        new ThumbnailService({
+          size: t.thumbnailSize,
+          maxSourceBytes: t.thumbnailMaxSourceBytes,
+          cacheBytes: t.thumbnailCacheBytes,
+          concurrency: t.thumbnailConcurrency,
+          queueSize: t.thumbnailQueueSize,
+        }),
+      ),
       uploadSegmentSize: config.uploadSegmentSize,
-      readiness: readinessCheck(config, s3, store),
+      readiness: readinessCheck(config, s3, store, mounts),
     };
     const app = createApp({
       services,
@@ -362,6 +504,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       locks,
       multipartRegistry: registry,
       reloadAccounts: reloadAccounts ?? (async () => undefined),
+      mountTable: mounts?.table,
       close: () => opened.closeAll(),
     };
   } catch (err) {

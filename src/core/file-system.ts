@@ -8,6 +8,7 @@ import { fieldError, GatewayError, invalid, type Field } from '../errors.js';
 import { checkName, decodeId, encodeId, isFolderKey, MAX_KEY_BYTES, nameOf, parentOf, ROOT_ID } from './ids.js';
 import type { MetadataCache, ObjectFacts } from './metadata-cache.js';
 import type { Lease, NamespaceLocks } from './namespace-locks.js';
+import type { MultipartRegistry } from './transfers/multipart-registry.js';
 import { LEGACY_FOLDER_SUFFIX, listingChildren } from './listing.js';
 import { openPageToken, sealPageToken } from './page-tokens.js';
 import { storeKeys } from './store-keys.js';
@@ -38,7 +39,17 @@ export interface FileSystemOptions {
   pageSize: number;
   headConcurrency: number;
   copyConcurrency: number;
+  /** Copies between two S3 servers stream through the gateway in parts of this size, this many parts at once. */
+  streamPartSize: number;
+  streamQueueSize: number;
+  /** How long a streamed copy's multipart upload is leased (see MultipartRegistry.leaseFor). */
+  streamLeaseMs: number;
+  /** Streamed copies this process runs at once, whatever the number of moves: they bound its memory. */
+  streamedCopies: number;
 }
+
+/** The same bucket and prefix: a move between them is a move within one place. */
+const samePlace = (a: Account, b: Account) => a.bucket.scope === b.bucket.scope && a.root === b.root;
 
 const notFound = () => new GatewayError('not_found', 'No such file or folder.');
 const notAFolder = (field: Field) => invalid(field, 'is a file, not a folder');
@@ -68,15 +79,19 @@ export const entryHash = (etag: string, sha256: string | undefined) => sha256 ??
  */
 export class BucketFileSystem {
   private readonly heads: ReturnType<typeof pLimit>;
+  private readonly streamedCopies: ReturnType<typeof pLimit>;
 
   constructor(
     private readonly cache: MetadataCache,
     private readonly store: SessionStore,
     private readonly locks: NamespaceLocks,
+    private readonly registry: MultipartRegistry,
     private readonly opts: FileSystemOptions,
   ) {
     // Shared across requests: a burst of cold listings cannot flood S3 with HEADs.
     this.heads = pLimit(opts.headConcurrency);
+    // Shared too: each copy through the gateway holds up to (queue + 1) parts.
+    this.streamedCopies = pLimit(opts.streamedCopies);
   }
 
   // ---------------------------------------------------------------- reading
@@ -119,7 +134,7 @@ export class BucketFileSystem {
     const head = await account.bucket.head(full);
     if (!head) throw notFound();
     const facts = factsFromHead(head);
-    await this.cache.put(account.bucket.name, head, facts);
+    await this.cache.put(account.bucket.scope, head, facts);
     return this.fileEntry(account, head, facts);
   }
 
@@ -131,7 +146,7 @@ export class BucketFileSystem {
   /** Runs `work` holding the account's relative keys `rels` (and their ancestors, shared). */
   locked<T>(account: Account, rels: string[], work: (lease: Lease) => Promise<T>): Promise<T> {
     return this.locks.run(
-      account.bucket.name,
+      account.bucket.scope,
       rels.map((r) => account.root + r),
       work,
     );
@@ -151,7 +166,7 @@ export class BucketFileSystem {
       if (taken === 'folder') return this.entry(account, encodeId(rel));
       lease.assertHeld();
       await account.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(time) } });
-      await this.cache.putFolder(account.bucket.name, full, time);
+      await this.cache.putFolder(account.bucket.scope, full, time);
       return this.folderEntry(rel, time);
     });
   }
@@ -163,7 +178,7 @@ export class BucketFileSystem {
     const folder = isFolderKey(rel);
     const parent = parentOf(rel);
     checkName(newName, field, (n) => `${account.root}${parent}${n}${folder ? '/' : ''}`);
-    return this.relocate(account, rel, `${parent}${newName as string}${folder ? '/' : ''}`, field);
+    return this.relocateBetween(account, rel, account, `${parent}${newName as string}${folder ? '/' : ''}`, field);
   }
 
   async move(account: Account, id: string, newParentId: unknown): Promise<Entry> {
@@ -177,7 +192,7 @@ export class BucketFileSystem {
     const targetRel = `${target}${nameOf(rel)}${isFolderKey(rel) ? '/' : ''}`;
     const bytes = Buffer.byteLength(account.root + targetRel, 'utf8');
     if (bytes > MAX_KEY_BYTES) throw invalid(field, `would make the S3 key ${bytes} bytes long; S3 allows ${MAX_KEY_BYTES}`);
-    return this.relocate(account, rel, targetRel, field, target);
+    return this.relocateBetween(account, rel, account, targetRel, field, target);
   }
 
   async remove(account: Account, id: string): Promise<void> {
@@ -195,7 +210,7 @@ export class BucketFileSystem {
           await account.bucket.deleteMany(page.map((o) => o.key));
         }
         if (legacyMarker) await account.bucket.deleteOne(legacy);
-        await this.cache.forgetFolder(account.bucket.name, full);
+        await this.cache.forgetFolder(account.bucket.scope, full);
       } else {
         if (!(await account.bucket.head(full))) throw notFound();
         lease.assertHeld();
@@ -207,31 +222,98 @@ export class BucketFileSystem {
 
   // ---------------------------------------------------------------- rename and move
 
-  /** `newParent`: the target folder of a move, which must (still) exist once the names are held. */
-  private async relocate(account: Account, rel: string, targetRel: string, field: Field, newParent?: string): Promise<Entry> {
-    if (targetRel === rel) return this.entry(account, encodeId(rel));
-    return this.locked(account, [rel, targetRel], async (lease) => {
-      if (newParent !== undefined) await this.assertFolder(account, newParent);
-      return isFolderKey(rel) ? this.relocateFolder(account, rel, targetRel, field, lease) : this.relocateFile(account, rel, targetRel, field, lease);
+  /**
+   * Moves `rel` of `src` to `targetRel` of `dst`: within one account's place (rename, move) or between two
+   * (from a mount to another, or to the home). `newParent`: the target folder of a move, which must (still)
+   * exist once the names are held.
+   */
+  async relocateBetween(src: Account, rel: string, dst: Account, targetRel: string, field: Field, newParent?: string): Promise<Entry> {
+    this.assertWritable(src);
+    this.assertWritable(dst);
+    const same = samePlace(src, dst);
+    if (same && targetRel === rel) return this.entry(src, encodeId(rel));
+    return this.lockedBetween(src, [rel], dst, [targetRel], async (lease) => {
+      if (newParent !== undefined) await this.assertFolder(dst, newParent);
+      return isFolderKey(rel) ? this.relocateFolder(src, rel, dst, targetRel, field, lease) : this.relocateFile(src, rel, dst, targetRel, field, lease);
     });
   }
 
+  /** Holds names in two places at once, always in the same order, so that two opposite moves cannot wait for each other. */
+  private lockedBetween<T>(src: Account, srcRels: string[], dst: Account, dstRels: string[], work: (lease: Lease) => Promise<T>): Promise<T> {
+    if (src.bucket.scope === dst.bucket.scope) {
+      return this.locks.run(src.bucket.scope, [...srcRels.map((r) => src.root + r), ...dstRels.map((r) => dst.root + r)], work);
+    }
+    const [first, second] =
+      src.bucket.scope < dst.bucket.scope
+        ? [
+            { a: src, r: srcRels },
+            { a: dst, r: dstRels },
+          ]
+        : [
+            { a: dst, r: dstRels },
+            { a: src, r: srcRels },
+          ];
+    return this.locked(first.a, first.r, (outer) =>
+      this.locked(second.a, second.r, (inner) =>
+        work({
+          token: inner.token,
+          assertHeld: () => {
+            outer.assertHeld();
+            inner.assertHeld();
+          },
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Copies one object version to a key of another (or the same) bucket: by S3 itself on one server, else
+   * streamed through the gateway (a part at a time), keeping its metadata. A source that changed since it
+   * was listed is a conflict, as with a copy S3 makes.
+   */
+  private async copyObject(by: Account, from: BucketStore, object: ObjectSummary, to: BucketStore, toKey: string): Promise<{ etag: string | undefined }> {
+    if (from.scope === to.scope) return to.copy(object, toKey);
+    if (from.server === to.server && object.size <= to.profile.multipartCopyCutoff) return to.copy(object, toKey, from.name);
+    return this.streamedCopies(() => this.streamCopy(by, from, object, to, toKey));
+  }
+
+  private async streamCopy(by: Account, from: BucketStore, object: ObjectSummary, to: BucketStore, toKey: string): Promise<{ etag: string | undefined }> {
+    const source = await from.get(object.key);
+    if (!source) throw notFound();
+    const tracked = this.registry.leaseFor({ key: toKey, bucket: to.scope, principal: by.principal }, this.opts.streamLeaseMs);
+    try {
+      if (unquoted(source.etag) !== unquoted(object.etag)) throw new GatewayError('conflict', 'A file changed while it was being copied; try again.');
+      const staged = await to.stage(
+        toKey,
+        source.body,
+        { contentType: source.contentType ?? 'application/octet-stream', metadata: source.metadata },
+        { size: object.size, partSize: this.opts.streamPartSize, queueSize: this.opts.streamQueueSize, onMultipart: tracked.onMultipart },
+      );
+      const written = await staged.commit({ mustNotExist: false, metadata: source.metadata });
+      return { etag: written.etag };
+    } finally {
+      // Read to its end or given up: either way the source's connection is let go.
+      source.body.destroy();
+      tracked.end();
+    }
+  }
+
   /** Moves the file's newest version, read once its names are held: a replace that came first moves with it. */
-  private async relocateFile(account: Account, rel: string, targetRel: string, field: Field, lease: Lease): Promise<Entry> {
-    const from = account.root + rel;
-    const to = account.root + targetRel;
-    const [source, taken] = await Promise.all([account.bucket.head(from), this.nameTaken(account.bucket, to)]);
+  private async relocateFile(src: Account, rel: string, dst: Account, targetRel: string, field: Field, lease: Lease): Promise<Entry> {
+    const from = src.root + rel;
+    const to = dst.root + targetRel;
+    const [source, taken] = await Promise.all([src.bucket.head(from), this.nameTaken(dst.bucket, to)]);
     if (!source) throw notFound();
     if (taken) throw targetTaken(field);
     const facts = factsFromHead(source);
     lease.assertHeld();
-    // Guarded by the version read above: S3 refuses the copy if another writer changed it since.
-    const copied = await account.bucket.copy(source, to);
-    if (copied.etag) await this.cache.put(account.bucket.name, { key: to, etag: copied.etag, size: source.size }, facts);
+    // Guarded by the version read above: the copy is refused if another writer changed it since.
+    const copied = await this.copyObject(src, src.bucket, source, dst.bucket, to);
+    if (copied.etag) await this.cache.put(dst.bucket.scope, { key: to, etag: copied.etag, size: source.size }, facts);
     lease.assertHeld();
-    await account.bucket.deleteOne(from);
-    await this.keepFolder(account, parentOf(rel), lease);
-    return this.fileEntry(account, { ...source, key: to, etag: copied.etag ?? source.etag }, facts);
+    await src.bucket.deleteOne(from);
+    await this.keepFolder(src, parentOf(rel), lease);
+    return this.fileEntry(dst, { ...source, key: to, etag: copied.etag ?? source.etag }, facts);
   }
 
   /**
@@ -243,25 +325,26 @@ export class BucketFileSystem {
    * entry, is checked afresh like any request. The whole subtree is held throughout, so no write inside it
    * can slip between the listing and the deletes.
    */
-  private async relocateFolder(account: Account, rel: string, targetRel: string, field: Field, lease: Lease): Promise<Entry> {
-    const from = account.root + rel;
-    const to = account.root + targetRel;
-    const jobKey = storeKeys.folderJob(createHash('sha256').update(`${account.bucket.name}\0${from}\0${to}`).digest('base64url'));
-    const [job, sourceExists] = await Promise.all([this.store.get(jobKey), this.folderExists(account.bucket, from)]);
+  private async relocateFolder(src: Account, rel: string, dst: Account, targetRel: string, field: Field, lease: Lease): Promise<Entry> {
+    const from = src.root + rel;
+    const to = dst.root + targetRel;
+    const where = src.bucket.scope === dst.bucket.scope ? `${src.bucket.scope}\0${from}\0${to}` : `${src.bucket.scope}\0${from}\0${dst.bucket.scope}\0${to}`;
+    const jobKey = storeKeys.folderJob(createHash('sha256').update(where).digest('base64url'));
+    const [job, sourceExists] = await Promise.all([this.store.get(jobKey), this.folderExists(src.bucket, from)]);
     // A repeat of a finished move is checked like any request: its source is gone.
     if (!sourceExists) throw notFound();
-    const source = await this.subtreeVersion(account.bucket, from);
+    const source = await this.subtreeVersion(src.bucket, from);
     if (job !== source) {
-      if (await this.nameTaken(account.bucket, to.slice(0, -1))) throw targetTaken(field);
+      if (await this.nameTaken(dst.bucket, to.slice(0, -1))) throw targetTaken(field);
     }
     await this.store.set(jobKey, source, JOB_TTL_MS);
 
-    const [folderModified] = await this.folderTimes(account.bucket, [from]);
+    const [folderModified] = await this.folderTimes(src.bucket, [from]);
     const copy = pLimit(this.opts.copyConcurrency);
     const copiedSources: string[] = [];
     let failure: { error: unknown } | undefined; // boxed: whatever was thrown, even undefined, counts
-    for await (const page of account.bucket.listAll(from)) {
-      const known = await this.cache.getMany(account.bucket.name, page);
+    for await (const page of src.bucket.listAll(from)) {
+      const known = await this.cache.getMany(src.bucket.scope, page);
       lease.assertHeld();
       // After a failure no further copy starts, and the answer waits for those under way: nothing of
       // this operation may write once it has answered and let go of its names.
@@ -271,9 +354,9 @@ export class BucketFileSystem {
             if (failure) return;
             try {
               const dest = to + object.key.slice(from.length);
-              const copied = await account.bucket.copy(object, dest);
+              const copied = await this.copyObject(src, src.bucket, object, dst.bucket, dest);
               const facts = known[i];
-              if (facts && copied.etag) await this.cache.put(account.bucket.name, { key: dest, etag: copied.etag, size: object.size }, facts);
+              if (facts && copied.etag) await this.cache.put(dst.bucket.scope, { key: dest, etag: copied.etag, size: object.size }, facts);
               copiedSources.push(object.key);
             } catch (err) {
               failure ??= { error: err };
@@ -285,10 +368,14 @@ export class BucketFileSystem {
     }
     const legacy = `${from.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
     lease.assertHeld();
-    await account.bucket.deleteMany(copiedSources);
-    if (await account.bucket.head(legacy)) await account.bucket.deleteOne(legacy);
-    await Promise.all([this.cache.forgetFolder(account.bucket.name, from), this.cache.putFolder(account.bucket.name, to, folderModified!)]);
-    await this.keepFolder(account, parentOf(rel), lease);
+    // Across places the target may have no key yet (an empty folder): give it its marker before the source goes.
+    if (!samePlace(src, dst) && !(await dst.bucket.hasAny(to))) {
+      await dst.bucket.putEmpty(to, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(folderModified) } });
+    }
+    await src.bucket.deleteMany(copiedSources);
+    if (await src.bucket.head(legacy)) await src.bucket.deleteOne(legacy);
+    await Promise.all([this.cache.forgetFolder(src.bucket.scope, from), this.cache.putFolder(dst.bucket.scope, to, folderModified!)]);
+    await this.keepFolder(src, parentOf(rel), lease);
     await this.store.delete(jobKey);
     return this.folderEntry(targetRel, folderModified!);
   }
@@ -318,7 +405,7 @@ export class BucketFileSystem {
   // ---------------------------------------------------------------- helpers
 
   assertWritable(account: Account): void {
-    if (account.readOnly) throw new GatewayError('forbidden', 'This account is read-only.');
+    if (account.readOnly) throw new GatewayError('forbidden', account.readOnlyReason ?? 'This account is read-only.');
   }
 
   /** An id that may be renamed, moved or deleted: anything but the root. */
@@ -394,7 +481,7 @@ export class BucketFileSystem {
 
   /** Facts for listed objects: from the cache, else one HEAD each (bounded), remembered for next time. */
   private async factsFor(bucket: BucketStore, objects: ObjectSummary[]): Promise<ObjectFacts[]> {
-    const cached = await this.cache.getMany(bucket.name, objects);
+    const cached = await this.cache.getMany(bucket.scope, objects);
     return Promise.all(
       objects.map(async (o, i) => {
         const hit = cached[i];
@@ -402,7 +489,7 @@ export class BucketFileSystem {
         const head = await this.heads(() => bucket.head(o.key));
         // Gone between listing and HEAD: report what the listing said.
         const facts = head ? factsFromHead(head) : { modified: o.lastModified.getTime(), sha256: undefined };
-        if (head) await this.cache.put(bucket.name, head, facts);
+        if (head) await this.cache.put(bucket.scope, head, facts);
         return facts;
       }),
     );
@@ -410,14 +497,14 @@ export class BucketFileSystem {
 
   /** Folder modified times: the marker's stored time, else the stable value for marker-less folders. */
   private async folderTimes(bucket: BucketStore, fullKeys: string[]): Promise<number[]> {
-    const cached = await this.cache.getFolders(bucket.name, fullKeys);
+    const cached = await this.cache.getFolders(bucket.scope, fullKeys);
     return Promise.all(
       fullKeys.map(async (full, i) => {
         const hit = cached[i];
         if (hit !== undefined) return hit;
         const marker = await this.heads(() => bucket.head(full));
         const modified = marker ? (parseModified(marker.metadata[META_MODIFIED]) ?? marker.lastModified.getTime()) : IMPLICIT_FOLDER_MODIFIED;
-        await this.cache.putFolder(bucket.name, full, modified);
+        await this.cache.putFolder(bucket.scope, full, modified);
         return modified;
       }),
     );

@@ -1,11 +1,7 @@
 import type { RequestLimit } from './auth/request-limit.js';
 import type { SessionService } from './auth/sessions.js';
 import type { SignInService } from './auth/sign-in.js';
-import type { BucketFileSystem } from './file-system.js';
-import type { DownloadService } from './transfers/downloads.js';
-import type { ThumbnailService } from './transfers/thumbnails.js';
-import type { SegmentedUploads } from './transfers/segmented-uploads.js';
-import type { StreamedUploads } from './transfers/streamed-uploads.js';
+import type { Namespace } from './mounts/namespace.js';
 
 export interface ReadinessReport {
   ready: boolean;
@@ -18,13 +14,8 @@ export interface GatewayServices {
   signIn: SignInService;
   sessions: SessionService;
   requestLimit: RequestLimit;
-  files: BucketFileSystem;
-  /** Uploads in one request. */
-  uploads: StreamedUploads;
-  /** Large uploads in segments. */
-  segmentedUploads: SegmentedUploads;
-  downloads: DownloadService;
-  thumbnails: ThumbnailService;
+  /** Every file operation, on an account's whole tree: its home and the mounts granted to it. */
+  files: Namespace;
   uploadSegmentSize: number;
   readiness(): Promise<ReadinessReport>;
 }

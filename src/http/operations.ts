@@ -83,8 +83,8 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
     const account = sessionOf(res).account;
     const { name } = readFields(d, header, ['name']);
     const entry = isNew
-      ? await s.uploads.uploadNew(account, idOf(req), d.percentEncodedNames ? percentDecoded(name, 'name') : name, decl, req)
-      : await s.uploads.update(account, idOf(req), decl, req);
+      ? await s.files.uploadNew(account, idOf(req), d.percentEncodedNames ? percentDecoded(name, 'name') : name, decl, req)
+      : await s.files.update(account, idOf(req), decl, req);
     res.json(entryJson(d, entry));
   };
 
@@ -93,7 +93,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
     const decl = readDeclaration(readDeclarationInput(d, b));
     const f = readFields(d, b, ['name', 'uploadId', 'cookie']);
     const target = isNew ? { parentId: idOf(req), name: f.name } : { id: idOf(req) };
-    res.json(entryJson(d, await s.segmentedUploads.finish(sessionOf(res).account, target, decl, f.uploadId, f.cookie)));
+    res.json(entryJson(d, await s.files.finishUpload(sessionOf(res).account, target, decl, f.uploadId, f.cookie)));
   };
 
   return {
@@ -150,7 +150,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       handle: () => async (req, res) => {
         const account = sessionOf(res).account;
         if (req.method === 'HEAD') {
-          const head = await s.downloads.head(account, idOf(req));
+          const head = await s.files.downloadHead(account, idOf(req));
           res
             .status(200)
             .set({
@@ -165,7 +165,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
             .end();
           return;
         }
-        const got = await s.downloads.open(account, idOf(req), {
+        const got = await s.files.download(account, idOf(req), {
           range: req.get('range'),
           ifRange: req.get('if-range'),
           ifNoneMatch: req.get('if-none-match'),
@@ -195,7 +195,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       auth: true,
       json: false,
       handle: () => async (req, res) => {
-        const t = await s.thumbnails.render(sessionOf(res).account, idOf(req));
+        const t = await s.files.thumbnail(sessionOf(res).account, idOf(req));
         res
           .status(200)
           .set({ 'Content-Type': t.contentType, 'Content-Length': String(t.body.length), ETag: t.etag, 'Cache-Control': 'private' })
@@ -249,7 +249,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
         const b = bodyOf(req);
         const target = readFields(d, b, ['fileId', 'parentId', 'name']);
         const { account, familyId } = sessionOf(res);
-        const started = await s.segmentedUploads.start(account, target, readDeclaration(readDeclarationInput(d, b)), readSegmentPlan(d, b), familyId);
+        const started = await s.files.startUpload(account, target, readDeclaration(readDeclarationInput(d, b)), readSegmentPlan(d, b), familyId);
         res.json(startedUploadJson(d, started));
       },
     },
@@ -259,7 +259,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       handle: (d) => async (req, res) => {
         const header = readSegmentHeader(d, jsonHeader(req, d, 'segmentHeader'));
         if (typeof header.size === 'number') checkContentLength(req, header.size, 'segmentSize');
-        const seg = await s.segmentedUploads.uploadSegment(sessionOf(res).account, idOf(req), header, req);
+        const seg = await s.files.uploadSegment(sessionOf(res).account, idOf(req), header, req);
         res.json({ ...segmentJson(d, seg), [wireName(d, 'cookie')]: header.cookie });
       },
     },
@@ -269,7 +269,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       auth: true,
       json: false,
       handle: () => async (req, res) => {
-        await s.segmentedUploads.cancel(sessionOf(res).account, idOf(req));
+        await s.files.cancelUpload(sessionOf(res).account, idOf(req));
         res.json({});
       },
     },

@@ -74,6 +74,13 @@ export interface StagedObject {
 
 export interface BucketStore {
   readonly name: string;
+  /**
+   * Where the bucket lives, for what the gateway keeps about it (metadata, write order, jobs): the bucket's
+   * name on the gateway's own S3, prefixed with the endpoint's name on another one.
+   */
+  readonly scope: string;
+  /** The server it is on ('' for the gateway's own S3): S3 copies between buckets of one server itself. */
+  readonly server: string;
   /** What this server can do. */
   readonly profile: S3Profile;
   /** One cheap request that needs the right to list the bucket: how sign-in checks a person's keys. */
@@ -90,8 +97,11 @@ export interface BucketStore {
   /** A short-lived GET URL; S3 answers it with these response headers. */
   presignGet(key: string, ttlSec: number, response?: { contentDisposition?: string }): Promise<string>;
   putEmpty(key: string, opts: { contentType: string; metadata: Record<string, string> }): Promise<{ etag: string }>;
-  /** Copies the version `from` describes (refused, 409, if the object is another version by then). */
-  copy(from: ObjectSummary, toKey: string): Promise<{ etag: string | undefined }>;
+  /**
+   * Copies the version `from` describes (refused, 409, if the object is another version by then), from
+   * this bucket or from `fromBucket` of the same server (only below the profile's multipart-copy cutoff).
+   */
+  copy(from: ObjectSummary, toKey: string, fromBucket?: string): Promise<{ etag: string | undefined }>;
   /** Rewrites the metadata of the version `head` describes, in place (409 if it is another version by then). */
   replaceMetadata(head: ObjectHead, metadata: Record<string, string>): Promise<{ etag: string | undefined }>;
   deleteOne(key: string): Promise<void>;

@@ -53,9 +53,9 @@ describe('Prometheus metrics', () => {
     expect(sample(text, 'gateway_http_request_duration_seconds_count', { operation: 'download' })).toBe(1);
     expect(sample(text, 'gateway_http_request_bytes_total', { operation: 'uploadNew' })).toBeGreaterThanOrEqual(10_000);
     expect(sample(text, 'gateway_http_response_bytes_total', { operation: 'download' })).toBeGreaterThanOrEqual(10_000);
-    expect(sample(text, 'gateway_s3_requests_total', { operation: 'ListObjectsV2', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
-    expect(sample(text, 'gateway_s3_requests_total', { operation: 'GetObject', outcome: 'ok' })).toBe(1);
-    expect(sample(text, 'gateway_s3_request_duration_seconds_count', { operation: 'HeadObject' })).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'gateway_s3_requests_total', { operation: 'ListObjectsV2', outcome: 'ok', endpoint: 'default' })).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'gateway_s3_requests_total', { operation: 'GetObject', outcome: 'ok', endpoint: 'default' })).toBe(1);
+    expect(sample(text, 'gateway_s3_request_duration_seconds_count', { operation: 'HeadObject', endpoint: 'default' })).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'gateway_active_uploads')).toBe(0);
     expect(sample(text, 'gateway_process_resident_memory_bytes')).toBeGreaterThan(0);
     // ids and keys never become labels

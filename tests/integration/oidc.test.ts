@@ -393,6 +393,58 @@ describeWithBrowser('AUTH_MODE=oidc (a real provider, a real browser)', () => {
       }
     });
 
+    it('shows the mounts granted to the person’s groups at the root, and takes one away at the next refresh once the group goes', async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'oidc-mounts-'));
+      const file = path.join(dir, 'mounts.yaml');
+      const staff = uniqueRoot('oidc-staff');
+      await writeFile(
+        file,
+        [
+          'mounts:',
+          '  - name: Staff',
+          `    prefix: ${staff}`,
+          '    groups: [staff]',
+          '  - name: Audit',
+          `    prefix: ${uniqueRoot('oidc-audit')}`,
+          '    readOnly: true',
+          '    groups: [auditors]',
+          '',
+        ].join('\n'),
+      );
+      const own = await ownGateway({ MOUNTS_FILE: file });
+      const root = async (token: unknown) =>
+        ((await as(own.runtime.app, token).get('/v2/gateway_metadata_children/root').expect(200)).body as Json[]).map((e) => e['gateway.metadata.name']).sort();
+      try {
+        const bob = await signIn(own.runtime.app, 'bob');
+        expect(await root(bob['gateway.auth.access.token'])).toEqual(expect.arrayContaining(['Audit', 'Staff']));
+        await as(own.runtime.app, bob['gateway.auth.access.token'])
+          .post(`/v2/gateway_metadata_folder/${idOf('Audit/')}`, { 'gateway.metadata.name': 'nope' })
+          .expect(403);
+        const alice = await signIn(own.runtime.app, 'alice');
+        const aliceRoot = await root(alice['gateway.auth.access.token']);
+        expect(aliceRoot).toContain('Staff');
+        expect(aliceRoot).not.toContain('Audit');
+        await as(own.runtime.app, alice['gateway.auth.access.token'])
+          .post(`/v2/gateway_metadata_folder/${idOf('Staff/')}`, { 'gateway.metadata.name': 'from-alice' })
+          .expect(200);
+        expect((await own.bucket.list(staff, { delimiter: '/' })).prefixes).toEqual([`${staff}from-alice/`]);
+        // the provider takes alice out of staff: her next refresh takes the mount away
+        idp.people.get('alice')!.groups = [];
+        const refreshed = await request(own.runtime.app)
+          .post('/v2/gateway_auth_access')
+          .send({ 'gateway.auth.refresh.token': alice['gateway.auth.refresh.token'] })
+          .expect(200);
+        expect(await root(refreshed.body['gateway.auth.access.token'])).not.toContain('Staff');
+        await as(own.runtime.app, refreshed.body['gateway.auth.access.token'])
+          .get(`/v2/gateway_metadata_children/${idOf('Staff/')}`)
+          .expect(404);
+      } finally {
+        idp.people.get('alice')!.groups = ['staff'];
+        await own.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
     it('limits the sign-ins one address may begin, with 429 and Retry-After', async () => {
       const own = await ownGateway({ SIGNIN_ADDRESS_MAX_ATTEMPTS: '3' });
       try {

@@ -143,6 +143,14 @@ describe('the gateway process', () => {
     expect(await gw.exited).toBe(1);
     expect(gw.stderr()).toMatch(/^Cannot start: USERS_FILE .*users\.0\.passwordHash must be a hash printed by `npm run hash-password`$/m);
   });
+
+  it('stops with one line when the mounts file is wrong', async () => {
+    const file = path.join(dataDir, 'mounts.yaml');
+    await writeFile(file, 'mounts:\n  - name: Team\n    endpoint: archive\n');
+    const gw = startGateway({ DATA_DIR: dataDir, MOUNTS_FILE: file });
+    expect(await gw.exited).toBe(1);
+    expect(gw.stderr()).toMatch(/^Cannot start: MOUNTS_FILE .*mounts\.0\.endpoint "archive" is not one of endpoints$/m);
+  });
 });
 
 describe('SIGHUP', () => {

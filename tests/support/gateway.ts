@@ -29,8 +29,11 @@ let testPasswordHash: Promise<string> | undefined;
 
 export interface TestUser {
   name: string;
-  root: string;
+  /** Absent: MOUNTS_FILE's home template places the account (else the whole bucket). */
+  root?: string;
   readOnly?: boolean;
+  /** false: the account has no home of its own (only mounts). */
+  home?: boolean;
 }
 
 /**

@@ -72,6 +72,30 @@ describe('users file', () => {
     await expect(loadAccountsFile(p)).rejects.toThrow(message);
   });
 
+  it("places users who name no root at MOUNTS_FILE's home template, and lets an account have no home", async () => {
+    const p = await file(
+      'homes.json',
+      JSON.stringify({
+        users: [
+          { name: 'alice', passwordHash: hash },
+          { name: 'bob', passwordHash: hash, root: 'shared/bob' },
+          { name: 'carol', passwordHash: hash, home: false },
+        ],
+      }),
+    );
+    const [alice, bob, carol] = await loadAccountsFile(p, 'users/{name}/');
+    expect(alice).toMatchObject({ root: 'users/alice/', hasHome: true });
+    expect(bob).toMatchObject({ root: 'shared/bob/', hasHome: true });
+    expect(carol).toMatchObject({ hasHome: false });
+    // without a template a user who names no root has the whole bucket, as before
+    expect((await loadAccountsFile(p))[0]).toMatchObject({ root: '' });
+    // turning the home off is a change of the account: its sessions end
+    const withHome = await loadAccountsFile(await file('carol.json', JSON.stringify({ users: [{ name: 'carol', passwordHash: hash }] })), 'users/{name}/');
+    expect(withHome[0]!.version).not.toBe(carol!.version);
+    const unsafe = await file('unsafe.json', JSON.stringify({ users: [{ name: 'a/../b', passwordHash: hash }] }));
+    await expect(loadAccountsFile(unsafe, 'users/{name}/')).rejects.toThrow(/user "a\/\.\.\/b" names no root, and the name cannot be one folder/);
+  });
+
   it('says when the file cannot be read', async () => {
     await expect(loadAccountsFile(path.join(dir, 'missing.yaml'))).rejects.toThrow(/cannot be read: ENOENT/);
   });

@@ -53,6 +53,7 @@ describe('configuration', () => {
     [{ AUTH_MODE: 'pydio' }, /S3_ENDPOINT is required with AUTH_MODE=pydio/],
     [{ AUTH_MODE: 'pydio', S3_ENDPOINT: 'https://cells.example.com', DOWNLOAD_MODE: 'redirect' }, /DOWNLOAD_MODE=redirect cannot be used with AUTH_MODE=pydio/],
     [{ S3_BUCKETS: 'a1,b2' }, /S3_BUCKETS is only used with AUTH_MODE=s3/],
+    [{ AUTH_MODE: 's3', MOUNTS_FILE: '/etc/gateway/mounts.yaml' }, /MOUNTS_FILE is only used with AUTH_MODE=users or oidc/],
     [{ AUTH_MODE: 's3', S3_BUCKETS: 'team-a,Team B' }, /S3_BUCKETS must be a valid S3 bucket name/],
     [{ S3_ACCESS_KEY_ID: 'AKIA' }, /S3_SECRET_ACCESS_KEY must be set with S3_ACCESS_KEY_ID/],
     [{ REDIS_SENTINELS: 'sentinel-1' }, /REDIS_SENTINELS must be a comma-separated list of host:port/],

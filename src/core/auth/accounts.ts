@@ -16,6 +16,12 @@ export interface Account {
   /** Key prefix in the bucket that is this account's whole world: '' (the bucket) or ending in '/'. */
   root: string;
   readOnly: boolean;
+  /** What a refused write says when the place, not the account, is read-only (a read-only mount). */
+  readOnlyReason?: string;
+  /** Groups the identity provider says the person is in (oidc), for the mounts granted to groups. */
+  groups?: string[];
+  /** False when the account has no home of its own: its root lists only its mounts. */
+  hasHome?: boolean;
   /** The same for every sign-in of this account, revealing nothing (clients receive it as their auth id). */
   authId: string;
   /** Epoch ms after which S3 refuses this account's credential (a Cells token); absent: it does not expire. */
@@ -33,6 +39,8 @@ export interface Account {
 export interface UserRecord {
   name: string;
   root: string;
+  /** False (`home: false` in the file): the account sees only its mounts. */
+  hasHome: boolean;
   readOnly: boolean;
   passwordHash: string;
   authId: string;
@@ -64,8 +72,9 @@ const userSchema = z.object({
   passwordHash: z.string().refine((s) => parsePasswordHash(s) !== undefined, 'must be a hash printed by `npm run hash-password`'),
   root: z
     .string()
-    .default('')
-    .refine((s) => normalizeRoot(s) !== undefined, 'must be a key prefix without empty, . or .. segments'),
+    .refine((s) => normalizeRoot(s) !== undefined, 'must be a key prefix without empty, . or .. segments')
+    .optional(),
+  home: z.boolean().default(true),
   readOnly: z.boolean().default(false),
 });
 
@@ -73,20 +82,34 @@ const usersFileSchema = z.union([z.object({ users: z.array(userSchema) }), z.arr
 
 export class AccountsFileError extends Error {}
 
-export function userRecord(u: { name: string; passwordHash: string; root: string; readOnly: boolean }): UserRecord {
+export function userRecord(u: { name: string; passwordHash: string; root: string; readOnly: boolean; home?: boolean }): UserRecord {
   const root = normalizeRoot(u.root)!;
+  const hasHome = u.home !== false;
   return {
     name: u.name,
     passwordHash: u.passwordHash,
     root,
+    hasHome,
     readOnly: u.readOnly,
     authId: authIdFor('users', u.name),
-    version: authIdFor('users-version', u.name, u.passwordHash, root, String(u.readOnly)),
+    // (An account with a home keeps the version it had before homes could be turned off.)
+    version: authIdFor('users-version', u.name, u.passwordHash, root, String(u.readOnly), ...(hasHome ? [] : ['no-home'])),
   };
 }
 
-/** Reads the operator's users file (YAML or JSON: YAML parses both). */
-export async function loadAccountsFile(file: string): Promise<UserRecord[]> {
+/** The root of a user who names none: MOUNTS_FILE's home template with the user's name, else the whole bucket. */
+function rootOf(name: string, root: string | undefined, homeTemplate: string | undefined): string | undefined {
+  if (root !== undefined) return root;
+  if (homeTemplate === undefined) return '';
+  if (name === '.' || name === '..' || /[/\\\0]/.test(name)) return undefined;
+  return homeTemplate.replaceAll('{name}', name);
+}
+
+/**
+ * Reads the operator's users file (YAML or JSON: YAML parses both). `homeTemplate` (MOUNTS_FILE's `home`)
+ * places the users who name no root.
+ */
+export async function loadAccountsFile(file: string, homeTemplate?: string): Promise<UserRecord[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -105,7 +128,12 @@ export async function loadAccountsFile(file: string): Promise<UserRecord[]> {
     const where = issue.path.length ? issue.path.join('.') : 'top level';
     throw new AccountsFileError(`USERS_FILE ${file}: ${where} ${issue.message}`);
   }
-  const accounts = parsed.data.users.map(userRecord);
+  const accounts = parsed.data.users.map((u) => {
+    const root = rootOf(u.name, u.root, homeTemplate);
+    if (root === undefined)
+      throw new AccountsFileError(`USERS_FILE ${file}: user "${u.name}" names no root, and the name cannot be one folder of MOUNTS_FILE's home`);
+    return userRecord({ ...u, root });
+  });
   const seen = new Set<string>();
   for (const a of accounts) {
     if (seen.has(a.name)) throw new AccountsFileError(`USERS_FILE ${file}: user "${a.name}" is listed twice`);

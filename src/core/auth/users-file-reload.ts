@@ -1,26 +1,26 @@
 import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import type { Logger } from '../../log.js';
-import { loadAccountsFile, type AccountDirectory } from './accounts.js';
 
 /**
- * Re-reads the users file when it changes (checked every `intervalSec`, by polling, which also sees a
- * Kubernetes ConfigMap's symlink swap) or when asked (SIGHUP). A file that no longer reads or validates
- * is refused with an error in the log, and the accounts stay as they were.
+ * Re-reads an operator's file (the users file, the mounts file) when it changes (checked every
+ * `intervalSec`, by polling, which also sees a Kubernetes ConfigMap's symlink swap) or when asked
+ * (SIGHUP). `apply` reads and applies it, saying what to log; a file that no longer reads or validates
+ * is refused with an error in the log, and what it configures stays as it was.
  */
 export function reloadOnChange(
   file: string,
-  directory: AccountDirectory,
-  opts: { intervalSec: number; logger: Logger },
+  apply: () => Promise<{ message: string; fields: Record<string, unknown> }>,
+  opts: { intervalSec: number; logger: Logger; what: string },
 ): { reload: () => Promise<void>; stop: () => void } {
   let running = Promise.resolve();
   const reload = () => {
     // One re-read at a time, in order: the last change read wins.
     running = running.then(async () => {
       try {
-        directory.replace(await loadAccountsFile(file));
-        opts.logger.info('users file re-read; sessions of changed or removed accounts end', { users: directory.size });
+        const done = await apply();
+        opts.logger.info(`${opts.what} re-read; ${done.message}`, done.fields);
       } catch (err) {
-        opts.logger.error('users file not re-read; the accounts stay as they were', { error: (err as Error).message });
+        opts.logger.error(`${opts.what} not re-read; it stays as it was`, { error: (err as Error).message });
       }
     });
     return running;

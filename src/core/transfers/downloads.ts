@@ -100,7 +100,7 @@ export class DownloadService {
 
   /** The quoted entity tag of a version: what listings report as its hash. */
   private async etagOf(bucket: BucketStore, o: Pick<ObjectHead, 'key' | 'etag' | 'size' | 'metadata' | 'lastModified'>): Promise<string> {
-    const sha256 = factsFromHead({ ...o, contentType: undefined }).sha256 ?? (await this.cache.getMany(bucket.name, [o]))[0]?.sha256;
+    const sha256 = factsFromHead({ ...o, contentType: undefined }).sha256 ?? (await this.cache.getMany(bucket.scope, [o]))[0]?.sha256;
     return `"${entryHash(o.etag, sha256)}"`;
   }
 

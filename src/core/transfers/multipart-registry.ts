@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
+import type { BucketStore } from '../../storage/bucket-store.js';
 import type { SessionStore } from '../../storage/session-store/types.js';
 import type { AccountResolver } from '../auth/sessions.js';
 import { storeKeys } from '../store-keys.js';
@@ -10,6 +11,8 @@ import { storeKeys } from '../store-keys.js';
  */
 export interface MultipartRecord {
   key: string;
+  /** The bucket's scope (BucketStore.scope); absent in records written before mounts: the account's own bucket. */
+  bucket?: string;
   uploadId: string;
   principal: string;
   /** A segmented upload session that owns it, or a streamed upload's lease end (epoch ms). */
@@ -21,6 +24,9 @@ export interface MultipartRecord {
    */
   signIn?: string;
 }
+
+/** The operator's bucket of a scope, for uploads started inside a mount (reached with the endpoint's keys). */
+export type BucketByScope = (scope: string) => BucketStore | undefined;
 
 /** Tells whether a sign-in session has ended (signed out, expired, ended for safety). */
 export type SignInEnded = (familyId: string) => Promise<boolean>;
@@ -43,11 +49,43 @@ export class MultipartRegistry {
     private readonly store: SessionStore,
     private readonly logger: Logger,
     private readonly signInEnded: SignInEnded,
+    private readonly bucketByScope: BucketByScope = () => undefined,
   ) {}
 
   async register(record: MultipartRecord): Promise<void> {
     await this.store.set(key.multipart(record.uploadId), JSON.stringify(record), REGISTRY_TTL_MS);
     await this.store.addToSet(key.registry, sha(record.uploadId), REGISTRY_TTL_MS);
+  }
+
+  /**
+   * Tracks the multipart upload a stream is writing, for as long as its request lives: `onMultipart`
+   * stores a record leased for `leaseMs` (awaited: an upload that cannot be recorded does not start) and
+   * renews it while the stream runs; `end` stops renewing and drops the record. A process killed
+   * half-way stops renewing, and a sweep after the lease aborts the upload.
+   */
+  leaseFor(
+    record: Omit<MultipartRecord, 'uploadId' | 'leaseUntil' | 'session'>,
+    leaseMs: number,
+  ): {
+    onMultipart: (uploadId: string) => Promise<void>;
+    end: () => void;
+  } {
+    let uploadId: string | undefined;
+    let renew: NodeJS.Timeout | undefined;
+    const lease = () => this.register({ ...record, uploadId: uploadId!, leaseUntil: Date.now() + leaseMs });
+    return {
+      onMultipart: async (id) => {
+        uploadId = id;
+        await lease();
+        // A renewal that fails is tried again at the next one.
+        renew = setInterval(() => void lease().catch(() => undefined), leaseMs / 3);
+        renew.unref();
+      },
+      end: () => {
+        clearInterval(renew);
+        if (uploadId) void this.unregister(uploadId).catch(() => undefined);
+      },
+    };
   }
 
   async unregister(s3UploadId: string): Promise<void> {
@@ -74,9 +112,7 @@ export class MultipartRegistry {
       const rec = JSON.parse(raw) as MultipartRecord;
       if (await this.isOwned(rec)) continue;
       try {
-        const account = await this.accounts.resolve(rec.principal);
-        if (!account) throw new Error('its account no longer exists');
-        await account.bucket.abortMultipart(rec.key, rec.uploadId);
+        await (await this.bucketOf(rec)).abortMultipart(rec.key, rec.uploadId);
         await this.unregister(rec.uploadId);
         aborted++;
       } catch (err) {
@@ -95,6 +131,15 @@ export class MultipartRegistry {
       if (rec.session) await this.store.delete(storeKeys.upload(rec.session));
     }
     return aborted;
+  }
+
+  /** The account's own bucket (its credentials), or the mount's bucket the upload was started in. */
+  private async bucketOf(rec: MultipartRecord): Promise<BucketStore> {
+    const account = await this.accounts.resolve(rec.principal);
+    if (account && (rec.bucket === undefined || rec.bucket === account.bucket.scope)) return account.bucket;
+    const mounted = rec.bucket === undefined ? undefined : this.bucketByScope(rec.bucket);
+    if (mounted) return mounted;
+    throw new Error(account ? 'its bucket is no longer configured' : 'its account no longer exists');
   }
 
   private async isOwned(rec: MultipartRecord): Promise<boolean> {

@@ -117,7 +117,7 @@ export class UploadCommits {
         return this.files.fileEntry(account, head, facts);
       }
     }
-    await this.cache.put(bucket.name, head, facts);
+    await this.cache.put(bucket.scope, head, facts);
     return this.files.fileEntry(account, head, facts);
   }
 }

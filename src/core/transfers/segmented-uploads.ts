@@ -24,6 +24,8 @@ export interface SegmentedUploadOptions {
 /** A segmented upload in the session store: any instance can take any of its segments. */
 interface UploadSession {
   account: string;
+  /** The bucket and prefix it was started in (see placeOf); absent in records written before mounts. */
+  where?: string;
   key: string;
   isNew: boolean;
   /** For a new file: the parent folder's relative key and the name; for an update: the file's id. */
@@ -54,6 +56,13 @@ export interface SegmentHeader {
   sha256?: unknown;
 }
 
+/** The file a finish names: the updated file's id, or the parent folder's id and the new file's name. */
+export interface FinishTarget {
+  id?: string;
+  parentId?: string;
+  name?: unknown;
+}
+
 export interface StartedUpload {
   id: string;
   cookie: string;
@@ -68,6 +77,8 @@ const key = {
   starting: storeKeys.uploadStarting,
   openOf: (account: string) => storeKeys.openUploads(sha(account)),
 };
+/** The bucket and prefix an account acts in: an upload goes on only in the place it started in. */
+const placeOf = (account: Account) => `${account.bucket.scope}\0${account.root}`;
 /** How long a start may take between counting the upload and writing its record. */
 const STARTING_MS = 60_000;
 
@@ -164,6 +175,7 @@ export class SegmentedUploads {
     const expiresAt = Date.now() + this.opts.sessionTtlMs;
     const session: UploadSession = {
       account: account.name,
+      where: placeOf(account),
       key: full,
       isNew,
       target: targetRef,
@@ -178,6 +190,7 @@ export class SegmentedUploads {
     await this.store.set(key.session(id), JSON.stringify(session), this.opts.sessionTtlMs);
     await this.registry.register({
       key: full,
+      bucket: account.bucket.scope,
       uploadId: s3UploadId,
       principal: account.principal,
       session: id,
@@ -214,7 +227,7 @@ export class SegmentedUploads {
   private async load(account: Account, id: string): Promise<UploadSession> {
     const raw = /^[A-Za-z0-9_-]{22}$/.test(id) ? await this.store.get(key.session(id)) : null;
     const s = raw ? (JSON.parse(raw) as UploadSession) : undefined;
-    if (!s || s.account !== account.name || s.expiresAt <= Date.now())
+    if (!s || s.account !== account.name || (s.where !== undefined && s.where !== placeOf(account)) || s.expiresAt <= Date.now())
       throw new GatewayError('not_found', 'No such upload (unknown, finished, cancelled or expired).');
     return s;
   }
@@ -245,13 +258,7 @@ export class SegmentedUploads {
     return { ...plan, cookie: segmentCookie(plan.number, etag) };
   }
 
-  async finish(
-    account: Account,
-    target: { id?: string; parentId?: string; name?: unknown },
-    d: FileDeclaration,
-    uploadId: unknown,
-    cookie: unknown,
-  ): Promise<Entry> {
+  async finish(account: Account, target: FinishTarget, d: FileDeclaration, uploadId: unknown, cookie: unknown): Promise<Entry> {
     if (typeof uploadId !== 'string' || uploadId === '') throw invalid('uploadId', 'is required');
     const s = await this.session(account, uploadId, cookie);
     const ref = target.id ?? `${decodeId(target.parentId ?? '', 'id')}\0${String(target.name)}`;

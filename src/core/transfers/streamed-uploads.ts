@@ -90,10 +90,7 @@ export class StreamedUploads {
     const verified = new VerifiedStream({ size: d.size, sha256: d.sha256, sizeField: 'size', sha256Field: 'sha256' });
     // The request's failure (client gone) reaches the upload through the verifying stream.
     pipeline(body, verified, () => undefined);
-    let multipart: string | undefined;
-    let renew: NodeJS.Timeout | undefined;
-    const lease = () =>
-      this.registry.register({ key: full, uploadId: multipart!, principal: account.principal, leaseUntil: Date.now() + this.opts.streamLeaseMs });
+    const tracked = this.registry.leaseFor({ key: full, bucket: account.bucket.scope, principal: account.principal }, this.opts.streamLeaseMs);
     try {
       const staged = await account.bucket.stage(
         full,
@@ -103,13 +100,7 @@ export class StreamedUploads {
           size: d.size,
           partSize: this.opts.partSize,
           queueSize: this.opts.queueSize,
-          // The first record must be stored (or the upload stops); a renewal that fails is tried again.
-          onMultipart: async (uploadId) => {
-            multipart = uploadId;
-            await lease();
-            renew = setInterval(() => void lease().catch(() => undefined), this.opts.streamLeaseMs / 3);
-            renew.unref();
-          },
+          onMultipart: tracked.onMultipart,
         },
       );
       // The body is whole and checked: its sha256 is known even when the client did not declare it.
@@ -120,8 +111,7 @@ export class StreamedUploads {
         throw err;
       }
     } finally {
-      clearInterval(renew);
-      if (multipart) void this.registry.unregister(multipart).catch(() => undefined);
+      tracked.end();
     }
   }
 }

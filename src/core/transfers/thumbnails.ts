@@ -119,7 +119,7 @@ export class ThumbnailService {
     const type = IMAGE_TYPES.has(head.contentType ?? '') ? head.contentType! : contentTypeOf(key);
     if (!IMAGE_TYPES.has(type)) throw notAvailable('not an image');
     if (head.size > this.opts.maxSourceBytes) throw notAvailable(`the image is larger than ${this.opts.maxSourceBytes} bytes`);
-    const version = `${account.bucket.name}\0${key}\0${head.etag}\0${head.size}\0${this.opts.size}`;
+    const version = `${account.bucket.scope}\0${key}\0${head.etag}\0${head.size}\0${this.opts.size}`;
     const cached = this.cache.get(version);
     if (cached) return cached;
     const failed = this.failures.get(version);

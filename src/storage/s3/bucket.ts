@@ -66,7 +66,17 @@ export class S3Bucket implements BucketStore {
     readonly client: S3Client,
     readonly name: string,
     private readonly options: BucketOptions = { profile: PROFILES.other, multipartCopyPartSize: 512 * 1024 ** 2, deleteConcurrency: 16 },
+    /** The endpoint's name when it is not the gateway's own S3 (see BucketStore.scope). */
+    private readonly endpointName?: string,
   ) {}
+
+  get server(): string {
+    return this.endpointName ?? '';
+  }
+
+  get scope(): string {
+    return this.endpointName === undefined ? this.name : `${this.endpointName}/${this.name}`;
+  }
 
   get profile(): S3Profile {
     return this.options.profile;
@@ -220,14 +230,17 @@ export class S3Bucket implements BucketStore {
    * Copies an object with its metadata and content type. The answer's ETag is the new object's, when
    * S3 gives it; above the multipart-copy threshold the copy goes part by part.
    */
-  async copy(from: ObjectSummary, toKey: string): Promise<{ etag: string | undefined }> {
-    if (from.size > this.profile.multipartCopyCutoff) return this.copyInParts(from, toKey);
+  async copy(from: ObjectSummary, toKey: string, fromBucket = this.name): Promise<{ etag: string | undefined }> {
+    if (from.size > this.profile.multipartCopyCutoff) {
+      if (fromBucket !== this.name) throw new Error('objects above the multipart-copy cutoff are copied between buckets by streaming them');
+      return this.copyInParts(from, toKey);
+    }
     try {
       const r = await this.client.send(
         new CopyObjectCommand({
           Bucket: this.name,
           Key: toKey,
-          CopySource: copySource(this.name, from.key),
+          CopySource: copySource(fromBucket, from.key),
           MetadataDirective: 'COPY',
           ...(from.etag ? { CopySourceIfMatch: quoted(from.etag) } : {}),
         }),

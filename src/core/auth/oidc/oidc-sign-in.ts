@@ -17,6 +17,8 @@ interface OidcPrincipal {
   sub: string;
   root: string;
   ro: boolean;
+  /** The person's groups (bounded), for the mounts granted to groups; renewed at each refresh. */
+  g?: string[];
   /** The provider's refresh token: each gateway refresh asks the provider again. */
   rt?: string | undefined;
   /** Epoch ms: without a refresh token, the session ends with the ID token (unless the operator chose otherwise). */
@@ -30,6 +32,9 @@ interface OidcPrincipal {
 type Pending = { expiresAt: number } & (
   { status: 'pending'; checks: PendingChecks } | { status: 'done'; principal: string } | { status: 'refused'; reason: string } | { status: 'spent' }
 );
+
+const MAX_GROUPS = 256;
+const MAX_GROUP_LENGTH = 256;
 
 const EXPIRED = 'This sign-in has expired (it must be finished within OIDC_STATE_TTL): start signing in again.';
 
@@ -106,7 +111,7 @@ export class OidcSignIn implements SignInMethod {
       await this.settle(state, raw, { status: 'refused', reason: admission.reason, expiresAt: value.expiresAt });
       return { ok: false, status: 403, message: admission.reason };
     }
-    const principal = await this.seal.seal(this.principalOf(answer, admission.root, admission.readOnly));
+    const principal = await this.seal.seal(this.principalOf(answer, admission));
     await this.settle(state, raw, { status: 'done', principal, expiresAt: value.expiresAt });
     // Said on the page: a person who opened a link someone else sent sees whom it signed in.
     const who = [answer.claims.email, answer.claims.preferred_username, answer.claims.sub].find((c) => typeof c === 'string' && c !== '');
@@ -167,7 +172,7 @@ export class OidcSignIn implements SignInMethod {
     }
     const admission = admit(answer.claims, this.opts.rules);
     if (!admission.ok) throw new GatewayError('forbidden', admission.reason);
-    return this.seal.seal(this.principalOf({ ...answer, refreshToken: answer.refreshToken ?? p.rt }, admission.root, admission.readOnly));
+    return this.seal.seal(this.principalOf({ ...answer, refreshToken: answer.refreshToken ?? p.rt }, admission));
   }
 
   /** Signed out: the provider's refresh token is revoked too, where the provider can (best effort). */
@@ -181,14 +186,16 @@ export class OidcSignIn implements SignInMethod {
     }
   }
 
-  private principalOf(answer: ProviderAnswer, root: string, readOnly: boolean): OidcPrincipal {
+  private principalOf(answer: ProviderAnswer, a: { root: string; readOnly: boolean; groups: string[] }): OidcPrincipal {
     const until = answer.refreshToken || this.opts.keepWithoutRefreshToken ? undefined : answer.idTokenExpiresAt;
-    return { sub: answer.claims.sub, root, ro: readOnly, rt: answer.refreshToken, until };
+    // A provider may list thousands of groups: the session keeps a bounded number of bounded names.
+    const groups = a.groups.filter((g) => g.length <= MAX_GROUP_LENGTH).slice(0, MAX_GROUPS);
+    return { sub: answer.claims.sub, root: a.root, ro: a.readOnly, rt: answer.refreshToken, until, ...(groups.length ? { g: groups } : {}) };
   }
 
   private account(p: OidcPrincipal, principal: string): Account {
     const authId = authIdFor('oidc', this.opts.issuer, p.sub);
-    return { name: authId, principal, authId, bucket: this.bucket, root: p.root, readOnly: p.ro, ownCredentials: true };
+    return { name: authId, principal, authId, bucket: this.bucket, root: p.root, readOnly: p.ro, ownCredentials: true, groups: p.g ?? [] };
   }
 
   private async read(state: string): Promise<{ raw: string; value: Pending } | undefined> {
