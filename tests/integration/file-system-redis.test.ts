@@ -3,6 +3,7 @@ import { sameS3, startTestGateway } from '../support/gateway.js';
 import { externalS3 } from '../support/processes.js';
 import { s3Gate } from '../support/s3-gate.js';
 import { describeWithRedis, uniquePrefix } from '../support/targets.js';
+import { addMiddleware } from '../support/s3-middleware.js';
 
 describeWithRedis('browsing with Redis as the session store', () => {
   it('shares the metadata cache and sessions between two gateway instances', async () => {
@@ -18,7 +19,8 @@ describeWithRedis('browsing with Redis as the session store', () => {
 
       // The second instance finds the cached facts: it never needs a HEAD for these versions.
       let heads = 0;
-      b.bucket.client.middlewareStack.add(
+      addMiddleware(
+        b.bucket.client,
         (next, context) => async (args) => {
           if (context.commandName === 'HeadObjectCommand') heads++;
           return next(args);

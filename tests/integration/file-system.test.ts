@@ -2,6 +2,7 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { IMPLICIT_FOLDER_MODIFIED } from '../../src/core/file-system.js';
 import { byName, idOf, keysUnder, listAll, names, seed, signIn, uniqueRoot, type Client, type Json } from '../support/api.js';
 import { sameS3, startTestGateway, type TestGateway } from '../support/gateway.js';
+import { addMiddleware, removeMiddleware } from '../support/s3-middleware.js';
 
 let gw: TestGateway;
 let root: string; // the test account's root prefix in the bucket
@@ -354,7 +355,8 @@ describe('rename and move', () => {
   async function withCopiesFailingAfter<T>(n: number, work: () => Promise<T>): Promise<T> {
     let copies = 0;
     const client = bucket().client;
-    client.middlewareStack.add(
+    addMiddleware(
+      client,
       (next, context) => async (args) => {
         if (context.commandName === 'CopyObjectCommand' && ++copies > n) {
           throw Object.assign(new Error('injected'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
@@ -366,7 +368,7 @@ describe('rename and move', () => {
     try {
       return await work();
     } finally {
-      client.middlewareStack.remove('injectCopyFailure');
+      removeMiddleware(client, 'injectCopyFailure');
     }
   }
 

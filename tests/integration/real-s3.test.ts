@@ -3,6 +3,7 @@ import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCom
 import { idOf, signIn, uniqueRoot } from '../support/api.js';
 import { startTestGateway } from '../support/gateway.js';
 import { describeWithRealS3 } from '../support/targets.js';
+import { addMiddleware } from '../support/s3-middleware.js';
 
 const MiB = 1024 * 1024;
 
@@ -23,7 +24,8 @@ describeWithRealS3('large objects (real S3 only)', () => {
         new PutObjectCommand({ Bucket, Key: `${root}big.bin`, Body: body, ContentType: 'application/x-test', Metadata: { 'gw-modified': '1600000000000' } }),
       );
       let partCopies = 0;
-      client.middlewareStack.add(
+      addMiddleware(
+        client,
         (next, context) => async (args) => {
           if (context.commandName === 'UploadPartCopyCommand') partCopies++;
           return next(args);
