@@ -200,6 +200,8 @@ const SETTINGS = {
     refreshTokenTtlSec: from('REFRESH_TOKEN_TTL', int(300, 365 * 24 * 3600, 30 * 24 * 3600)),
     /** A session (a sign-in and its refreshes) ends this long after the sign-in, however often refreshed. */
     sessionMaxAgeSec: from('SESSION_MAX_AGE', int(1, 5 * 365 * 24 * 3600, 30 * 24 * 3600)),
+    /** How long an instance trusts an access token it has looked up (0: never); what other instances end takes this long to count here. */
+    sessionCacheMs: from('SESSION_CACHE_MS', int(0, 60_000, 500)),
     signInThrottle: {
       accountMaxFailures: from('SIGNIN_ACCOUNT_MAX_FAILURES', int(1, 100000, 10)),
       accountWindowSec: from('SIGNIN_ACCOUNT_WINDOW', int(1, 7 * 24 * 3600, 900)),

@@ -315,6 +315,7 @@ async function openSignInMethod(
   opened: Opened,
   logger: Logger,
   mounts: MountWiring | undefined,
+  accountsChanged: () => void,
 ): Promise<{ method: SignInMethod; demo: DemoAccount | undefined; reloadAccounts?: () => Promise<void> }> {
   if (config.auth.mode === 'oidc') {
     const o = config.auth.oidc;
@@ -343,6 +344,7 @@ async function openSignInMethod(
       const directory = new AccountDirectory(await read(), s3.bucket!);
       const apply = async () => {
         directory.replace(await read());
+        accountsChanged();
         return { message: 'sessions of changed or removed accounts end', fields: { users: directory.size } };
       };
       const watch = reloadOnChange(file, apply, { intervalSec: config.auth.usersFileCheckSec, logger, what: 'users file' });
@@ -405,7 +407,11 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
     const store = await openStore(config);
     opened.add(() => store.close());
     const mounts = await openMounts(config, s3, logger, metrics, opened);
-    const signInMethod = await openSignInMethod(config, s3, new SignInThrottle(store, config.auth.signInThrottle), store, opened, logger, mounts);
+    // Set once the sessions exist: a re-read users file makes them look their accounts up again.
+    let accountsChanged = () => undefined as void;
+    const signInMethod = await openSignInMethod(config, s3, new SignInThrottle(store, config.auth.signInThrottle), store, opened, logger, mounts, () =>
+      accountsChanged(),
+    );
     const { method, demo } = signInMethod;
     let reloadAccounts = signInMethod.reloadAccounts;
     if (mounts) {
@@ -427,7 +433,9 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       accessSec: config.auth.accessTokenTtlSec,
       refreshSec: config.auth.refreshTokenTtlSec,
       maxAgeSec: config.auth.sessionMaxAgeSec,
+      cacheMs: config.auth.sessionCacheMs,
     });
+    accountsChanged = () => sessions.forgetRecent();
     const cache = new MetadataCache(store, config.files.metadataCacheTtlSec * 1000);
     const locks = new NamespaceLocks(store, config.locks, metrics?.locks);
     const t = config.transfers;

@@ -131,6 +131,29 @@ function sessionRules(makeStore: () => Promise<SessionStore>) {
     expect((await quick.authenticate(tokens.accessToken)).account.name).toBe('alice');
   });
 
+  it('remembers a looked-up token for SESSION_CACHE_MS: what another instance ends counts within it, what this one ends at once', async () => {
+    const cacheMs = 5000;
+    const ttl = { accessSec: 3600, refreshSec: 7200, maxAgeSec: 86400, cacheMs };
+    // two instances on one store
+    const a = new SessionService(store, accounts, ttl);
+    const b = new SessionService(store, accounts, ttl);
+    const t = await a.start(alice);
+    await a.authenticate(t.accessToken);
+    await b.authenticate(t.accessToken);
+    const ended = Date.now();
+    expect(await a.end(t.accessToken)).toBe(true);
+    expect(await kindOf(a.authenticate(t.accessToken))).toBe('unauthorized');
+    // b trusts what it looked up a moment ago, and no longer than cacheMs
+    expect(await kindOf(b.authenticate(t.accessToken))).toBe('ok');
+    await waitFor(async () => (await kindOf(b.authenticate(t.accessToken))) === 'unauthorized', 'the other instance to see the sign-out', cacheMs + 5000);
+    expect(Date.now() - ended).toBeLessThan(cacheMs + 1000);
+    // a refresh made here kills the old access token here at once
+    const t2 = await a.start(alice);
+    await a.authenticate(t2.accessToken);
+    await a.refresh(t2.refreshToken);
+    expect(await kindOf(a.authenticate(t2.accessToken))).toBe('unauthorized');
+  });
+
   it('ends sessions of an account that was removed', async () => {
     const ghost = new AccountDirectory([userRecord({ name: 'ghost', passwordHash: 'x', root: '', readOnly: false })], bucket).find('ghost')!;
     const t = await sessions.start(ghost);

@@ -1,5 +1,6 @@
 import { storeKeys } from '../store-keys.js';
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { SessionStore } from '../../storage/session-store/types.js';
 import { fieldError, GatewayError } from '../../errors.js';
 import type { Account } from './accounts.js';
@@ -45,16 +46,22 @@ export interface AccountResolver {
 const CHANGED = 'The operator changed this account since it signed in; sign in again.';
 const TOO_OLD = 'This session has reached its maximum age (SESSION_MAX_AGE); sign in again.';
 
+/** Sessions an instance remembers at most (see `cacheMs`). */
+const SESSION_CACHE_ENTRIES = 10_000;
+
 export class SessionService {
   private readonly accessTtlMs: number;
   private readonly refreshTtlMs: number;
   private readonly maxAgeMs: number;
+  /** Access token hash → its session, for `cacheMs`: a client's burst of requests reads the store once. */
+  private readonly recent: LRUCache<string, Session> | undefined;
 
   constructor(
     private readonly store: SessionStore,
     private readonly accounts: AccountResolver,
-    ttl: { accessSec: number; refreshSec: number; maxAgeSec: number },
+    ttl: { accessSec: number; refreshSec: number; maxAgeSec: number; cacheMs?: number },
   ) {
+    if (ttl.cacheMs) this.recent = new LRUCache({ max: SESSION_CACHE_ENTRIES, ttl: ttl.cacheMs, ttlAutopurge: false });
     this.accessTtlMs = ttl.accessSec * 1000;
     this.refreshTtlMs = ttl.refreshSec * 1000;
     this.maxAgeMs = ttl.maxAgeSec * 1000;
@@ -78,9 +85,21 @@ export class SessionService {
     return Date.now() >= family.createdAt + this.maxAgeMs;
   }
 
+  /**
+   * The session of an access token. What another instance ends (a sign-out, a refresh, an account changed
+   * or removed) is seen here within the cache's time (SESSION_CACHE_MS); what this instance ends, at once.
+   */
   async authenticate(accessToken: string | undefined): Promise<Session> {
     if (!accessToken || !looksLikeToken(accessToken, 'access')) throw new GatewayError('unauthorized', UNUSABLE_ACCESS);
     const hash = tokenHash(accessToken);
+    const known = this.recent?.get(hash);
+    if (known) return known;
+    const session = await this.lookUp(hash);
+    this.recent?.set(hash, session);
+    return session;
+  }
+
+  private async lookUp(hash: string): Promise<Session> {
     const familyId = await this.store.get(key.access(hash));
     if (!familyId) throw new GatewayError('unauthorized', UNUSABLE_ACCESS);
     const family = await this.readFamily(familyId);
@@ -153,7 +172,13 @@ export class SessionService {
       throw refused('belongs to a session that has ended.');
     }
     await this.store.delete(key.access(family.value.access));
+    this.recent?.delete(family.value.access);
     return { tokens: pair, account };
+  }
+
+  /** Forgets the sessions this instance remembers (the accounts changed): each is looked up again. */
+  forgetRecent(): void {
+    this.recent?.clear();
   }
 
   /** Whether the session (family) has ended: signed out, expired, ended for safety or past its maximum age. */
@@ -196,5 +221,6 @@ export class SessionService {
   private async revoke(familyId: string, family: Family): Promise<void> {
     // Deleting the family is what ends it; the token keys would expire anyway but go now.
     await this.store.delete(key.family(familyId), key.access(family.access), key.refresh(family.refresh));
+    this.recent?.delete(family.access);
   }
 }
