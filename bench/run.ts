@@ -15,7 +15,9 @@
  *   (30 s) with autocannon, vs the same load of GetObject and ListObjectsV2 sent to S3 as presigned URLs
  *   (the same generator, and any S3 accepts them), with requests per second, p50/p99 and CPU per request;
  *   then each call alone at a steady half of S3's saturated rate (LIGHT_CONNECTIONS clients), and from one
- *   client one request at a time, where p50 shows the gateway's own latency rather than queueing for S3.
+ *   client one request at a time, where p50 shows the gateway's own latency rather than queueing for S3;
+ * - CPU per request of the gateway, each metadata call alone, beside bench/baseline.json (bench/cpu.ts);
+ *   BENCH_ONLY=cpu runs only that.
  *
  * S3 is the embedded server in a process of its own unless S3_ENDPOINT (and keys, bucket) are set; sessions are
  * in the gateway's process unless REDIS_URL is set. BENCH_ROUNDS, BENCH_LIST_OBJECTS,
@@ -35,6 +37,7 @@ import { loadConfig } from '../src/config.js';
 import { S3Bucket, copySource } from '../src/storage/s3/bucket.js';
 import { createS3Client } from '../src/storage/s3/client.js';
 import { EMBEDDED_CREDENTIALS } from '../src/storage/s3/embedded.js';
+import { cpuPerRequest, type CpuCase } from './cpu.js';
 import { benchLocks } from './locks.js';
 import { generated, type TransferJob, type TransferResult } from './transfer-client.js';
 
@@ -46,6 +49,9 @@ const TRANSFER_ROUNDS = Number(process.env.BENCH_TRANSFER_ROUNDS ?? 3);
 const LOAD_SEC = Number(process.env.BENCH_LOAD_SEC ?? 30);
 const LOAD_CONNECTIONS = Number(process.env.BENCH_LOAD_CONNECTIONS ?? 64);
 const LIGHT_CONNECTIONS = 8;
+const CPU_SEC = Number(process.env.BENCH_CPU_SEC ?? 10);
+/** `cpu`: only the CPU-per-request cases (a few minutes instead of the whole run). */
+const ONLY = process.env.BENCH_ONLY;
 
 /** CPU time a process has used so far, in ms (user + system, from /proc). */
 async function cpuMs(pid: number): Promise<number> {
@@ -84,10 +90,13 @@ async function load(
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, non2xx: r.non2xx + r.errors };
 }
 const PASSWORD = 'bench-password-1';
-/** The Node flags `npm start` runs the gateway with (package.json), so the benchmark measures the same process. */
-const START_FLAGS = [...(JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start.matchAll(/ (--[\w-]+=?\S*)/g)].map(
-  (m) => m[1]!,
-);
+/**
+ * The Node flags `npm start` runs the gateway with (package.json), so the benchmark measures the same
+ * process; BENCH_NODE_FLAGS (space-separated) tries others.
+ */
+const START_FLAGS = process.env.BENCH_NODE_FLAGS
+  ? process.env.BENCH_NODE_FLAGS.split(' ').filter(Boolean)
+  : [...(JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start.matchAll(/ (--[\w-]+=?\S*)/g)].map((m) => m[1]!);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
@@ -225,6 +234,7 @@ async function main(): Promise<void> {
     START_FLAGS,
   );
   const base = gateway.url;
+  const s3Pid = embedded?.child.pid;
   const peakRss = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${gateway.child.pid}/status`, 'utf8'))![1]) * 1024;
 
   try {
@@ -250,6 +260,69 @@ async function main(): Promise<void> {
     process.stdout.write(
       `S3: ${s3}; session store: ${config.redis.url ? 'Redis' : 'in-process'}; medians of ${ROUNDS} rounds (${TRANSFER_ROUNDS} for transfers)\n\n`,
     );
+
+    /** CPU per request of each metadata call alone, warm: the root entry (no S3), get-entry, a 100-entry and a 1,000-entry listing. */
+    const cpuCases = async (page1000Folder: string) => {
+      const loadFolder = `${run}cpu/`;
+      await seed(
+        bucket,
+        Array.from({ length: 100 }, (_, i) => `${loadFolder}f${String(i).padStart(6, '0')}.txt`),
+      );
+      const entryKey = `${loadFolder}f000050.txt`;
+      await gatewayListAll(loadFolder);
+      await call('GET', `/v2/gateway_metadata_children/${b64(page1000Folder)}`);
+      const url = async (u: Promise<string>) => new URL(await u);
+      const cases: CpuCase[] = [
+        { name: 'request overhead (root entry, no S3)', path: '/v2/gateway_metadata/root', baselineKey: 'overhead' },
+        {
+          name: 'get-entry (vs HeadObject, as GetObject)',
+          path: `/v2/gateway_metadata/${b64(entryKey)}`,
+          direct: await url(getSignedUrl(client, new GetObjectCommand({ Bucket: bucket.name, Key: entryKey }), { expiresIn: 3600 })),
+          baselineKey: 'getEntry',
+        },
+        {
+          name: 'list 100 entries (warm)',
+          path: `/v2/gateway_metadata_children/${b64(loadFolder)}`,
+          direct: await url(getSignedUrl(client, new ListObjectsV2Command({ Bucket: bucket.name, Prefix: loadFolder, Delimiter: '/' }), { expiresIn: 3600 })),
+          entries: 100,
+          baselineKey: 'list100',
+        },
+        {
+          name: 'list a 1,000-entry page (warm)',
+          path: `/v2/gateway_metadata_children/${b64(page1000Folder)}`,
+          direct: await url(
+            getSignedUrl(client, new ListObjectsV2Command({ Bucket: bucket.name, Prefix: page1000Folder, Delimiter: '/' }), { expiresIn: 3600 }),
+          ),
+          entries: 1000,
+          baselineKey: 'list1000',
+        },
+      ];
+      return cpuPerRequest(
+        {
+          base,
+          auth: { Authorization: `Bearer ${token}` },
+          gatewayPid: gateway.child.pid!,
+          s3Pid,
+          seconds: CPU_SEC,
+          connections: LIGHT_CONNECTIONS,
+          cpuMs,
+          load,
+        },
+        cases,
+      );
+    };
+
+    if (ONLY === 'cpu') {
+      const page = `${run}page/`;
+      await seed(
+        bucket,
+        Array.from({ length: 1000 }, (_, i) => `${page}f${String(i).padStart(6, '0')}.txt`),
+      );
+      process.stdout.write(await cpuCases(page));
+      const size = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB (${(bytes / 1024 ** 2).toFixed(0)} MiB)`;
+      process.stdout.write(`gateway peak RSS: ${size(await peakRss())}\n`);
+      return;
+    }
 
     // ---- listing, warm cache
     const listFolder = `${run}list/`;
@@ -288,7 +361,6 @@ async function main(): Promise<void> {
     // Every transfer runs in a lean client process of its own (bench/transfer-client.ts) with the gateway's
     // Node flags, and is charged the CPU that S3 (when embedded), the hop in between (the gateway or the
     // yardstick proxy) and the client used: on a small machine all of them share the cores.
-    const s3Pid = embedded?.child.pid;
     const yardstick = isLoopback(s3Endpoint)
       ? await startProcess(path.resolve('.bench-build/bench/pass-through.js'), { PASS_THROUGH_TARGET: s3Endpoint }, /^(http:\/\/\S+)/m, START_FLAGS)
       : undefined;
@@ -388,6 +460,8 @@ async function main(): Promise<void> {
       aloneRows.push(row(name, await load(head.origin, [directRequests[i]!], {}, alone), await load(base, [gatewayRequests[i]!], auth, alone)));
     }
 
+    const cpuText = await cpuCases(listFolder);
+
     // ---- one write at a time through the gateway: what the write ordering's cost is a share of
     const folders: number[] = [];
     for (let i = 0; i < 300; i++)
@@ -454,6 +528,7 @@ async function main(): Promise<void> {
         `  one client, one request at a time (${alone.seconds} s):\n` +
         aloneRows.join(''),
     );
+    process.stdout.write(cpuText);
     process.stdout.write(
       `\na new folder through the gateway, one at a time (${config.redis.url ? 'Redis' : 'in-process store'}; a check and a write to S3 holding the name): p50 ${median(folders).toFixed(2)} ms` +
         (await benchLocks(process.env.REDIS_URL)),
