@@ -19,7 +19,8 @@
  * - CPU per request of the gateway, each metadata call alone, beside bench/baseline.json (bench/cpu.ts);
  *   BENCH_ONLY=cpu runs only that.
  *
- * S3 is the embedded server in a process of its own unless S3_ENDPOINT (and keys, bucket) are set; sessions are
+ * S3 is the embedded server in a process of its own unless S3_ENDPOINT (and keys, bucket) are set (then
+ * BENCH_S3_PID, the S3 server's process id on this machine, adds its CPU to the figures); sessions are
  * in the gateway's process unless REDIS_URL is set. BENCH_ROUNDS, BENCH_LIST_OBJECTS,
  * BENCH_RENAME_OBJECTS and BENCH_TRANSFER_MIB scale it.
  */
@@ -234,7 +235,8 @@ async function main(): Promise<void> {
     START_FLAGS,
   );
   const base = gateway.url;
-  const s3Pid = embedded?.child.pid;
+  // An S3 server of the operator's (S3_ENDPOINT) has its CPU counted too when BENCH_S3_PID names its process.
+  const s3Pid = embedded?.child.pid ?? (process.env.BENCH_S3_PID ? Number(process.env.BENCH_S3_PID) : undefined);
   const peakRss = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${gateway.child.pid}/status`, 'utf8'))![1]) * 1024;
 
   try {

@@ -453,15 +453,15 @@ export class BucketFileSystem {
     return { id: ROOT_ID, parentId: ROOT_ID, type: 'folder', name, modified: IMPLICIT_FOLDER_MODIFIED };
   }
 
-  private folderEntry(rel: string, modified: number): Entry {
-    return { id: encodeId(rel), parentId: encodeId(parentOf(rel)), type: 'folder', name: nameOf(rel), modified };
+  private folderEntry(rel: string, modified: number, parentId = encodeId(parentOf(rel))): Entry {
+    return { id: encodeId(rel), parentId, type: 'folder', name: nameOf(rel), modified };
   }
 
-  fileEntry(account: Account, object: ObjectSummary, facts: ObjectFacts): Entry {
+  fileEntry(account: Account, object: ObjectSummary, facts: ObjectFacts, parentId?: string): Entry {
     const rel = object.key.slice(account.root.length);
     return {
       id: encodeId(rel),
-      parentId: encodeId(parentOf(rel)),
+      parentId: parentId ?? encodeId(parentOf(rel)),
       type: 'file',
       name: nameOf(rel),
       modified: facts.modified,
@@ -474,8 +474,10 @@ export class BucketFileSystem {
   private async entriesOf(account: Account, prefix: string, objects: ObjectSummary[], prefixes: string[]): Promise<Entry[]> {
     const { folders, files } = listingChildren(account.root, prefix, objects, prefixes);
     const [facts, times] = await Promise.all([this.factsFor(account.bucket, files), this.folderTimes(account.bucket, [...folders.values()])]);
-    const entries: Entry[] = [...folders.keys()].map((rel, i) => this.folderEntry(rel, times[i]!));
-    files.forEach((f, i) => entries.push(this.fileEntry(account, f, facts[i]!)));
+    // Every child has the listed folder as its parent: its id is made once per page, not once per entry.
+    const parentId = encodeId(prefix.slice(account.root.length));
+    const entries: Entry[] = [...folders.keys()].map((rel, i) => this.folderEntry(rel, times[i]!, parentId));
+    files.forEach((f, i) => entries.push(this.fileEntry(account, f, facts[i]!, parentId)));
     return entries;
   }
 

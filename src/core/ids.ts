@@ -31,9 +31,19 @@ export function encodeId(relativeKey: string): string {
 /** True when every segment of a relative key is a usable name (no empty, `.`, `..` or NUL segment). */
 export function isCleanRelativeKey(relativeKey: string): boolean {
   if (relativeKey === '') return true;
-  const body = relativeKey.endsWith('/') ? relativeKey.slice(0, -1) : relativeKey;
-  if (body === '') return false;
-  return body.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && !s.includes('\0'));
+  // Every listed key passes here: a scan of the string, without splitting it into segments.
+  if (relativeKey.includes('\0')) return false;
+  const end = relativeKey.endsWith('/') ? relativeKey.length - 1 : relativeKey.length;
+  if (end === 0) return false;
+  for (let start = 0; start <= end;) {
+    let slash = relativeKey.indexOf('/', start);
+    if (slash < 0 || slash > end) slash = end;
+    const length = slash - start;
+    if (length === 0) return false;
+    if (relativeKey.charCodeAt(start) === 46 && (length === 1 || (length === 2 && relativeKey.charCodeAt(start + 1) === 46))) return false;
+    start = slash + 1;
+  }
+  return true;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { storeKeys } from './store-keys.js';
 import type { SessionStore } from '../storage/session-store/types.js';
 
@@ -25,11 +25,11 @@ export class MetadataCache {
   ) {}
 
   private static objectKey(bucket: string, v: ObjectVersion): string {
-    return storeKeys.objectFacts(createHash('sha256').update(`${bucket}\0${v.key}\0${v.etag}\0${v.size}`).digest('base64url'));
+    return storeKeys.objectFacts(hash('sha256', `${bucket}\0${v.key}\0${v.etag}\0${v.size}`, 'base64url'));
   }
 
   private static folderKey(bucket: string, key: string): string {
-    return storeKeys.folderTime(createHash('sha256').update(`${bucket}\0${key}`).digest('base64url'));
+    return storeKeys.folderTime(hash('sha256', `${bucket}\0${key}`, 'base64url'));
   }
 
   async getMany(bucket: string, versions: ObjectVersion[]): Promise<Array<ObjectFacts | undefined>> {

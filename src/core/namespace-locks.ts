@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { LockNode, SessionStore } from '../storage/session-store/types.js';
 import { GatewayError } from '../errors.js';
 
@@ -64,7 +64,7 @@ export function lockPlan(names: string[]): Array<{ path: string; mode: LockMode 
 }
 
 /** A fixed-size node id: keys may be 1024 bytes of any UTF-8, session-store keys should be neither. */
-const nodeId = (path: string) => createHash('sha256').update(path, 'utf8').digest('base64url').slice(0, 22);
+const nodeId = (path: string) => hash('sha256', path, 'base64url').slice(0, 22);
 
 /** The store's lock request for `names`. */
 export const lockNodes = (names: string[]): LockNode[] => lockPlan(names).map((p) => ({ node: nodeId(p.path), mode: p.mode }));

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { invalid } from '../errors.js';
 
 /**
@@ -6,7 +6,7 @@ import { invalid } from '../errors.js';
  * of another folder, or one a client made up, is refused with 400 instead of reaching S3, where some
  * servers would read it as a start key and answer a wrong page.
  */
-const pageCheck = (prefix: string, token: string) => createHash('sha256').update(`${prefix}\0${token}`).digest('base64url').slice(0, 12);
+const pageCheck = (prefix: string, token: string) => hash('sha256', `${prefix}\0${token}`, 'base64url').slice(0, 12);
 
 export function sealPageToken(prefix: string, s3Token: string): string {
   return `${Buffer.from(s3Token, 'utf8').toString('base64url')}.${pageCheck(prefix, s3Token)}`;

@@ -50,27 +50,32 @@ export function readSegmentHeader(d: Dialect, header: Json): SegmentHeader {
   return { ...readSegment(d, header), cookie: header[wireName(d, 'cookie')] };
 }
 
+type EntryWriter = (e: Entry) => Record<string, string | number>;
+const entryWriters = new WeakMap<Dialect, EntryWriter>();
+
 /** A file or folder; meanings the dialect does not name (the seed dialect's parent id) are left out. */
 export function entryJson(d: Dialect, e: Entry): Record<string, string | number> {
-  const values: Array<[Name, string | number | undefined]> = [
-    ['fileId', e.id],
-    ['parentId', e.parentId],
-    ['type', e.type],
-    ['name', e.name],
-    ['modified', e.modified],
-    ...(e.type === 'file'
-      ? ([
-          ['size', e.size ?? 0],
-          ['hash', e.hash ?? ''],
-        ] as Array<[Name, string | number]>)
-      : []),
-  ];
-  const out: Record<string, string | number> = {};
-  for (const [meaning, value] of values) {
-    const name = d.fields[meaning];
-    if (name !== undefined && value !== undefined) out[name] = value;
-  }
-  return out;
+  let write = entryWriters.get(d);
+  if (!write) entryWriters.set(d, (write = entryWriter(d)));
+  return write(e);
+}
+
+/** The dialect's names looked up once: a listing writes thousands of entries with them. */
+function entryWriter(d: Dialect): EntryWriter {
+  const { fileId, parentId, type, name, modified, size, hash } = d.fields;
+  return (e) => {
+    const out: Record<string, string | number> = {};
+    if (fileId !== undefined) out[fileId] = e.id;
+    if (parentId !== undefined) out[parentId] = e.parentId;
+    if (type !== undefined) out[type] = e.type;
+    if (name !== undefined) out[name] = e.name;
+    if (modified !== undefined) out[modified] = e.modified;
+    if (e.type === 'file') {
+      if (size !== undefined) out[size] = e.size ?? 0;
+      if (hash !== undefined) out[hash] = e.hash ?? '';
+    }
+    return out;
+  };
 }
 
 export function segmentJson(d: Dialect, seg: SegmentPlan & { cookie: string }): Json {

@@ -92,6 +92,22 @@ const READ_FAST: Array<[string, string]> = [
         object('p/c').replace('2026-12-02T10:11:12.345Z', '0099-02-03T04:05:06.000Z'),
     ),
   ],
+  [
+    'timestamps the fast reading takes: a day past the month’s end, a leap day, midnight, one shared by several objects',
+    doc(
+      object('p/a').replace('2026-12-02T10:11:12.345Z', '2026-02-31T00:00:00.000Z') +
+        object('p/b').replace('2026-12-02T10:11:12.345Z', '2028-02-29T23:59:59.999Z') +
+        object('p/c').replace('2026-12-02T10:11:12.345Z', '2026-12-03T00:00:00.000Z') +
+        object('p/d').replace('2026-12-02T10:11:12.345Z', '2026-12-03T00:00:00.000Z'),
+    ),
+  ],
+  [
+    'elements it does not read, one given twice, one named like an object property, one with a member inside',
+    doc(
+      object('p/a', '<Owner><ID>1</ID></Owner><Owner><ID>2</ID></Owner><constructor>x</constructor><ChecksumAlgorithm>CRC32</ChecksumAlgorithm>') +
+        object('p/b', '<RestoreStatus><IsRestoreInProgress>false</IsRestoreInProgress></RestoreStatus>'),
+    ),
+  ],
   ['a Size that is empty, and no ETag', doc('<Contents><Key>p/e</Key><LastModified>2026-12-02T10:11:12Z</LastModified><Size></Size></Contents>')],
 ];
 
@@ -102,6 +118,9 @@ const HANDED_BACK: Array<[string, string]> = [
   ['an attribute on a member', doc(object('p/a').replace('<Size>', '<Size unit="bytes">'))],
   ['a key given twice', doc(object('p/a').replace('</Key>', '</Key><Key>p/b</Key>'))],
   ['a timestamp with an offset', doc(object('p/a').replace('2026-12-02T10:11:12.345Z', '2026-12-02T12:11:12.345+02:00'))],
+  ['a comment inside an element it skips', doc(object('p/a', '<Owner><!-- x --><ID>1</ID></Owner>'))],
+  ['an element inside one of the same name', doc(object('p/a', '<Owner><Owner>1</Owner></Owner>'))],
+  ['an hour 24', doc(object('p/a').replace('2026-12-02T10:11:12.345Z', '2026-12-02T24:00:00.000Z'))],
   ['an impossible timestamp', doc(object('p/a').replace('2026-12-02T10:11:12.345Z', '2026-13-02T10:11:12Z'))],
   ['not a timestamp', doc(object('p/a').replace('2026-12-02T10:11:12.345Z', 'yesterday'))],
   ['a doctype', doc(object('p/a'), '<?xml version="1.0"?><!DOCTYPE ListBucketResult>')],

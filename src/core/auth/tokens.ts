@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 export type TokenKind = 'access' | 'refresh';
 
@@ -18,7 +18,7 @@ export function newToken(kind: TokenKind): string {
 
 /** What the store keeps instead of a token: a fast hash is enough for 256-bit random values. */
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return hash('sha256', token, 'base64url');
 }
 
 const SHAPE: Record<TokenKind, RegExp> = { access: /^gwa_[A-Za-z0-9_-]{43}$/, refresh: /^gwr_[A-Za-z0-9_-]{43}$/ };
