@@ -9,7 +9,17 @@ import type { Dialect, Operation } from './dialects.js';
 import { accessTokenOf, authenticate, sessionOf } from './middleware/authenticate.js';
 import { bodyIdleTimeout } from './middleware/body-idle-timeout.js';
 import { jsonBody } from './middleware/json-body.js';
-import { entryJson, readDeclarationInput, readFields, readSegmentHeader, readSegmentPlan, startedUploadJson, segmentJson, wireName } from './wire.js';
+import {
+  entriesJsonText,
+  entryJson,
+  readDeclarationInput,
+  readFields,
+  readSegmentHeader,
+  readSegmentPlan,
+  startedUploadJson,
+  segmentJson,
+  wireName,
+} from './wire.js';
 
 type Handler = (req: Request, res: Response, next: NextFunction) => unknown;
 
@@ -208,7 +218,7 @@ function operations(s: GatewayServices): Record<Operation, Spec> {
       handle: (d) => async (req, res) => {
         const { entries, nextPage } = await s.files.list(sessionOf(res).account, idOf(req), pageOf(req));
         if (nextPage) res.setHeader(d.pageHeader, nextPage);
-        res.json(entries.map((e) => entryJson(d, e)));
+        res.type('json').send(entriesJsonText(d, entries));
       },
     },
     entry: { auth: true, json: false, handle: (d) => async (req, res) => res.json(entryJson(d, await s.files.entry(sessionOf(res).account, idOf(req)))) },

@@ -1,7 +1,16 @@
 import fc from 'fast-check';
 import type { Entry } from '../../src/core/file-system.js';
 import { FINAL, SEED, SEGMENTED_NAMES, SEGMENTED_OPERATIONS, type Dialect } from '../../src/http/dialects.js';
-import { entryJson, errorInDialect, readDeclarationInput, readFields, readSegmentHeader, readSegmentPlan, startedUploadJson } from '../../src/http/wire.js';
+import {
+  entriesJsonText,
+  entryJson,
+  errorInDialect,
+  readDeclarationInput,
+  readFields,
+  readSegmentHeader,
+  readSegmentPlan,
+  startedUploadJson,
+} from '../../src/http/wire.js';
 import { invalid } from '../../src/errors.js';
 
 const entry = fc.record({
@@ -30,6 +39,25 @@ describe('wire names, both ways', () => {
         });
       }),
     );
+  });
+
+  it.each([FINAL, SEED].map((d) => [d.name, d] as const))('%s: a listing’s JSON text is exactly JSON.stringify of its entries', (_n, d) => {
+    const anyEntry = fc.record({
+      id: fc.string(),
+      parentId: fc.string(),
+      type: fc.constantFrom('file' as const, 'folder' as const),
+      name: fc.string({ unit: 'binary' }),
+      modified: fc.oneof(fc.integer(), fc.double()),
+      size: fc.option(fc.oneof(fc.nat(), fc.double()), { nil: undefined }),
+      hash: fc.option(fc.string({ unit: 'binary' }), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(anyEntry, { maxLength: 8 }), (entries) => {
+        expect(entriesJsonText(d, entries)).toBe(JSON.stringify(entries.map((e) => entryJson(d, e))));
+      }),
+    );
+    const odd: Entry = { id: 'x', parentId: 'root', type: 'file', name: 'a"\\\n\u2028\ud800<', modified: Number.NaN };
+    expect(entriesJsonText(d, [odd])).toBe(JSON.stringify([entryJson(d, odd)]));
   });
 
   it('writes the parent id only where the dialect has a name for it', () => {
