@@ -49,9 +49,13 @@ const redact = winston.format((info) => {
 });
 
 export function createLogger(opts: { level: string; format: 'json' | 'pretty'; silent?: boolean }): Logger {
+  // winston formats every message before its transports look at the level: a message below the level is
+  // dropped here, first, so that it costs neither the redaction nor the JSON.
+  const belowLevel = winston.format((info) => (logger.isLevelEnabled(info.level) ? info : false));
   const format =
     opts.format === 'pretty'
       ? winston.format.combine(
+          belowLevel(),
           redact(),
           winston.format.timestamp({ format: 'HH:mm:ss' }),
           winston.format.printf(({ timestamp, level, message, ...rest }) => {
@@ -59,11 +63,12 @@ export function createLogger(opts: { level: string; format: 'json' | 'pretty'; s
             return `${String(timestamp)} ${level} ${String(message)}${extra}`;
           }),
         )
-      : winston.format.combine(redact(), winston.format.timestamp(), winston.format.json());
-  return winston.createLogger({
+      : winston.format.combine(belowLevel(), redact(), winston.format.timestamp(), winston.format.json());
+  const logger = winston.createLogger({
     level: opts.level,
     format,
     silent: opts.silent ?? false,
     transports: [new winston.transports.Console()],
   });
+  return logger;
 }

@@ -29,6 +29,7 @@ export function accessLog(logger: Logger, metrics?: Metrics) {
       const bytesOut = socket.bytesWritten - writtenAtStart;
       const operation = typeof res.locals.operation === 'string' ? res.locals.operation : req.route ? route : 'unmatched';
       metrics?.request({ operation, method: req.method, status, seconds: durationMs / 1000, bytesIn, bytesOut });
+      if (!logger.isInfoEnabled()) return;
       logger.info('request', {
         requestId: res.locals.requestId,
         method: req.method,
