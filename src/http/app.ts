@@ -1,6 +1,5 @@
 import cors from 'cors';
 import express, { type Express } from 'express';
-import helmet from 'helmet';
 import type { GatewayServices } from '../core/services.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -8,6 +7,7 @@ import type { Metrics } from '../metrics.js';
 import { errorHandler } from './errors.js';
 import { accessLog } from './middleware/access-log.js';
 import { requestId } from './middleware/request-id.js';
+import { securityHeaders } from './middleware/security-headers.js';
 import { DIALECTS } from './dialects.js';
 import { dialectRouter } from './operations.js';
 import { healthRoutes } from './routes/health.js';
@@ -45,13 +45,7 @@ export function createApp(o: AppOptions): Express {
   app.set('query parser', 'simple');
 
   app.use(requestId);
-  // Security headers on every answer: nosniff, no framing, no referrer, and a CSP that allows nothing at
-  // all (helmet's defaults, which allow scripts and styles from 'self', are not merged in).
-  app.use(
-    helmet({
-      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], sandbox: [] } },
-    }),
-  );
+  app.use(securityHeaders());
   // Answers carry tokens and metadata: no cache keeps them. Downloads say `private` instead.
   app.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');

@@ -1,6 +1,8 @@
 import { parse as parseDisposition } from 'content-disposition';
 import sharp from 'sharp';
 import request from 'supertest';
+import express from 'express';
+import helmet from 'helmet';
 import { binary, signIn, uniqueRoot, type Client } from '../support/api.js';
 import { sameS3, startTestGateway, type TestGateway } from '../support/gateway.js';
 
@@ -54,6 +56,24 @@ describe('the Content-Security-Policy', () => {
     ]) {
       expect(res.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none';sandbox");
       expect(res.headers['x-content-type-options']).toBe('nosniff');
+    }
+  });
+  it('comes with every other header helmet sets for that policy, with helmet’s values, on every answer', async () => {
+    // What helmet itself answers with, on an app of nothing else.
+    const bare = express();
+    bare.disable('x-powered-by');
+    bare.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], sandbox: [] } } }));
+    bare.get('/', (_req, res) => void res.end());
+    const own = (await request(bare).get('/').expect(200)).headers;
+    const helmetHeaders = Object.entries(own).filter(([name]) => !['date', 'connection', 'content-length', 'keep-alive'].includes(name));
+    expect(helmetHeaders.length).toBeGreaterThan(8);
+    for (const res of [
+      await request(gw.runtime.app).get('/healthz'),
+      await request(gw.runtime.app).get('/v2/nothing_here'),
+      await c.get(`/v2/gateway_metadata/${c.rootId}`),
+      await c.get(`/v2/gateway_metadata_children/${c.rootId}`),
+    ]) {
+      for (const [name, value] of helmetHeaders) expect([name, res.headers[name]]).toEqual([name, value]);
     }
   });
 });
