@@ -48,29 +48,59 @@ async function mainThreadMs(pid: number): Promise<number> {
 
 const baseline = JSON.parse(readFileSync(new URL('../../bench/baseline.json', import.meta.url), 'utf8')) as Baseline;
 
-export async function cpuPerRequest(ctx: CpuContext, cases: CpuCase[]): Promise<string> {
-  const lines: string[] = [];
+interface Sample {
+  gateway: number;
+  mainThread: number;
+  rate: number;
+  s3?: number;
+  failed: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Each case `rounds` times, the cases taking turns, and the median of each figure: on a shared machine
+ * the CPU one request costs drifts by a fifth between minutes, and a case measured once would carry
+ * whatever the minute was like.
+ */
+export async function cpuPerRequest(ctx: CpuContext, cases: CpuCase[], rounds: number): Promise<string> {
   // BENCH_CPU_CASES (a word of their names) runs only some, say to profile one.
   const only = process.env.BENCH_CPU_CASES;
-  for (const c of cases.filter((k) => !only || k.name.includes(only))) {
-    const before = await ctx.cpuMs(ctx.gatewayPid);
-    const mainBefore = await mainThreadMs(ctx.gatewayPid);
-    const through = await ctx.load(ctx.base, [{ method: 'GET', path: c.path }], ctx.auth, ctx);
-    const gateway = ((await ctx.cpuMs(ctx.gatewayPid)) - before) / through.requests;
-    const mainThread = ((await mainThreadMs(ctx.gatewayPid)) - mainBefore) / through.requests;
-    let s3 = '';
-    if (c.direct && ctx.s3Pid) {
-      const s3Before = await ctx.cpuMs(ctx.s3Pid);
-      const direct = await ctx.load(c.direct.origin, [{ method: 'GET', path: `${c.direct.pathname}${c.direct.search}` }], {}, ctx);
-      const perDirect = ((await ctx.cpuMs(ctx.s3Pid)) - s3Before) / direct.requests;
-      s3 = `; S3 spends ${perDirect.toFixed(3)} ms on the direct call (gateway/S3 ${(gateway / perDirect).toFixed(2)})`;
-    }
+  const chosen = cases.filter((k) => !only || k.name.includes(only));
+  const samples = new Map<CpuCase, Sample[]>(chosen.map((c) => [c, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const c of chosen) samples.get(c)!.push(await measure(ctx, c));
+  }
+  const lines = chosen.map((c) => {
+    const got = samples.get(c)!;
+    const gateway = median(got.map((x) => x.gateway));
+    const range = `${Math.min(...got.map((x) => x.gateway)).toFixed(3)}–${Math.max(...got.map((x) => x.gateway)).toFixed(3)}`;
+    const s3s = got.flatMap((x) => (x.s3 === undefined ? [] : [x.s3]));
+    const s3 = s3s.length ? median(s3s) : undefined;
     const was = baseline.cpuMsPerRequest[c.baselineKey];
     const perEntry = c.entries ? ` = ${((gateway * 1000) / c.entries).toFixed(1)} µs per entry` : '';
     const wasText = was === undefined ? '' : ` (baseline ${was.toFixed(3)} ms, ${(gateway / was).toFixed(2)}×)`;
-    lines.push(
-      `  ${c.name.padEnd(34)} gateway ${gateway.toFixed(3)} ms${perEntry}${wasText} (main thread ${mainThread.toFixed(3)} ms, ${(through.requests / ctx.seconds).toFixed(0)} req/s)${s3}; ${through.non2xx} failed\n`,
-    );
+    const s3Text = s3 === undefined ? '' : `; S3 spends ${s3.toFixed(3)} ms on the direct call (gateway/S3 ${(gateway / s3).toFixed(2)})`;
+    const failed = got.reduce((n, x) => n + x.failed, 0);
+    return `  ${c.name.padEnd(34)} gateway ${gateway.toFixed(3)} ms${perEntry}${wasText} [rounds ${range}] (main thread ${median(got.map((x) => x.mainThread)).toFixed(3)} ms, ${median(got.map((x) => x.rate)).toFixed(0)} req/s)${s3Text}; ${failed} failed\n`;
+  });
+  return (
+    `\nCPU per request of the gateway (${ctx.connections} clients, medians of ${rounds} rounds of ${ctx.seconds} s per case; baseline: ${baseline.recorded}):\n` +
+    lines.join('')
+  );
+}
+
+async function measure(ctx: CpuContext, c: CpuCase): Promise<Sample> {
+  const before = await ctx.cpuMs(ctx.gatewayPid);
+  const mainBefore = await mainThreadMs(ctx.gatewayPid);
+  const through = await ctx.load(ctx.base, [{ method: 'GET', path: c.path }], ctx.auth, ctx);
+  const gateway = ((await ctx.cpuMs(ctx.gatewayPid)) - before) / through.requests;
+  const mainThread = ((await mainThreadMs(ctx.gatewayPid)) - mainBefore) / through.requests;
+  let s3: number | undefined;
+  if (c.direct && ctx.s3Pid) {
+    const s3Before = await ctx.cpuMs(ctx.s3Pid);
+    const direct = await ctx.load(c.direct.origin, [{ method: 'GET', path: `${c.direct.pathname}${c.direct.search}` }], {}, ctx);
+    s3 = ((await ctx.cpuMs(ctx.s3Pid)) - s3Before) / direct.requests;
   }
-  return `\nCPU per request of the gateway (${ctx.connections} clients, ${ctx.seconds} s per case; baseline: ${baseline.recorded}):\n` + lines.join('');
+  return { gateway, mainThread, rate: through.requests / ctx.seconds, s3, failed: through.non2xx };
 }
