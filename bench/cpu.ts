@@ -56,7 +56,7 @@ interface Sample {
   failed: number;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * Each case `rounds` times, the cases taking turns, and the median of each figure: on a shared machine

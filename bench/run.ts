@@ -38,7 +38,7 @@ import { loadConfig } from '../src/config.js';
 import { S3Bucket, copySource } from '../src/storage/s3/bucket.js';
 import { createS3Client } from '../src/storage/s3/client.js';
 import { EMBEDDED_CREDENTIALS } from '../src/storage/s3/embedded.js';
-import { cpuPerRequest, type CpuCase } from './cpu.js';
+import { cpuPerRequest, median, type CpuCase } from './cpu.js';
 import { benchLocks } from './locks.js';
 import { generated, type TransferJob, type TransferResult } from './transfer-client.js';
 
@@ -100,7 +100,6 @@ const START_FLAGS = process.env.BENCH_NODE_FLAGS
   ? process.env.BENCH_NODE_FLAGS.split(' ').filter(Boolean)
   : [...(JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start.matchAll(/ (--[\w-]+=?\S*)/g)].map((m) => m[1]!);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
