@@ -53,6 +53,27 @@ function sendError(res: Response, err: GatewayError): void {
   res.status(status).json(errorBody(status, err.kind, message, res.locals.requestId as string | undefined, field));
 }
 
+/**
+ * Unread bytes of a body the gateway refused (an upload refused before or while it streamed) this
+ * connection still reads and discards, so that the client hears the answer (see discardUnreadBody).
+ */
+const DISCARD_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A refused request's body still on its way. Closing a socket with unread bytes in it makes the kernel
+ * reset the connection, and a client still sending then sees the reset instead of our answer (fetch
+ * throws EPIPE). So a body of up to DISCARD_MAX_BYTES is read and dropped, keeping the connection; a
+ * larger or unending one gets `Connection: close`, and the reset risk, rather than costing the bandwidth.
+ */
+function discardUnreadBody(req: Request, res: Response): void {
+  const length = Number(req.headers['content-length']);
+  if (req.destroyed || req.readableFlowing === false || !(length <= DISCARD_MAX_BYTES)) {
+    res.setHeader('Connection', 'close');
+    return;
+  }
+  req.resume();
+}
+
 /** The one place a failure becomes a response: a JSON error body, never a stack trace. */
 export function errorHandler(logger: Logger, explain: (err: GatewayError, account: Account | undefined) => GatewayError = (err) => err) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
@@ -65,8 +86,7 @@ export function errorHandler(logger: Logger, explain: (err: GatewayError, accoun
       return;
     }
     if (known) {
-      // A request whose body we stopped reading (an upload refused half-way) cannot share its connection.
-      if (!req.complete) res.setHeader('Connection', 'close');
+      if (!req.complete) discardUnreadBody(req, res);
       if (known.kind === 'unavailable' || known.kind === 'timeout' || known.kind === 'bad_gateway') {
         logger.warn('backend failure', {
           requestId: res.locals.requestId,

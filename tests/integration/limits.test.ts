@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as connect_, type AddressInfo } from 'node:net';
 import request from 'supertest';
 import { idOf, keysUnder, openUpload, signIn, uniqueRoot } from '../support/api.js';
 import { DEMO_PASSWORD, startTestGateway, type TestGateway } from '../support/gateway.js';
-import { externalS3, runGateway } from '../support/processes.js';
+import { externalS3, runGateway, waitFor } from '../support/processes.js';
 import { describeWithRedis, testRedisUrl, uniquePrefix } from '../support/targets.js';
 
 describe('security headers and CORS', () => {
@@ -111,6 +111,74 @@ describe('a body that stops arriving', () => {
       expect(closed).toBeLessThan(10_000);
       await c.get(`/v2/gateway_metadata/${idOf('stalled.bin')}`).expect(404);
       expect(await keysUnder(gw.bucket, root)).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      await gw.close();
+    }
+  });
+});
+
+describe('an upload refused before its body is read', () => {
+  /** A raw connection, to see exactly when the gateway answers and whether it closes. */
+  function connect(port: number) {
+    const socket = connect_(port, '127.0.0.1');
+    let received = '';
+    let closed = false;
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => (closed = true));
+    return {
+      socket,
+      received: () => received,
+      closed: () => closed, // (an answer begins right after the previous one's body, not on a line of its own)
+      answers: () => received.match(/HTTP\/1\.1 \d{3}/g) ?? [],
+    };
+  }
+  const put = (token: string, id: string, size: number) =>
+    [
+      `PUT /v2/gateway_metadata_file/${id} HTTP/1.1`,
+      'Host: 127.0.0.1',
+      `Authorization: Bearer ${token}`,
+      `Content-Length: ${size}`,
+      `X-Gateway-Upload: ${JSON.stringify({ 'gateway.metadata.file.size': size })}`,
+      '',
+      '',
+    ].join('\r\n');
+
+  it('is answered to a client still sending it, and its connection lives on (a closed socket would reset the answer away)', async () => {
+    const root = uniqueRoot('refused');
+    const gw = await startTestGateway({ store: 'memory', users: [{ name: 'refused', root }] });
+    const server = http.createServer(gw.runtime.app).listen(0, '127.0.0.1');
+    try {
+      await new Promise((r) => server.once('listening', r));
+      const c = await signIn(gw.runtime.app, 'refused');
+      const { port } = server.address() as AddressInfo;
+      const size = 32 * 1024 * 1024; // over one part: the missing file is refused before the body is read
+      const conn = connect(port);
+      conn.socket.write(put(c.token, idOf('missing.bin'), size));
+      conn.socket.write(Buffer.alloc(64 * 1024, 1));
+      await waitFor(() => conn.answers().length === 1, 'the answer to the refused upload');
+      expect(conn.received()).toMatch(/^HTTP\/1\.1 404 /);
+      expect(conn.received()).not.toMatch(/^connection: close/im);
+      // the rest of the body, then a second request on the same connection
+      for (let sent = 64 * 1024; sent < size; sent += 1024 * 1024) {
+        if (!conn.socket.write(Buffer.alloc(Math.min(1024 * 1024, size - sent), 1))) await new Promise((r) => conn.socket.once('drain', r));
+      }
+      conn.socket.write(`GET /v2/gateway_metadata/${c.rootId} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${c.token}\r\n\r\n`);
+      await waitFor(() => conn.answers().length === 2 || conn.closed(), 'the second answer or the connection closed');
+      expect({ answers: conn.answers(), closed: conn.closed() }).toEqual({ answers: ['HTTP/1.1 404', 'HTTP/1.1 200'], closed: false });
+      conn.socket.destroy();
+      expect(await keysUnder(gw.bucket, root)).toEqual([]);
+
+      // a body too large to be worth reading: answered, and the connection is closed instead
+      const huge = connect(port);
+      huge.socket.write(put(c.token, idOf('missing.bin'), 1024 * 1024 * 1024));
+      huge.socket.write(Buffer.alloc(64 * 1024, 1));
+      await waitFor(() => huge.answers().length === 1, 'the answer to the refused large upload');
+      expect(huge.received()).toMatch(/^HTTP\/1\.1 404 /);
+      expect(huge.received()).toMatch(/^connection: close/im);
+      huge.socket.destroy();
     } finally {
       server.closeAllConnections();
       server.close();
