@@ -1,6 +1,11 @@
 /**
  * Every key the gateway keeps in the session store, in one list: what each prefix holds. All expire
  * (the store's contract); the lock keys are the store's own (`lock:{bucket}:…`, see the Redis store).
+ *
+ * `{…}` is a Redis Cluster hash tag: keys with the same tag live in one slot, so the keys one command
+ * reads or writes together (one upload's, one folder's cached entries) are served by one node in one
+ * round trip. Keys read together without a common tag (a session's tokens, found by their own hashes)
+ * are split by slot in the Redis store.
  */
 export const storeKeys = {
   /** A session family (one sign-in and its refreshes), and its tokens by hash. */
@@ -9,15 +14,18 @@ export const storeKeys = {
   refreshToken: (hash: string) => `rt:${hash}`,
   /** A refresh token marked spent: setting it is the atomic claim that makes each refresh token single-use. */
   spentRefreshToken: (hash: string) => `rtu:${hash}`,
-  /** What listings cannot tell of an object version (modified time, sha256), and a folder's time. */
-  objectFacts: (hash: string) => `meta:${hash}`,
-  folderTime: (hash: string) => `fmeta:${hash}`,
+  /**
+   * What listings cannot tell of an object version (modified time, sha256), and a folder's time; tagged
+   * by the folder they are listed in (`folderTag`), so that a listing reads them with one MGET.
+   */
+  objectFacts: (folderTag: string, hash: string) => `meta:{${folderTag}}:${hash}`,
+  folderTime: (folderTag: string, hash: string) => `fmeta:{${folderTag}}:${hash}`,
   /** A segmented upload, and the ETag of each of its segments. */
-  upload: (id: string) => `up:${id}`,
-  uploadPart: (id: string, n: number) => `up:${id}:p:${n}`,
+  upload: (id: string) => `up:{${id}}`,
+  uploadPart: (id: string, n: number) => `up:{${id}}:p:${n}`,
   /** The segmented uploads an account has open (or starting), for the limit on them. */
   openUploads: (accountHash: string) => `upa:${accountHash}`,
-  uploadStarting: (id: string) => `ups:${id}`,
+  uploadStarting: (id: string) => `ups:{${id}}`,
   /** A multipart upload the gateway started, and the set of all of them (what the orphan sweep walks). */
   multipart: (id: string) => `mpu:${id}`,
   multipartRegistry: 'mpu-index',
