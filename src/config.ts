@@ -83,6 +83,12 @@ const commaSeparated = z.string().transform((v) =>
 const list = (item: z.ZodType<string, string>, problem: string, max = 1000) =>
   z.preprocess(blankToUndefined, commaSeparated.pipe(z.array(item, problem).min(1).max(max)).optional());
 
+/** Redis nodes (sentinels, cluster nodes) as `host:port,host:port`. */
+const hostPorts = list(
+  z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be a comma-separated list of host:port'),
+  'must be a comma-separated list of host:port',
+).transform((hosts) => hosts?.map((a) => ({ host: a.slice(0, a.lastIndexOf(':')), port: Number(a.slice(a.lastIndexOf(':') + 1)) })));
+
 /** One setting: the variable it is read from, how, and whether it is a secret (readable from NAME_FILE). */
 interface Setting<T> {
   readonly env: string;
@@ -159,14 +165,10 @@ const SETTINGS = {
   redis: {
     url: secret('REDIS_URL', redisUrl),
     /** Sentinels that name the master; the URL then gives only credentials and database. */
-    sentinels: from(
-      'REDIS_SENTINELS',
-      list(
-        z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be a comma-separated list of host:port'),
-        'must be a comma-separated list of host:port',
-      ).transform((hosts) => hosts?.map((a) => ({ host: a.slice(0, a.lastIndexOf(':')), port: Number(a.slice(a.lastIndexOf(':') + 1)) }))),
-    ),
+    sentinels: from('REDIS_SENTINELS', hostPorts),
     sentinelName: from('REDIS_SENTINEL_NAME', text('mymaster')),
+    /** Some nodes of a Redis Cluster (the others are discovered); the URL then gives only credentials and TLS. */
+    clusterNodes: from('REDIS_CLUSTER_NODES', hostPorts),
     keyPrefix: from('REDIS_KEY_PREFIX', text('s3gw:')),
     commandTimeoutMs: from('REDIS_COMMAND_TIMEOUT_MS', int(50, 60000, 2000)),
   },
@@ -403,6 +405,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   if (s3.buckets && s3.bucket && !s3.buckets.includes(s3.bucket)) fail(`S3_BUCKET must be one of S3_BUCKETS`);
   if (auth.mode === 'oidc') checkOidc(auth.oidc, fail);
   if (auth.mountsFile && ownKeys) fail(`MOUNTS_FILE is only used with AUTH_MODE=users or oidc (with AUTH_MODE=${auth.mode} people act with their own S3 keys)`);
+  if (redis.clusterNodes) {
+    if (!redis.url) fail('REDIS_URL is required with REDIS_CLUSTER_NODES (for user, password and TLS; its host is not used)');
+    if (redis.sentinels) fail('REDIS_CLUSTER_NODES and REDIS_SENTINELS cannot be used together');
+    if (!/^\/?0?$/.test(new URL(redis.url!).pathname)) fail('REDIS_URL must not name a database with REDIS_CLUSTER_NODES (a cluster has only database 0)');
+    // The first {…} of a key is its hash tag: braces in the prefix would put every key in one slot.
+    if (/[{}]/.test(redis.keyPrefix)) fail('REDIS_KEY_PREFIX must not contain { or } with REDIS_CLUSTER_NODES');
+  }
   if (redis.sentinels && !redis.url) fail('REDIS_URL is required with REDIS_SENTINELS (for password and database; its host is not used)');
   if (auth.refreshTokenTtlSec <= auth.accessTokenTtlSec) fail('REFRESH_TOKEN_TTL must be longer than ACCESS_TOKEN_TTL');
   const { overrides, ...rest } = s3;

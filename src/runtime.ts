@@ -79,7 +79,8 @@ async function openStore(config: Config): Promise<SessionStore> {
     await store.connect();
   } catch (err) {
     await store.close();
-    throw new Error(`REDIS_URL: cannot connect to Redis (${(err as Error).message})`, { cause: err });
+    const setting = config.redis.clusterNodes ? 'REDIS_CLUSTER_NODES' : 'REDIS_URL';
+    throw new Error(`${setting}: cannot connect to Redis (${(err as Error).message})`, { cause: err });
   }
   return store;
 }

@@ -9,4 +9,4 @@ export interface RedisProcess {
   process: ChildProcess;
   stop(): Promise<void>;
 }
-export declare function startRedisServer(bin: string, port?: number): Promise<RedisProcess>;
+export declare function startRedisServer(bin: string, port?: number, extraArgs?: string[]): Promise<RedisProcess>;

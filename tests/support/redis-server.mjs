@@ -23,10 +23,10 @@ export function freePort() {
   });
 }
 
-/** A throwaway redis-server on a loopback port, no persistence; stop() ends it. */
-export async function startRedisServer(bin, port) {
+/** A throwaway redis-server on a loopback port, no persistence (plus `extraArgs`); stop() ends it. */
+export async function startRedisServer(bin, port, extraArgs = []) {
   const p = port ?? (await freePort());
-  const args = ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const args = ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise((resolve, reject) => {

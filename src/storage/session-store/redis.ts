@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { storeUnavailable } from '../../errors.js';
 import type { LockNode, SessionStore } from './types.js';
@@ -85,6 +86,8 @@ export interface RedisStoreOptions {
   /** Redis Sentinel: the master named `sentinelName` is found through these. */
   sentinels?: Array<{ host: string; port: number }> | undefined;
   sentinelName?: string;
+  /** Redis Cluster: some of its nodes (the rest are discovered); the URL then gives only credentials and TLS. */
+  clusterNodes?: Array<{ host: string; port: number }> | undefined;
   keyPrefix: string;
   commandTimeoutMs: number;
 }
@@ -93,22 +96,49 @@ export interface RedisStoreOptions {
 export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis' as const;
   readonly durable = true;
-  readonly client: Redis;
+  readonly client: Redis | Cluster;
+  /** With Redis Cluster, the prefix every key gets (a key's slot is computed on the prefixed key). */
+  private readonly clusterPrefix: string | undefined;
 
   constructor(opts: RedisStoreOptions) {
-    this.client = new Redis(opts.url, {
-      ...(opts.sentinels ? { sentinels: opts.sentinels, name: opts.sentinelName ?? 'mymaster' } : {}),
-      keyPrefix: opts.keyPrefix,
-      lazyConnect: true,
-      // Commands issued in the same tick (cache fills, token writes) share one round trip.
-      enableAutoPipelining: true,
+    const connection = {
       // Fail fast while Redis is away (callers answer 503) instead of queueing requests without bound.
-      enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: opts.commandTimeoutMs,
       connectTimeout: opts.commandTimeoutMs,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-    });
+    };
+    const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2000);
+    if (opts.clusterNodes) {
+      const url = new URL(opts.url);
+      this.clusterPrefix = opts.keyPrefix;
+      this.client = new Cluster(opts.clusterNodes, {
+        keyPrefix: opts.keyPrefix,
+        lazyConnect: true,
+        enableAutoPipelining: true,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: retryStrategy,
+        slotsRefreshTimeout: opts.commandTimeoutMs,
+        // Reads from replicas could miss a write acknowledged a moment ago (a rotated token, a spent state).
+        scaleReads: 'master',
+        redisOptions: {
+          ...connection,
+          username: decodeURIComponent(url.username) || undefined,
+          password: decodeURIComponent(url.password) || undefined,
+          ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+        },
+      });
+    } else {
+      this.client = new Redis(opts.url, {
+        ...(opts.sentinels ? { sentinels: opts.sentinels, name: opts.sentinelName ?? 'mymaster' } : {}),
+        ...connection,
+        keyPrefix: opts.keyPrefix,
+        lazyConnect: true,
+        // Commands issued in the same tick (cache fills, token writes) share one round trip.
+        enableAutoPipelining: true,
+        enableOfflineQueue: false,
+        retryStrategy,
+      });
+    }
     // EVALSHA once loaded: the lock scripts run on every write, so Redis should not hash them each time.
     this.client.defineCommand('gatewayAcquireLocks', { lua: ACQUIRE_LOCKS });
     this.client.defineCommand('gatewayRenewLocks', { lua: RENEW_LOCKS });
@@ -143,7 +173,28 @@ export class RedisSessionStore implements SessionStore {
 
   async getMany(keys: string[]) {
     if (keys.length === 0) return [];
-    return this.run(() => this.client.mget(...keys));
+    if (this.clusterPrefix === undefined) return this.run(() => this.client.mget(...keys));
+    // A cluster refuses MGET across slots: one MGET per slot, all sent at once.
+    const values: Array<string | null> = new Array<string | null>(keys.length);
+    await Promise.all(
+      [...this.bySlot(keys)].map(async (at) => {
+        const got = await this.run(() => this.client.mget(...at.map((i) => keys[i]!)));
+        at.forEach((i, j) => (values[i] = got[j] ?? null));
+      }),
+    );
+    return values;
+  }
+
+  /** The positions of `keys`, grouped by their cluster slot (keys sharing a hash tag share one). */
+  private bySlot(keys: string[]): Iterable<number[]> {
+    const groups = new Map<number, number[]>();
+    keys.forEach((k, i) => {
+      const slot = calculateSlot(this.clusterPrefix + k);
+      const group = groups.get(slot);
+      if (group) group.push(i);
+      else groups.set(slot, [i]);
+    });
+    return groups.values();
   }
 
   async set(key: string, value: string, ttlMs: number) {
@@ -161,7 +212,12 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async delete(...keys: string[]) {
-    if (keys.length) await this.run(() => this.client.del(...keys));
+    if (keys.length === 0) return;
+    if (this.clusterPrefix === undefined) {
+      await this.run(() => this.client.del(...keys));
+      return;
+    }
+    await Promise.all([...this.bySlot(keys)].map((at) => this.run(() => this.client.del(...at.map((i) => keys[i]!)))));
   }
 
   async addToSet(key: string, member: string, ttlMs: number) {
