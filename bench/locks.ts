@@ -14,7 +14,7 @@ import type { SessionStore } from '../src/storage/session-store/types.js';
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 const fmt = (ms: number) => `${ms.toFixed(3)} ms`;
 
-async function ownRedis(): Promise<{ url: string; stop(): Promise<void> } | undefined> {
+export async function ownRedis(): Promise<{ url: string; stop(): Promise<void> } | undefined> {
   if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
   const port = await new Promise<number>((resolve) => {
     const srv = createServer().listen(0, '127.0.0.1', () => {

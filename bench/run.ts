@@ -17,7 +17,9 @@
  *   then each call alone at a steady half of S3's saturated rate (LIGHT_CONNECTIONS clients), and from one
  *   client one request at a time, where p50 shows the gateway's own latency rather than queueing for S3;
  * - CPU per request of the gateway, each metadata call alone, beside bench/baseline.json (bench/cpu.ts);
- *   BENCH_ONLY=cpu runs only that.
+ *   BENCH_ONLY=cpu runs only that;
+ * - what the session store holds per session, open upload, cached entry and rate-limit counter, weighed in
+ *   a redis-server of its own (bench/footprint.ts; `node .bench-build/bench/footprint.js` alone).
  *
  * S3 is the embedded server in a process of its own unless S3_ENDPOINT (and keys, bucket) are set (then
  * BENCH_S3_PID, the S3 server's process id on this machine, adds its CPU to the figures); sessions are
@@ -35,6 +37,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import autocannon from 'autocannon';
 import pLimit from 'p-limit';
 import { loadConfig } from '../src/config.js';
+import { benchFootprint } from './footprint.js';
 import { S3Bucket, copySource } from '../src/storage/s3/bucket.js';
 import { createS3Client } from '../src/storage/s3/client.js';
 import { EMBEDDED_CREDENTIALS } from '../src/storage/s3/embedded.js';
@@ -549,7 +552,8 @@ async function main(): Promise<void> {
     process.stdout.write(cpuText);
     process.stdout.write(
       `\na new folder through the gateway, one at a time (${config.redis.url ? 'Redis' : 'in-process store'}; a check and a write to S3 holding the name): p50 ${median(folders).toFixed(2)} ms` +
-        (await benchLocks(process.env.REDIS_URL)),
+        (await benchLocks(process.env.REDIS_URL)) +
+        (await benchFootprint()),
     );
     const size = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB (${(bytes / 1024 ** 2).toFixed(0)} MiB)`;
     process.stdout.write(`gateway peak RSS: after the transfers ${size(transferRss)} (target < 200 MB); after every case ${size(rss)}\n`);
