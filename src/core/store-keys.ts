@@ -8,11 +8,15 @@
  * are split by slot in the Redis store.
  */
 export const storeKeys = {
-  /** A session family (one sign-in and its refreshes), and its tokens by hash. */
+  /**
+   * A session family (one sign-in and its refreshes), by the hash of its secret (see tokens.ts), and its
+   * access token by hash. Refresh tokens need no key: each carries its family's secret.
+   */
   family: (id: string) => `fam:${id}`,
   accessToken: (hash: string) => `at:${hash}`,
+  /** A refresh token of a family started before family secrets, by hash (they end with REFRESH_TOKEN_TTL). */
   refreshToken: (hash: string) => `rt:${hash}`,
-  /** A refresh token marked spent: setting it is the atomic claim that makes each refresh token single-use. */
+  /** A refresh token being used: setting it is the atomic claim that lets one of two concurrent uses through. */
   spentRefreshToken: (hash: string) => `rtu:${hash}`,
   /**
    * What listings cannot tell of an object version (modified time, sha256), and a folder's time; tagged

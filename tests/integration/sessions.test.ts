@@ -1,6 +1,9 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { AccountDirectory, userRecord } from '../../src/core/auth/accounts.js';
+import { randomBytes } from 'node:crypto';
 import { SessionService } from '../../src/core/auth/sessions.js';
+import { newToken, tokenHash } from '../../src/core/auth/tokens.js';
+import { storeKeys } from '../../src/core/store-keys.js';
 import { GatewayError } from '../../src/errors.js';
 import { MemorySessionStore } from '../../src/storage/session-store/memory.js';
 import { RedisSessionStore } from '../../src/storage/session-store/redis.js';
@@ -152,6 +155,38 @@ function sessionRules(makeStore: () => Promise<SessionStore>) {
     await a.authenticate(t2.accessToken);
     await a.refresh(t2.refreshToken);
     expect(await kindOf(a.authenticate(t2.accessToken))).toBe('unauthorized');
+  });
+
+  it('keeps nothing per refresh: after 30 refreshes a session holds its family and one access token, and claims of minutes', async () => {
+    const live = new Map<string, number>(); // long-lived keys written and not deleted since, with their lifetime
+    const note = (k: string, ttl: number) => (ttl > 5 * 60_000 ? live.set(k, ttl) : live.delete(k));
+    const recording: SessionStore = Object.create(store, {
+      set: { value: async (k: string, v: string, ttl: number) => (note(k, ttl), store.set(k, v, ttl)) },
+      setIfAbsent: { value: async (k: string, v: string, ttl: number) => (note(k, ttl), store.setIfAbsent(k, v, ttl)) },
+      compareAndSet: { value: async (k: string, e: string, v: string, ttl: number) => (note(k, ttl), store.compareAndSet(k, e, v, ttl)) },
+      delete: { value: async (...keys: string[]) => (keys.forEach((k) => live.delete(k)), store.delete(...keys)) },
+    });
+    const recorded = new SessionService(recording, accounts, { accessSec: 3600, refreshSec: 7200, maxAgeSec: 86400 });
+    let t = await recorded.start(alice);
+    for (let i = 0; i < 30; i++) t = (await recorded.refresh(t.refreshToken)).tokens;
+    expect([...live.keys()].map((k) => k.slice(0, k.indexOf(':'))).sort()).toEqual(['at', 'fam']);
+    expect((await recorded.authenticate(t.accessToken)).account.name).toBe('alice');
+  });
+
+  it('still refreshes a session started before family secrets (a token found by its own key), and still ends it on reuse', async () => {
+    // as the previous release wrote a session: a random family id, each token by its hash
+    const familyId = randomBytes(16).toString('base64url');
+    const [access, refresh] = [newToken('access'), newToken('refresh')];
+    const family = { principal: alice.principal, access: tokenHash(access), refresh: tokenHash(refresh), createdAt: Date.now(), version: alice.version };
+    await store.set(storeKeys.family(familyId), JSON.stringify(family), 7_200_000);
+    await store.set(storeKeys.accessToken(tokenHash(access)), familyId, 3_600_000);
+    await store.set(storeKeys.refreshToken(tokenHash(refresh)), familyId, 7_200_000);
+    expect((await sessions.authenticate(access)).familyId).toBe(familyId);
+    const { tokens: t2 } = await sessions.refresh(refresh);
+    const { tokens: t3 } = await sessions.refresh(t2.refreshToken);
+    expect((await sessions.authenticate(t3.accessToken)).familyId).toBe(familyId);
+    expect(await kindOf(sessions.refresh(refresh))).toBe('forbidden');
+    expect(await kindOf(sessions.authenticate(t3.accessToken))).toBe('unauthorized');
   });
 
   it('ends sessions of an account that was removed', async () => {

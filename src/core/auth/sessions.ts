@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import type { SessionStore } from '../../storage/session-store/types.js';
 import { fieldError, GatewayError } from '../../errors.js';
 import type { Account } from './accounts.js';
-import { looksLikeToken, newToken, tokenHash } from './tokens.js';
+import { FAMILY_SECRET_BYTES, familyIdOf, familyIdOfRefreshToken, looksLikeToken, newRefreshToken, newToken, tokenHash } from './tokens.js';
 
 /**
  * A session family: one sign-in and every refresh that descends from it. It holds the hashes of the one
@@ -46,6 +46,9 @@ export interface AccountResolver {
 const CHANGED = 'The operator changed this account since it signed in; sign in again.';
 const TOO_OLD = 'This session has reached its maximum age (SESSION_MAX_AGE); sign in again.';
 
+/** How long a refresh token's single-use claim is kept: longer than any refresh takes (a provider's renewal included). */
+const REFRESH_CLAIM_MS = 5 * 60_000;
+
 /** Sessions an instance remembers at most (see `cacheMs`). */
 const SESSION_CACHE_ENTRIES = 10_000;
 
@@ -68,9 +71,10 @@ export class SessionService {
   }
 
   async start(account: Account): Promise<TokenPair> {
-    const familyId = randomBytes(16).toString('base64url');
+    const secret = randomBytes(FAMILY_SECRET_BYTES);
+    const familyId = familyIdOf(secret);
     const createdAt = Date.now();
-    const { pair, access, refresh } = await this.issue(familyId, createdAt);
+    const { pair, access, refresh } = await this.issue(familyId, createdAt, secret);
     const family: Family = { principal: account.principal, access, refresh, createdAt, version: account.version };
     await this.store.set(key.family(familyId), JSON.stringify(family), this.refreshTtlMs);
     return pair;
@@ -117,16 +121,26 @@ export class SessionService {
     const refused = (why: string) => fieldError('forbidden', { field: 'refreshToken', problem: `${why} Sign in again.` });
     if (!looksLikeToken(refreshToken, 'refresh')) throw refused('is not a valid refresh token.');
     const hash = tokenHash(refreshToken);
-    const familyId = await this.store.get(key.refresh(hash));
-    if (!familyId) throw refused('is unknown or expired.');
-    const family = await this.readFamily(familyId);
-    if (!family) throw refused('belongs to a session that has ended.');
+    // A refresh token leads to its family by the family's secret in its first half; one of a family
+    // started before family secrets, by a key of its own (such families end REFRESH_TOKEN_TTL after it).
+    let familyId = familyIdOfRefreshToken(refreshToken);
+    let family = await this.readFamily(familyId);
+    const secret = family ? Buffer.from(refreshToken.slice(4), 'base64url').subarray(0, FAMILY_SECRET_BYTES) : undefined;
+    if (!family) {
+      const older = await this.store.get(key.refresh(hash));
+      if (!older) throw refused('is unknown or expired, or its session has ended.');
+      familyId = older;
+      family = await this.readFamily(familyId);
+      if (!family) throw refused('belongs to a session that has ended.');
+    }
     if (this.tooOld(family.value)) {
       await this.revoke(familyId, family.value);
       throw fieldError('forbidden', { field: 'refreshToken', problem: `cannot be used: ${TOO_OLD}` });
     }
 
-    const claimed = await this.store.setIfAbsent(key.spent(hash), '1', this.refreshTtlMs);
+    // The claim only has to outlive this refresh: once the family names newer tokens, any later use of
+    // this one is seen as a reuse by the family itself.
+    const claimed = await this.store.setIfAbsent(key.spent(hash), '1', REFRESH_CLAIM_MS);
     if (!claimed || family.value.refresh !== hash) {
       await this.revoke(familyId, family.value);
       throw refused('was already used, so the session has been ended for safety.');
@@ -163,7 +177,7 @@ export class SessionService {
       account = (await this.accounts.resolve(principal)) ?? account;
     }
 
-    const { pair, access, refresh } = await this.issue(familyId, family.value.createdAt);
+    const { pair, access, refresh } = await this.issue(familyId, family.value.createdAt, secret);
     const next: Family = { ...family.value, principal, access, refresh };
     const swapped = await this.store.compareAndSet(key.family(familyId), family.raw, JSON.stringify(next), this.refreshTtlMs);
     if (!swapped) {
@@ -201,15 +215,16 @@ export class SessionService {
     return true;
   }
 
-  private async issue(familyId: string, createdAt: number) {
+  /** New tokens for a family; `secret` undefined: a family started before family secrets (see refresh). */
+  private async issue(familyId: string, createdAt: number, secret: Buffer | undefined) {
     const accessToken = newToken('access');
-    const refreshToken = newToken('refresh');
+    const refreshToken = secret ? newRefreshToken(secret) : newToken('refresh');
     const access = tokenHash(accessToken);
     const refresh = tokenHash(refreshToken);
     const accessTtlMs = this.lifetime(this.accessTtlMs, createdAt);
     await this.store.set(key.access(access), familyId, accessTtlMs);
     // (A refresh token outlives the maximum age, so that its refusal can say why.)
-    await this.store.set(key.refresh(refresh), familyId, this.refreshTtlMs);
+    if (!secret) await this.store.set(key.refresh(refresh), familyId, this.refreshTtlMs);
     return { pair: { accessToken, refreshToken, accessExpiresAt: Date.now() + accessTtlMs }, access, refresh };
   }
 
