@@ -142,7 +142,7 @@ export async function benchFootprint(): Promise<string> {
       ['fam', 'at', 'rt'].reduce((sum, k) => sum + at('signed in', k).bytes, 0),
       SESSIONS + 0,
     );
-    // a refresh leaves the old refresh token's key (it still names its family, so a reuse ends the session) and its spent mark
+    // a refresh leaves its single-use claim, for minutes (and, for a session from before family secrets, the old token's key)
     const spent = per(at('refreshed', 'rtu').bytes + at('refreshed', 'rt').bytes - at('signed in', 'rt').bytes, SESSIONS);
     const upload = per(at('uploads open', 'up').bytes, UPLOADS);
     const sweep = per(at('uploads open', 'mpu').bytes, at('uploads open', 'mpu').keys || 1);
@@ -155,7 +155,7 @@ export async function benchFootprint(): Promise<string> {
     const rows = [...kinds].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k} ${v.keys} keys ${(v.bytes / 1024).toFixed(0)} KiB`);
     return (
       `\nsession store footprint (Redis MEMORY USAGE, measured here through the API):\n` +
-      `  a session (one sign-in: its family record, access and refresh token): ${family} bytes; each refresh leaves ${spent} bytes (the old refresh token, marked spent, so that its reuse ends the session) until REFRESH_TOKEN_TTL has passed since it was issued\n` +
+      `  a session (one sign-in: its family record and access token; refresh tokens need no key): ${family} bytes, however often it is refreshed; each refresh leaves a claim of ${spent} bytes for 5 minutes\n` +
       `  an open segmented upload of ${SEGMENTS_PLANNED} planned segments: ${upload} bytes, plus ${sweep} bytes for its multipart upload's registry entry, plus ${part} bytes per segment sent\n` +
       `  a cached entry (a listed file's modified time and sha256): ${entry} bytes; a rate-limit counter: ${limiter ? per(limiter.bytes, limiter.keys) : '?'} bytes per token (and per address) for its minute\n` +
       `  every key at the end: ${rows.join('; ')}\n`
