@@ -3,6 +3,7 @@ import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import calculateSlot from 'cluster-key-slot';
 import { storeKeys } from '../../src/core/store-keys.js';
 import { RedisSessionStore } from '../../src/storage/session-store/redis.js';
+import { segmentsOf } from '../support/api.js';
 import { externalS3, runGateway, type Running } from '../support/processes.js';
 import { findRedisCli, REDIS_CLI_HINT, startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { findRedisServer, REDIS_HINT } from '../support/redis-server.mjs';
@@ -145,11 +146,7 @@ describeWithCluster('Redis Cluster (three masters, a replica each)', () => {
         'gateway.metadata.parent.id': folderId,
         'gateway.metadata.name': 'big.bin',
         'gateway.metadata.file.size': bytes.length,
-        'gateway.upload.segment': parts.map((p, i) => ({
-          'gateway.upload.segment.number': i + 1,
-          'gateway.upload.segment.size': p.length,
-          'gateway.upload.segment.sha256': sha256(p),
-        })),
+        'gateway.upload.segment': segmentsOf(parts),
       });
       expect(started.status).toBe(200);
       const uploadId = started.body['gateway.upload.id'] as string;

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { segmentsOf } from '../support/api.js';
 import { externalS3, runGateway, waitFor, type Running } from '../support/processes.js';
 import { describeWithRedis, testRedisUrl, uniquePrefix } from '../support/targets.js';
 
@@ -70,11 +71,7 @@ describeWithRedis('two gateway processes on one Redis and one S3', () => {
     const started = await call(urlA, 'POST', '/v2/gateway_upload', access, {
       ...declared,
       'gateway.metadata.parent.id': parentId,
-      'gateway.upload.segment': parts.map((p, i) => ({
-        'gateway.upload.segment.number': i + 1,
-        'gateway.upload.segment.size': p.length,
-        'gateway.upload.segment.sha256': sha256(p),
-      })),
+      'gateway.upload.segment': segmentsOf(parts),
     });
     expect(started.status).toBe(200);
     const uploadId = started.body['gateway.upload.id'] as string;

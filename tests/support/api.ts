@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import http, { type IncomingMessage } from 'node:http';
 import type { Express } from 'express';
@@ -107,3 +107,11 @@ export function openUpload(base: string, token: string, parentId: string, name: 
   req.on('error', () => undefined);
   return req;
 }
+
+/** The segments a client declares for `parts` of a segmented upload, numbered from 1, each with its sha256. */
+export const segmentsOf = (parts: Buffer[]) =>
+  parts.map((p, i) => ({
+    'gateway.upload.segment.number': i + 1,
+    'gateway.upload.segment.size': p.length,
+    'gateway.upload.segment.sha256': createHash('sha256').update(p).digest('hex'),
+  }));
