@@ -110,8 +110,12 @@ export class RedisSessionStore implements SessionStore {
     const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2000);
     if (opts.clusterNodes) {
       const url = new URL(opts.url);
+      const tls = url.protocol === 'rediss:';
       this.clusterPrefix = opts.keyPrefix;
       this.client = new Cluster(opts.clusterNodes, {
+        // With TLS, nodes are dialled by the names they announce, not by resolved addresses: the
+        // certificate names the host (ElastiCache and other managed clusters), not its IP.
+        ...(tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
         keyPrefix: opts.keyPrefix,
         lazyConnect: true,
         enableAutoPipelining: true,
@@ -124,7 +128,7 @@ export class RedisSessionStore implements SessionStore {
           ...connection,
           username: decodeURIComponent(url.username) || undefined,
           password: decodeURIComponent(url.password) || undefined,
-          ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+          ...(tls ? { tls: {} } : {}),
         },
       });
     } else {
