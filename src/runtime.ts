@@ -67,8 +67,6 @@ export interface Runtime {
   multipartRegistry: MultipartRegistry;
   /** Re-reads USERS_FILE and MOUNTS_FILE now (SIGHUP); nothing without them. */
   reloadAccounts(): Promise<void>;
-  /** The mounts of MOUNTS_FILE, when there is one. */
-  mountTable: MountTable | undefined;
   close(): Promise<void>;
 }
 
@@ -513,7 +511,6 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       locks,
       multipartRegistry: registry,
       reloadAccounts: reloadAccounts ?? (async () => undefined),
-      mountTable: mounts?.table,
       close: () => opened.closeAll(),
     };
   } catch (err) {
