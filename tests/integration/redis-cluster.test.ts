@@ -227,4 +227,43 @@ describeWithCluster('Redis Cluster (three masters, a replica each)', () => {
       expect((await call(urls[1]!, other, 'GET', `/v2/gateway_metadata/${folderId}`)).status).toBe(429);
     }, 180_000);
   });
+
+  it('speaks TLS to a cluster whose certificates name its hosts (rediss://): sign-in, a new folder, its listing, a refresh', async () => {
+    const secure = await startRedisCluster(serverBin!, cliBin!, { tls: true });
+    const s3 = await externalS3('redis-cluster-tls');
+    const gateway = runGateway({
+      ...s3.env,
+      ...secure.env,
+      REDIS_KEY_PREFIX: uniquePrefix('cluster-tls'),
+      DEMO_PASSWORD: PASSWORD,
+      DATA_DIR: '/nonexistent-unused',
+    });
+    try {
+      const base = await gateway.url();
+      const signedIn = await fetch(`${base}/v2/gateway_auth`, { method: 'POST', body: JSON.stringify({ user: 'demo', password: PASSWORD }) });
+      expect(signedIn.status).toBe(200);
+      const session = (await signedIn.json()) as Record<string, string>;
+      const auth = { Authorization: `Bearer ${session['gateway.auth.access.token']}` };
+      const name = `tls-${randomBytes(4).toString('hex')}`;
+      const made = await fetch(`${base}/v2/gateway_metadata_folder/${session['gateway.auth.metadata.id']}`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ 'gateway.metadata.name': name }),
+      });
+      expect(made.status).toBe(200);
+      const listed = await fetch(`${base}/v2/gateway_metadata_children/${session['gateway.auth.metadata.id']}`, { headers: auth });
+      expect(listed.status).toBe(200);
+      expect(JSON.stringify(await listed.json())).toContain(name);
+      const refreshed = await fetch(`${base}/v2/gateway_auth_access`, {
+        method: 'POST',
+        body: JSON.stringify({ 'gateway.auth.refresh.token': session['gateway.auth.refresh.token'] }),
+      });
+      expect(refreshed.status).toBe(200);
+      expect(gateway.stdout()).not.toMatch(/backend failure|"level":"error"/);
+    } finally {
+      await gateway.stop();
+      await s3.stop();
+      await secure.stop();
+    }
+  }, 90_000);
 });
