@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import type { SessionStore } from '../../storage/session-store/types.js';
 import { fieldError, GatewayError } from '../../errors.js';
 import type { Account } from './accounts.js';
-import { FAMILY_SECRET_BYTES, familyIdOf, familyIdOfRefreshToken, looksLikeToken, newRefreshToken, newToken, tokenHash } from './tokens.js';
+import { FAMILY_SECRET_BYTES, familyIdOf, familySecretOf, looksLikeToken, newRefreshToken, newToken, tokenHash } from './tokens.js';
 
 /**
  * A session family: one sign-in and every refresh that descends from it. It holds the hashes of the one
@@ -123,10 +123,11 @@ export class SessionService {
     const hash = tokenHash(refreshToken);
     // A refresh token leads to its family by the family's secret in its first half; one of a family
     // started before family secrets, by a key of its own (such families end REFRESH_TOKEN_TTL after it).
-    let familyId = familyIdOfRefreshToken(refreshToken);
+    let secret: Buffer | undefined = familySecretOf(refreshToken);
+    let familyId = familyIdOf(secret);
     let family = await this.readFamily(familyId);
-    const secret = family ? Buffer.from(refreshToken.slice(4), 'base64url').subarray(0, FAMILY_SECRET_BYTES) : undefined;
     if (!family) {
+      secret = undefined;
       const older = await this.store.get(key.refresh(hash));
       if (!older) throw refused('is unknown or expired, or its session has ended.');
       familyId = older;

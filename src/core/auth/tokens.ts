@@ -34,9 +34,9 @@ export function familyIdOf(familySecret: Buffer): string {
   return hash('sha256', familySecret, 'base64url');
 }
 
-/** The family id a refresh token of newRefreshToken's form leads to (for any other token, an id no family has). */
-export function familyIdOfRefreshToken(refreshToken: string): string {
-  return familyIdOf(Buffer.from(refreshToken.slice(PREFIX.refresh.length), 'base64url').subarray(0, FAMILY_SECRET_BYTES));
+/** The first half of a refresh token: its family's secret, if newRefreshToken made it (else bytes no family has). */
+export function familySecretOf(refreshToken: string): Buffer {
+  return Buffer.from(refreshToken.slice(PREFIX.refresh.length), 'base64url').subarray(0, FAMILY_SECRET_BYTES);
 }
 
 /** What the store keeps instead of a token: a fast hash is enough for 256-bit random values. */
