@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { storeKeys } from '../../src/core/store-keys.js';
 import { idOf, signIn, uniqueRoot } from '../support/api.js';
 import { startTestGateway } from '../support/gateway.js';
 import { describeWithRealS3 } from '../support/targets.js';
@@ -78,7 +79,7 @@ describeWithRealS3('the orphaned-upload sweep (real S3 only)', () => {
       expect(await open()).toEqual(['foreign.bin', 'live.bin', 'lost.bin']);
 
       // The session of one upload ends (as when it expires): the sweep aborts its multipart upload only.
-      await gw.runtime.store.delete(`up:${lost.body['gateway.upload.id']}`);
+      await gw.runtime.store.delete(storeKeys.upload(lost.body['gateway.upload.id'] as string));
       expect(await gw.runtime.multipartRegistry.sweep()).toBe(1);
       expect(await open()).toEqual(['foreign.bin', 'live.bin']);
 
