@@ -262,6 +262,11 @@ const SETTINGS = {
     deleteConcurrency: from('DELETE_CONCURRENCY', int(1, 1000, 16)),
     multipartCopyPartSize: from('MULTIPART_COPY_PART_SIZE', int(5 * MiB, 5 * 1024 * MiB, 512 * MiB)),
   },
+  /** Folder renames, moves and deletes run as jobs (see core/folder-jobs/jobs.ts). */
+  folderJobs: {
+    waitMs: from('FOLDER_JOB_WAIT_MS', int(1000, 600_000, 20_000)),
+    maxRunning: from('FOLDER_JOBS_MAX', int(1, 1000, 16)),
+  },
   /** Write ordering across instances (see core/namespace-locks.ts). */
   locks: {
     waitMs: from('LOCK_WAIT_MS', int(0, 600_000, 15_000)),

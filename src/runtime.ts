@@ -21,6 +21,7 @@ import { SignInThrottle } from './core/auth/throttle.js';
 import { BucketFileSystem } from './core/file-system.js';
 import { MetadataCache } from './core/metadata-cache.js';
 import { NamespaceLocks } from './core/namespace-locks.js';
+import { FolderJobs } from './core/folder-jobs/jobs.js';
 import { DownloadService } from './core/transfers/downloads.js';
 import { ThumbnailService } from './core/transfers/thumbnails.js';
 import { MultipartRegistry } from './core/transfers/multipart-registry.js';
@@ -63,6 +64,8 @@ export interface Runtime {
   metrics: Metrics | undefined;
   /** The write ordering of this instance (how many of its writes wait, for tests and metrics). */
   locks: NamespaceLocks;
+  /** Folder renames, moves and deletes under way. */
+  folderJobs: FolderJobs;
   /** The multipart uploads this gateway has open, and their orphan sweep. */
   multipartRegistry: MultipartRegistry;
   /** Re-reads USERS_FILE and MOUNTS_FILE now (SIGHUP); nothing without them. */
@@ -445,12 +448,35 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       (familyId) => sessions.hasEnded(familyId),
       (scope) => mounts?.bucketByScope(scope),
     );
-    const files = new BucketFileSystem(cache, store, locks, registry, {
-      ...config.files,
-      streamPartSize: t.partSize,
-      streamQueueSize: t.queueSize,
-      streamLeaseMs: t.streamLeaseSec * 1000,
-      streamedCopies: t.mountCopyStreams,
+    const jobs = new FolderJobs(
+      store,
+      locks,
+      cache,
+      logger,
+      { ...config.folderJobs, copyConcurrency: config.files.copyConcurrency, takeoverEveryMs: Math.max(1000, config.locks.leaseMs / 2) },
+      async (principal, scope) => {
+        const account = await method.resolve(principal);
+        return account?.bucket.scope === scope ? account.bucket : mounts?.bucketByScope(scope);
+      },
+    );
+    const files = new BucketFileSystem(
+      cache,
+      store,
+      locks,
+      registry,
+      {
+        ...config.files,
+        streamPartSize: t.partSize,
+        streamQueueSize: t.queueSize,
+        streamLeaseMs: t.streamLeaseSec * 1000,
+        streamedCopies: t.mountCopyStreams,
+      },
+      jobs,
+    );
+    const takeover = jobs.startTakeover();
+    opened.add(async () => {
+      takeover.stop();
+      await jobs.stop();
     });
     const commits = new UploadCommits(files, cache, logger);
     const sweeper = registry.startSweeping(t.sweepIntervalSec);
@@ -509,6 +535,7 @@ export async function buildRuntime(config: Config, logger: Logger): Promise<Runt
       demo,
       metrics,
       locks,
+      folderJobs: jobs,
       multipartRegistry: registry,
       reloadAccounts: reloadAccounts ?? (async () => undefined),
       close: () => opened.closeAll(),

@@ -13,6 +13,8 @@ import { LEGACY_FOLDER_SUFFIX, listingChildren } from './listing.js';
 import { openPageToken, sealPageToken } from './page-tokens.js';
 import { storeKeys } from './store-keys.js';
 import { readModified } from './transfers/declarations.js';
+import { type FolderJobs } from './folder-jobs/jobs.js';
+import { continueFrom, JobViewBucket } from './folder-jobs/view.js';
 
 export interface Entry {
   id: string;
@@ -47,6 +49,9 @@ export interface FileSystemOptions {
   /** Streamed copies this process runs at once, whatever the number of moves: they bound its memory. */
   streamedCopies: number;
 }
+
+/** The bucket itself, under the view a reader may have been given. */
+const rawBucket = (b: BucketStore) => (b instanceof JobViewBucket ? b.raw : b);
 
 /** The same bucket and prefix: a move between them is a move within one place. */
 const samePlace = (a: Account, b: Account) => a.bucket.scope === b.bucket.scope && a.root === b.root;
@@ -87,7 +92,10 @@ export class BucketFileSystem {
     private readonly locks: NamespaceLocks,
     private readonly registry: MultipartRegistry,
     private readonly opts: FileSystemOptions,
+    /** Folder renames, moves and deletes within a bucket. */
+    readonly jobs: FolderJobs,
   ) {
+    jobs.useFolderKeeper((bucket, full, lease) => this.keepFolderKey(bucket, full, lease));
     // Shared across requests: a burst of cold listings cannot flood S3 with HEADs.
     this.heads = pLimit(opts.headConcurrency);
     // Shared too: each copy through the gateway holds up to (queue + 1) parts.
@@ -102,12 +110,14 @@ export class BucketFileSystem {
     let token = page === undefined ? undefined : openPageToken(prefix, page);
     let first = page === undefined;
     for (;;) {
-      const listed = await account.bucket.list(prefix, { delimiter: '/', token, maxKeys: this.opts.pageSize }).catch((err: unknown) => {
-        if (token !== undefined && err instanceof GatewayError && err.kind === 'bad_gateway') {
-          throw invalid('page', 'is not a page token of this listing');
-        }
-        throw err;
-      });
+      const listed = await account.bucket
+        .list(prefix, { delimiter: '/', ...continueFrom(prefix, token), maxKeys: this.opts.pageSize })
+        .catch((err: unknown) => {
+          if (token !== undefined && err instanceof GatewayError && err.kind === 'bad_gateway') {
+            throw invalid('page', 'is not a page token of this listing');
+          }
+          throw err;
+        });
       if (first && rel !== '' && listed.objects.length === 0 && listed.prefixes.length === 0) {
         // Nothing under the prefix: the folder exists only as a Hadoop-style marker, if at all.
         if (!(await account.bucket.head(`${prefix.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`))) throw notFound();
@@ -145,11 +155,17 @@ export class BucketFileSystem {
 
   /** Runs `work` holding the account's relative keys `rels` (and their ancestors, shared). */
   locked<T>(account: Account, rels: string[], work: (lease: Lease) => Promise<T>): Promise<T> {
-    return this.locks.run(
-      account.bucket.scope,
-      rels.map((r) => account.root + r),
-      work,
-    );
+    const names = rels.map((r) => account.root + r);
+    return this.locks.run(account.bucket.scope, names, async (lease) => {
+      await this.jobs.assertNoJob(account.bucket.scope, names);
+      return work(lease);
+    });
+  }
+
+  /** The account as it reads with the folder jobs under way in its bucket done (see folder-jobs/view.ts). */
+  async viewOf(account: Account): Promise<Account> {
+    const bucket = await this.jobs.view(account.bucket);
+    return bucket === account.bucket ? account : { ...account, bucket };
   }
 
   async createFolder(account: Account, parentId: string, name: unknown, modified: unknown): Promise<Entry> {
@@ -199,23 +215,27 @@ export class BucketFileSystem {
     this.assertWritable(account);
     const rel = this.movableKeyOf(id);
     const full = account.root + rel;
+    const bucket = rawBucket(account.bucket);
+    if (isFolderKey(rel)) {
+      await this.jobs.perform({
+        op: 'delete',
+        bucket,
+        principal: account.principal,
+        from: full,
+        keep: parentOf(rel) === '' ? undefined : account.root + parentOf(rel),
+        check: async () => {
+          const legacy = `${full.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
+          const [any, legacyMarker] = await Promise.all([bucket.hasAny(full), bucket.head(legacy)]);
+          if (!any && !legacyMarker) throw notFound();
+          return 0;
+        },
+      });
+      return;
+    }
     await this.locked(account, [rel], async (lease) => {
-      if (isFolderKey(rel)) {
-        const legacy = `${full.slice(0, -1)}${LEGACY_FOLDER_SUFFIX}`;
-        const [any, legacyMarker] = await Promise.all([account.bucket.hasAny(full), account.bucket.head(legacy)]);
-        if (!any && !legacyMarker) throw notFound();
-        // Page by page: a folder of any size is deleted without holding its key list.
-        for await (const page of account.bucket.listAll(full)) {
-          lease.assertHeld();
-          await account.bucket.deleteMany(page.map((o) => o.key));
-        }
-        if (legacyMarker) await account.bucket.deleteOne(legacy);
-        await this.cache.forgetFolder(account.bucket.scope, full);
-      } else {
-        if (!(await account.bucket.head(full))) throw notFound();
-        lease.assertHeld();
-        await account.bucket.deleteOne(full);
-      }
+      if (!(await bucket.head(full))) throw notFound();
+      lease.assertHeld();
+      await bucket.deleteOne(full);
       await this.keepFolder(account, parentOf(rel), lease);
     });
   }
@@ -232,10 +252,34 @@ export class BucketFileSystem {
     this.assertWritable(dst);
     const same = samePlace(src, dst);
     if (same && targetRel === rel) return this.entry(src, encodeId(rel));
+    if (isFolderKey(rel) && src.bucket.scope === dst.bucket.scope) return this.moveFolder(src, rel, dst, targetRel, field, newParent);
     return this.lockedBetween(src, [rel], dst, [targetRel], async (lease) => {
       if (newParent !== undefined) await this.assertFolder(dst, newParent);
       return isFolderKey(rel) ? this.relocateFolder(src, rel, dst, targetRel, field, lease) : this.relocateFile(src, rel, dst, targetRel, field, lease);
     });
+  }
+
+  /** A folder move within one bucket: a job (folder-jobs/jobs.ts). */
+  private async moveFolder(src: Account, rel: string, dst: Account, targetRel: string, field: Field, newParent?: string): Promise<Entry> {
+    const from = src.root + rel;
+    const to = dst.root + targetRel;
+    const bucket = rawBucket(src.bucket);
+    const { modified } = await this.jobs.perform({
+      op: 'move',
+      bucket,
+      principal: src.principal,
+      from,
+      to,
+      keep: parentOf(rel) === '' ? undefined : src.root + parentOf(rel),
+      check: async () => {
+        if (newParent !== undefined && newParent !== '' && !(await this.folderExists(bucket, dst.root + newParent))) throw notFound();
+        if (!(await this.folderExists(bucket, from))) throw notFound();
+        if (await this.nameTaken(bucket, to.slice(0, -1))) throw targetTaken(field);
+        const [time] = await this.folderTimes(bucket, [from]);
+        return time!;
+      },
+    });
+    return this.folderEntry(targetRel, modified);
   }
 
   /** Holds names in two places at once, always in the same order, so that two opposite moves cannot wait for each other. */
@@ -394,12 +438,16 @@ export class BucketFileSystem {
    * holding a child's name, so the folder itself (an ancestor, held shared) cannot go meanwhile.
    */
   private async keepFolder(account: Account, rel: string, lease: Lease): Promise<void> {
-    if (rel === '') return;
-    const full = account.root + rel;
-    if (await account.bucket.hasAny(full)) return;
-    const [modified] = await this.folderTimes(account.bucket, [full]);
+    if (rel !== '') await this.keepFolderKey(account.bucket, account.root + rel, lease);
+  }
+
+  /** The same by full key; the top of the bucket ('') needs no marker. */
+  private async keepFolderKey(bucket: BucketStore, full: string, lease: Lease): Promise<void> {
+    if (full === '') return;
+    if (await bucket.hasAny(full)) return;
+    const [modified] = await this.folderTimes(bucket, [full]);
     lease.assertHeld();
-    await account.bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(modified) } });
+    await bucket.putEmpty(full, { contentType: FOLDER_CONTENT_TYPE, metadata: { [META_MODIFIED]: String(modified) } });
   }
 
   // ---------------------------------------------------------------- helpers

@@ -69,7 +69,10 @@ const nodeId = (path: string) => hash('sha256', path, 'base64url').slice(0, 22);
 /** The store's lock request for `names`. */
 export const lockNodes = (names: string[]): LockNode[] => lockPlan(names).map((p) => ({ node: nodeId(p.path), mode: p.mode }));
 
-const busy = () => new GatewayError('unavailable', 'Another operation on this file or folder is still running; try again shortly.', { retryAfterSec: 2 });
+const BUSY = 'Another operation on this file or folder is still running; try again shortly.';
+const busy = () => new GatewayError('unavailable', BUSY, { retryAfterSec: 2 });
+/** The error of a wait for a turn that ran out. */
+export const isLockTimeout = (err: unknown) => err instanceof GatewayError && err.message === BUSY;
 const lostTurn = () =>
   new GatewayError('unavailable', 'The operation lost its turn (the session store did not confirm it in time); nothing more was changed. Try again.', {
     retryAfterSec: 2,
@@ -136,8 +139,8 @@ export class NamespaceLocks {
    * Runs `work` holding exclusive locks on `names` (full keys in the bucket `scope`) and shared locks on
    * their ancestors; waits for its turn up to `waitMs` (then 503). The locks are released when `work` ends.
    */
-  async run<T>(scope: string, names: string[], work: (lease: Lease) => Promise<T>): Promise<T> {
-    const lease = await this.acquire(scope, lockNodes(names));
+  async run<T>(scope: string, names: string[], work: (lease: Lease) => Promise<T>, waitMs = this.opts.waitMs): Promise<T> {
+    const lease = await this.acquire(scope, lockNodes(names), waitMs);
     try {
       return await work(lease);
     } finally {
@@ -146,9 +149,9 @@ export class NamespaceLocks {
     }
   }
 
-  private async acquire(scope: string, nodes: LockNode[]): Promise<HeldLease> {
+  private async acquire(scope: string, nodes: LockNode[], waitMs: number): Promise<HeldLease> {
     const started = Date.now();
-    const deadline = started + this.opts.waitMs;
+    const deadline = started + waitMs;
     let pause = 2;
     let waiting = false;
     try {

@@ -37,6 +37,11 @@ export const storeKeys = {
   oauthSignIn: (hash: string) => `oauth:${hash}`,
   /** The journal of a folder rename or move, so that the same request finishes an interrupted one. */
   folderJob: (hash: string) => `job:${hash}`,
+  /**
+   * Folder jobs (folder-jobs/jobs.ts): each one's record by id, the ids under way per bucket (what the
+   * view reads) and in all (what takeover walks), and a finished job's answer for a repeat of its request.
+   */
+  folderJobs: { record: 'fjob:', byBucket: 'fjobs:', all: 'fjob-index', done: 'fjob-done:' },
   /** Rate limiters' counters (their keys begin with these names). */
   limiters: {
     signInAccount: 'signin-account',

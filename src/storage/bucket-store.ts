@@ -27,6 +27,15 @@ export interface ListPage {
   nextToken: string | undefined;
 }
 
+export interface ListOptions {
+  delimiter?: string;
+  /** A continuation token of the previous page. */
+  token?: string;
+  /** Only keys after this one (ignored with a token). */
+  startAfter?: string;
+  maxKeys?: number;
+}
+
 export interface ObjectStream {
   body: Readable;
   /** 200, or 206 for a satisfied range. */
@@ -85,7 +94,7 @@ export interface BucketStore {
   readonly profile: S3Profile;
   /** One cheap request that needs the right to list the bucket: how sign-in checks a person's keys. */
   probe(): Promise<void>;
-  list(prefix: string, opts?: { delimiter?: string; token?: string; maxKeys?: number }): Promise<ListPage>;
+  list(prefix: string, opts?: ListOptions): Promise<ListPage>;
   /** Every object under a prefix, a page at a time (so that no caller holds a whole tree at once). */
   listAll(prefix: string): AsyncGenerator<ObjectSummary[]>;
   /** True when at least one key starts with the prefix. */

@@ -165,8 +165,9 @@ describeWithRedis('random concurrent operations from several clients through two
     };
     try {
       const res = await answer();
-      // Refused before doing anything: its turn did not come in time.
-      if (res.status === 503 && /still running/.test(res.body.message ?? '')) return 'none';
+      // Refused before doing anything: its turn did not come in time, or a folder job it would touch is under way.
+      if (res.status === 503 && /still running|being finished|Too many folder operations/.test(res.body.message ?? '')) return 'none';
+      if (res.status === 409 && /is under way; try again once it is done/.test(res.body.message ?? '')) return 'none';
       if (res.status < 500) return res.status;
       unknowns.push(`${res.status} ${res.body.message ?? ''}`);
       return 'unknown';

@@ -384,26 +384,30 @@ describe('rename and move', () => {
     await move().expect(200);
     expect(await keys('fault/src/')).toEqual([]);
     expect(await keys('fault-dest/src/')).toEqual(tree.map((k) => k.replace('fault/', 'fault-dest/')).sort());
-    // and once more: a repeat of the finished move is checked afresh, and its source is gone
-    await move().expect(404);
+    // and once more, after the end: a repeat of the finished move answers what the move answered, and changes nothing
+    const repeated = await move().expect(200);
+    expect(repeated.body).toMatchObject({ 'gateway.metadata.id': idOf('fault-dest/src/'), 'gateway.metadata.parent.id': idOf('fault-dest/') });
     expect(await keys('fault-dest/src/')).toEqual(tree.map((k) => k.replace('fault/', 'fault-dest/')).sort());
   });
 
-  it('check a repeated move afresh when its source was made anew since the failed one: no overwrite at the destination', async () => {
+  it("keep a folder move that failed half-way as its folders' job: other operations on them get 409, writes into them 503, until it is finished", async () => {
     await put(Array.from({ length: 10 }, (_, i) => `again/src/f${i}.txt`));
     await newFolder(c.rootId, 'again-dest').expect(200);
     const move = () => c.put(`/v2/gateway_metadata_parent/${idOf('again/src/')}`, { 'new.gateway.metadata.parent.id': idOf('again-dest/') });
     await withCopiesFailingAfter(3, () => move().expect(503));
-    // The source is deleted and made anew; someone works in the half-made destination.
-    await c.del(`/v2/gateway_metadata/${idOf('again/src/')}`).expect(200);
-    await put(['again/src/f0.txt'], { body: 'a new file of the same name' });
-    await put(['again-dest/src/f0.txt'], { body: 'precious work' });
-    // A new request, not the failed one repeated: the destination's name is taken.
-    const refused = await move().expect(409);
-    expect(refused.body).toMatchObject({ error: 'conflict' });
-    const kept = await bucket().get(`${root}again-dest/src/f0.txt`);
-    expect(Buffer.concat(await kept!.body.toArray()).toString()).toBe('precious work');
-    expect(await keys('again/src/')).toEqual(['again/src/f0.txt']);
+    // Another operation on the source or the target is refused while the job is recorded.
+    expect((await c.del(`/v2/gateway_metadata/${idOf('again/src/')}`).expect(409)).body).toMatchObject({ error: 'conflict' });
+    await c.put(`/v2/gateway_metadata_name/${idOf('again-dest/')}`, { 'new.gateway.metadata.name': 'other' }).expect(409);
+    // A write into either waits for the job; with nobody working on it, that is a 503 to try again.
+    const waiting = await newFolder(idOf('again/src/'), 'new').expect(503);
+    expect(waiting.headers['retry-after']).toBeDefined();
+    await newFolder(idOf('again-dest/src/'), 'new').expect(503);
+    expect(await keys('again/src/')).toHaveLength(10);
+    // Its repeat takes it up again and finishes it; then the folders are free.
+    await move().expect(200);
+    expect(await keys('again/src/')).toEqual([]);
+    expect(await keys('again-dest/src/')).toEqual(Array.from({ length: 10 }, (_, i) => `again-dest/src/f${i}.txt`).sort());
+    await newFolder(idOf('again-dest/src/'), 'new').expect(200);
   });
 });
 

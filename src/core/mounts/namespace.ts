@@ -125,10 +125,10 @@ export class Namespace {
 
   async list(account: Account, folderId: string, page: string | undefined): Promise<{ entries: Entry[]; nextPage: string | undefined }> {
     const s = this.space(account);
-    if (s.mounts.size === 0 && s.home) return this.fs.list(account, folderId, page);
+    if (s.mounts.size === 0 && s.home) return this.fs.list(await this.fs.viewOf(account), folderId, page);
     const at = this.locate(s, folderId);
     if (at.kind !== 'root') {
-      const r = await this.fs.list(at.place.view, encodeId(at.place.rel), page);
+      const r = await this.fs.list(await this.fs.viewOf(at.place.view), encodeId(at.place.rel), page);
       return { entries: r.entries.map((e) => outer(at.place.prefix, e)), nextPage: r.nextPage };
     }
     const mounts = page === undefined ? [...s.mounts.values()].map(mountEntry) : [];
@@ -139,7 +139,7 @@ export class Namespace {
     // The home's own entries, less those a mount hides; a page a mount emptied is skipped, not answered.
     let next = page;
     for (;;) {
-      const r = await this.fs.list(s.home, ROOT_ID, next);
+      const r = await this.fs.list(await this.fs.viewOf(s.home), ROOT_ID, next);
       const entries = r.entries.filter((e) => !s.mounts.has(e.name));
       if (entries.length > 0 || mounts.length > 0 || r.nextPage === undefined) return { entries: [...mounts, ...entries], nextPage: r.nextPage };
       next = r.nextPage;
@@ -150,11 +150,11 @@ export class Namespace {
     const s = this.space(account);
     const at = this.locate(s, id);
     if (at.kind === 'root') {
-      if (s.home) return this.fs.entry(s.home, ROOT_ID);
+      if (s.home) return this.fs.entry(await this.fs.viewOf(s.home), ROOT_ID);
       return { id: ROOT_ID, parentId: ROOT_ID, type: 'folder', name: account.name, modified: IMPLICIT_FOLDER_MODIFIED };
     }
     if (at.kind === 'mount') return mountEntry(at.mount);
-    return outer(at.place.prefix, await this.fs.entry(at.place.view, encodeId(at.place.rel)));
+    return outer(at.place.prefix, await this.fs.entry(await this.fs.viewOf(at.place.view), encodeId(at.place.rel)));
   }
 
   // ---------------------------------------------------------------- folders, rename, move, delete
@@ -277,16 +277,16 @@ export class Namespace {
 
   async download(account: Account, id: string, request: DownloadRequest) {
     const place = this.placeOf(this.space(account), id);
-    return this.downloadService.open(place.view, encodeId(place.rel), request);
+    return this.downloadService.open(await this.fs.viewOf(place.view), encodeId(place.rel), request);
   }
 
   async downloadHead(account: Account, id: string) {
     const place = this.placeOf(this.space(account), id);
-    return this.downloadService.head(place.view, encodeId(place.rel));
+    return this.downloadService.head(await this.fs.viewOf(place.view), encodeId(place.rel));
   }
 
   async thumbnail(account: Account, id: string) {
     const place = this.placeOf(this.space(account), id);
-    return this.thumbnailService.render(place.view, encodeId(place.rel));
+    return this.thumbnailService.render(await this.fs.viewOf(place.view), encodeId(place.rel));
   }
 }

@@ -23,7 +23,7 @@ import { fromS3Error, isNotFound, s3ErrorName, s3Status } from './errors.js';
 import { knownEtag, quoted, sameEtag, unquoted } from './etags.js';
 import { S3_MAX_KEY_BYTES } from './limits.js';
 import { PROFILES, type S3Profile } from './profiles.js';
-import type { BucketStore, ListPage, NewObject, ObjectHead, ObjectStream, ObjectSummary, StagedObject } from '../bucket-store.js';
+import type { BucketStore, ListOptions, ListPage, NewObject, ObjectHead, ObjectStream, ObjectSummary, StagedObject } from '../bucket-store.js';
 
 export type { CommittedObject, ListPage, NewObject, ObjectHead, ObjectStream, ObjectSummary, StagedObject } from '../bucket-store.js';
 
@@ -117,7 +117,7 @@ export class S3Bucket implements BucketStore {
     }
   }
 
-  async list(prefix: string, opts: { delimiter?: string; token?: string; maxKeys?: number } = {}): Promise<ListPage> {
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListPage> {
     if (!this.profile.paginates) return this.listUnpaged(prefix, opts);
     try {
       const r = await this.client.send(
@@ -126,6 +126,7 @@ export class S3Bucket implements BucketStore {
           Prefix: prefix,
           Delimiter: opts.delimiter,
           ContinuationToken: opts.token,
+          StartAfter: opts.token === undefined ? opts.startAfter : undefined,
           MaxKeys: opts.maxKeys,
         }),
       );
@@ -143,16 +144,17 @@ export class S3Bucket implements BucketStore {
    * For servers that cut a listing at max-keys without saying so: ask for everything, then page here.
    * The token is the last key or prefix of the previous page.
    */
-  private async listUnpaged(prefix: string, opts: { delimiter?: string; token?: string; maxKeys?: number }): Promise<ListPage> {
+  private async listUnpaged(prefix: string, opts: ListOptions): Promise<ListPage> {
     let r;
     try {
       // A first page can be cut by the server: one key more than wanted says whether there are more.
-      const maxKeys = opts.token === undefined && opts.maxKeys !== undefined ? opts.maxKeys + 1 : UNPAGED_MAX_KEYS;
+      const first = opts.token === undefined && opts.startAfter === undefined;
+      const maxKeys = first && opts.maxKeys !== undefined ? opts.maxKeys + 1 : UNPAGED_MAX_KEYS;
       r = await this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, Delimiter: opts.delimiter, MaxKeys: maxKeys }));
     } catch (err) {
       throw fromS3Error(err, 'ListObjectsV2');
     }
-    const after = Buffer.from(opts.token ?? '');
+    const after = Buffer.from(opts.token ?? opts.startAfter ?? '');
     const items = [
       ...(r.Contents ?? []).map((o) => ({ key: o.Key ?? '', object: summary(o) })),
       ...(r.CommonPrefixes ?? []).map((p) => ({ key: p.Prefix ?? '', object: undefined })),
