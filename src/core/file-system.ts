@@ -13,7 +13,7 @@ import { LEGACY_FOLDER_SUFFIX, listingChildren } from './listing.js';
 import { openPageToken, sealPageToken } from './page-tokens.js';
 import { storeKeys } from './store-keys.js';
 import { readModified } from './transfers/declarations.js';
-import { type FolderJobs } from './folder-jobs/jobs.js';
+import type { FolderJob, FolderJobs } from './folder-jobs/jobs.js';
 import { continueFrom, JobViewBucket } from './folder-jobs/view.js';
 
 export interface Entry {
@@ -155,11 +155,32 @@ export class BucketFileSystem {
 
   /** Runs `work` holding the account's relative keys `rels` (and their ancestors, shared). */
   locked<T>(account: Account, rels: string[], work: (lease: Lease) => Promise<T>): Promise<T> {
-    const names = rels.map((r) => account.root + r);
-    return this.locks.run(account.bucket.scope, names, async (lease) => {
-      await this.jobs.assertNoJob(account.bucket.scope, names);
-      return work(lease);
-    });
+    return this.holding(
+      account.bucket,
+      rels.map((r) => account.root + r),
+      work,
+    );
+  }
+
+  /**
+   * Runs `work` holding the full keys `names` of `bucket`, after any folder job that touches them: a job
+   * holds its folders' names while it runs, and one whose owner stopped is taken up and waited for here.
+   */
+  private async holding<T>(bucket: BucketStore, names: string[], work: (lease: Lease) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.locks.waitMs;
+    for (;;) {
+      const outcome = await this.locks.run(
+        bucket.scope,
+        names,
+        async (lease): Promise<{ done: true; value: T } | { done: false; job: FolderJob }> => {
+          const job = await this.jobs.jobTouching(bucket.scope, names);
+          return job ? { done: false, job } : { done: true, value: await work(lease) };
+        },
+        Math.max(0, deadline - Date.now()),
+      );
+      if (outcome.done) return outcome.value;
+      await this.jobs.waitFor(outcome.job, rawBucket(bucket), deadline);
+    }
   }
 
   /** The account as it reads with the folder jobs under way in its bucket done (see folder-jobs/view.ts). */
@@ -285,7 +306,7 @@ export class BucketFileSystem {
   /** Holds names in two places at once, always in the same order, so that two opposite moves cannot wait for each other. */
   private lockedBetween<T>(src: Account, srcRels: string[], dst: Account, dstRels: string[], work: (lease: Lease) => Promise<T>): Promise<T> {
     if (src.bucket.scope === dst.bucket.scope) {
-      return this.locks.run(src.bucket.scope, [...srcRels.map((r) => src.root + r), ...dstRels.map((r) => dst.root + r)], work);
+      return this.holding(src.bucket, [...srcRels.map((r) => src.root + r), ...dstRels.map((r) => dst.root + r)], work);
     }
     const [first, second] =
       src.bucket.scope < dst.bucket.scope

@@ -130,6 +130,11 @@ export class NamespaceLocks {
     private readonly observer?: LockObserver,
   ) {}
 
+  /** How long an operation waits for its turn. */
+  get waitMs(): number {
+    return this.opts.waitMs;
+  }
+
   /** Operations of this instance waiting for their turn right now. */
   get waiting(): number {
     return this.waitingNow;

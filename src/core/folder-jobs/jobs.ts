@@ -173,12 +173,22 @@ export class FolderJobs {
   }
 
   /**
-   * For a write holding its names (full keys): 503 while a job it touches is recorded. A job's owner
-   * holds these names itself, so this happens only between an owner's end and the takeover.
+   * For a write holding its names (full keys): a recorded job it touches. A job's owner holds these
+   * names itself, so a write finds one only between an owner's end and the takeover (or a failed attempt
+   * and its retry).
    */
-  async assertNoJob(scope: string, names: string[]): Promise<void> {
-    const jobs = await this.activeIn(scope, true);
-    if (jobs.some((j) => overlaps(j, names))) throw waitForJob();
+  async jobTouching(scope: string, names: string[]): Promise<FolderJob | undefined> {
+    return (await this.activeIn(scope, true)).find((j) => overlaps(j, names));
+  }
+
+  /**
+   * A write found `job` in its way: it takes the job up here (nobody else works on it, or its locks would
+   * not have been free) and waits for it to end, until `deadline` (then 503).
+   */
+  async waitFor(job: FolderJob, bucket: BucketStore, deadline: number): Promise<void> {
+    if (!this.running.has(job.id) && this.running.size < this.opts.maxRunning) this.resume(job, bucket);
+    await this.settle(job.id, deadline, 'ignore');
+    if ((await this.store.get(keys.record(job.id))) !== null) throw waitForJob();
   }
 
   // ---------------------------------------------------------------- starting and joining
@@ -249,11 +259,12 @@ export class FolderJobs {
   }
 
   /** Waits for the job until `deadline`: for its attempt here, else for its record to go. */
-  private async settle(id: string, deadline: number): Promise<void> {
+  private async settle(id: string, deadline: number, failures: 'throw' | 'ignore' = 'throw'): Promise<void> {
     const local = this.running.get(id);
     if (local) {
       const left = deadline - Date.now();
-      if (left > 0) await Promise.race([local, delay(left, undefined, { ref: false })]);
+      const attempt = failures === 'throw' ? local : local.catch(() => undefined);
+      if (left > 0) await Promise.race([attempt, delay(left, undefined, { ref: false })]);
       return;
     }
     while (Date.now() < deadline) {
