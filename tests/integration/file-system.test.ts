@@ -390,6 +390,27 @@ describe('rename and move', () => {
     expect(await keys('fault-dest/src/')).toEqual(tree.map((k) => k.replace('fault/', 'fault-dest/')).sort());
   });
 
+  it('try a folder job whose attempt failed again at the periodic look once its pause is over, from where it stopped', async () => {
+    await put(Array.from({ length: 12 }, (_, i) => `retry/src/f${i}.txt`));
+    await newFolder(c.rootId, 'retry-dest').expect(200);
+    const move = () => c.put(`/v2/gateway_metadata_parent/${idOf('retry/src/')}`, { 'new.gateway.metadata.parent.id': idOf('retry-dest/') });
+    await withCopiesFailingAfter(4, () => move().expect(503));
+    const jobs = gw.runtime.folderJobs;
+    const [job] = await jobs.activeIn(bucket().scope, true);
+    expect(job).toMatchObject({ from: `${root}retry/src/`, to: `${root}retry-dest/src/`, failures: 1 });
+    // Just failed: the look leaves it for now.
+    expect(await jobs.takeOver()).toBe(0);
+    expect(await keys('retry/src/')).toHaveLength(12);
+    // Its pause over (as if its last attempt were a minute ago), the look takes it up.
+    const recordKey = `fjob:${job!.id}`;
+    await gw.runtime.store.set(recordKey, JSON.stringify({ ...job, beat: Date.now() - 60_000 }), 60_000);
+    expect(await jobs.takeOver()).toBe(1);
+    await jobs.idle();
+    expect(await keys('retry/src/')).toEqual([]);
+    expect(await keys('retry-dest/src/')).toHaveLength(12);
+    expect(await jobs.activeIn(bucket().scope, true)).toEqual([]);
+  });
+
   it("keep a folder move that failed half-way as its folders' job: other operations on them get 409, writes into them come after it", async () => {
     await put(Array.from({ length: 10 }, (_, i) => `again/src/f${i}.txt`));
     await newFolder(c.rootId, 'again-dest').expect(200);

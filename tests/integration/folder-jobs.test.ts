@@ -1,6 +1,6 @@
 import { binary, byName, idOf, keysUnder, listAll, names, seed, signIn, uniqueRoot, type Client } from '../support/api.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { externalS3 } from '../support/processes.js';
+import { externalS3, waitFor } from '../support/processes.js';
 import { s3Gate, type S3GateHandle } from '../support/s3-gate.js';
 import { describeWithRedis, uniquePrefix } from '../support/targets.js';
 
@@ -136,5 +136,50 @@ describeWithRedis('a folder move under way', () => {
     held.release();
     await a.runtime.folderJobs.idle();
     expect(await keys('del/')).toEqual(['del/']);
+  });
+});
+
+describeWithRedis('folder jobs of a gateway that stops, and the bound on them', () => {
+  it('hands its job over once its copies under way are done, and another instance finishes it; one job too many is 503', async () => {
+    const root = uniqueRoot('jobs-stop');
+    const s3 = await externalS3('folder-jobs-stop');
+    const gate = await s3Gate(s3.env.S3_ENDPOINT!);
+    const env = {
+      ...s3.env,
+      S3_ENDPOINT: gate.url,
+      REDIS_KEY_PREFIX: uniquePrefix('jobs-stop'),
+      FOLDER_JOB_WAIT_MS: '1000',
+      FOLDER_JOBS_MAX: '1',
+      LOCK_LEASE_MS: '3000',
+    };
+    const a = await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env });
+    const b = await startTestGateway({ store: 'redis', users: [{ name: 'tester', root }], env });
+    let copies = 0;
+    const held = gate.hold((c) => c.operation === 'CopyObject' && ++copies > 5);
+    try {
+      await seed(a.bucket, [...Array.from({ length: 40 }, (_, i) => `${root}s/f${i}.txt`), `${root}t/`, `${root}o/x.txt`]);
+      const ca = await signIn(a.runtime.app, 'tester');
+      await ca.put(`/v2/gateway_metadata_parent/${idOf('s/')}`, { 'new.gateway.metadata.parent.id': idOf('t/') }).expect(200);
+      await held.arrived();
+      // FOLDER_JOBS_MAX=1: a second job on this instance waits for a place.
+      const refused = await ca.put(`/v2/gateway_metadata_name/${idOf('o/')}`, { 'new.gateway.metadata.name': 'p' }).expect(503);
+      expect(refused.headers['retry-after']).toBe('5');
+      // a stops: its job ends once the copies under way (held at S3 until now) are done, and is left for another instance.
+      const closing = a.close();
+      held.release();
+      await closing;
+      const scope = b.bucket.scope;
+      expect(await b.runtime.folderJobs.activeIn(scope, true)).toHaveLength(1);
+      await waitFor(async () => (await b.runtime.folderJobs.activeIn(scope, true)).length === 0, 'the other instance to finish the job', 30_000);
+      await b.runtime.folderJobs.idle();
+      expect(b.logLines.some((l) => l.includes('resuming a folder job'))).toBe(true);
+      const keys = (await keysUnder(b.bucket, root)).map((k) => k.slice(root.length));
+      expect(keys).toEqual([...Array.from({ length: 40 }, (_, i) => `t/s/f${i}.txt`), 'o/x.txt', 't/'].sort());
+    } finally {
+      held.release();
+      await Promise.all([a.close(), b.close()]);
+      await gate.close();
+      await s3.stop();
+    }
   });
 });

@@ -88,8 +88,6 @@ const BEAT_MS = 5000;
 /** An owner silent this long is presumed gone: its job is taken over once its locks end. */
 const SILENT_MS = 3 * BEAT_MS;
 const RECORD_TTL_MS = 24 * 3600 * 1000;
-/** A job still failing a day after it started is given up (logged): it never deleted a source it had not copied. */
-const GIVE_UP_MS = RECORD_TTL_MS - 3600 * 1000;
 /** How long a finished job answers a repeat of its request (whose source is gone by then). */
 const DONE_TTL_MS = 15 * 60 * 1000;
 /** Other instances' jobs are looked up at most this often per bucket for the view; see README for why it is safe. */
@@ -109,6 +107,7 @@ const overlaps = (a: { from: string; to?: string | undefined }, names: string[])
 const conflict = () =>
   new GatewayError('conflict', 'Another rename, move or delete of this folder, or of a folder around it or in it, is under way; try again once it is done.');
 const waitForJob = () => new GatewayError('unavailable', 'A folder operation on this folder is being finished; try again shortly.', { retryAfterSec: 5 });
+const stoppingNow = () => new GatewayError('unavailable', 'This gateway instance is stopping; another one finishes the job.', { retryAfterSec: 5 });
 const tooMany = () => new GatewayError('unavailable', 'Too many folder operations are under way on this instance; try again shortly.', { retryAfterSec: 5 });
 const copyMismatch = (key: string) =>
   new GatewayError('bad_gateway', `S3 answered a copy of ${JSON.stringify(key)} that does not match its source; nothing was deleted.`);
@@ -314,7 +313,7 @@ export class FolderJobs {
     try {
       if (job.to !== undefined) await this.cache.putFolder(job.scope, job.to, job.modified);
       for (;;) {
-        if (this.stopping) throw new GatewayError('unavailable', 'The gateway instance is stopping; another one finishes the job.', { retryAfterSec: 5 });
+        if (this.stopping) throw stoppingNow();
         const page = await bucket.list(job.from, { startAfter: job.cursor, maxKeys: PAGE });
         if (page.objects.length === 0) break;
         lease.assertHeld();
@@ -370,7 +369,7 @@ export class FolderJobs {
     await Promise.allSettled(
       objects.map((o, i) =>
         limit(async () => {
-          if (failure) return;
+          if (failure || this.stopping) return;
           try {
             const dest = to + o.key.slice(job.from.length);
             if (resuming) {
@@ -396,6 +395,7 @@ export class FolderJobs {
       ),
     );
     if (failure) throw failure.error;
+    if (this.stopping) throw stoppingNow();
   }
 
   // ---------------------------------------------------------------- taking over
@@ -437,16 +437,6 @@ export class FolderJobs {
       const job = JSON.parse(raw) as FolderJob;
       const backoff = job.failures === 0 ? SILENT_MS : Math.min(SILENT_MS * 2 ** Math.min(job.failures, 5), 5 * 60_000);
       if (Date.now() - job.beat < backoff) continue;
-      if (Date.now() - job.started > GIVE_UP_MS) {
-        this.logger.error('gave up a folder job that kept failing; its folder is partly moved, nothing was lost', {
-          scope: job.scope,
-          from: job.from,
-          to: job.to,
-          error: job.lastError,
-        });
-        await this.forget(job);
-        continue;
-      }
       const bucket = await this.bucketOf(job.principal, job.scope);
       if (!bucket) {
         this.logger.warn('cannot take over a folder job: its bucket is not reachable with what the gateway knows', { scope: job.scope });
@@ -485,7 +475,7 @@ export class FolderJobs {
     while (this.running.size > 0) await Promise.allSettled([...this.running.values()]);
   }
 
-  /** For a clean stop: each job ends after the page it is on, its locks let go, its record left for another instance. */
+  /** For a clean stop: each job ends once its copies under way are done, its locks let go, its record left for another instance. */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.idle();
