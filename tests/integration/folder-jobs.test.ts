@@ -1,4 +1,4 @@
-import { binary, byName, idOf, keysUnder, listAll, names, seed, signIn, uniqueRoot, type Client } from '../support/api.js';
+import { binary, byName, idOf, keysUnder, listAll, names, seed, segmentsOf, signIn, uniqueRoot, type Client } from '../support/api.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { externalS3, waitFor } from '../support/processes.js';
 import { s3Gate, type S3GateHandle } from '../support/s3-gate.js';
@@ -106,8 +106,27 @@ describeWithRedis('a folder move under way', () => {
 
     // A write into the target waits for the job, and lands where the client meant it.
     const write = cb.post(`/v2/gateway_metadata_folder/${idOf('dest/src/sub/')}`, { 'gateway.metadata.name': 'made during the move' }).then((r) => r);
+    // So does a replace of a file not copied yet: it is found (in the source) and replaced in the target.
+    const replace = cb
+      .put(`/v2/gateway_metadata_file/${idOf('dest/src/f29.txt')}`)
+      .set('X-Gateway-Upload', JSON.stringify({ 'gateway.metadata.file.size': 'replaced during the move'.length }))
+      .send('replaced during the move')
+      .then((r) => r);
+    await waitFor(async () => b.runtime.locks.waiting >= 2, 'both writes to wait for the job');
+    // A segmented upload that will replace a file not copied yet is checked against the moved folder too.
+    const body = Buffer.from('in segments');
+    const started = await cb
+      .post('/v2/gateway_upload', {
+        'gateway.metadata.id': idOf('dest/src/f28.txt'),
+        'gateway.metadata.file.size': body.length,
+        'gateway.upload.segment': segmentsOf([body]),
+      })
+      .expect(200);
     held.release();
     expect((await write).status).toBe(200);
+    expect((await replace).status).toBe(200);
+    expect((await download(ca, 'dest/src/f29.txt')).toString()).toBe('replaced during the move');
+    await cb.del(`/v2/gateway_upload/${String(started.body['gateway.upload.id'])}`).expect(200);
     await Promise.all([a.runtime.folderJobs.idle(), b.runtime.folderJobs.idle()]);
 
     expect(await keys('p/')).toEqual(['p/a.txt', 'p/zz/z.txt']);

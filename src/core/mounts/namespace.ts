@@ -166,7 +166,7 @@ export class Namespace {
       const m = s.mounts.get(name);
       if (m) return mountEntry(m);
     }
-    return outer(place.prefix, await this.fs.createFolder(place.view, encodeId(place.rel), name, modified));
+    return outer(place.prefix, await this.fs.createFolder(await this.fs.viewOf(place.view), encodeId(place.rel), name, modified));
   }
 
   async rename(account: Account, id: string, newName: unknown): Promise<Entry> {
@@ -221,12 +221,12 @@ export class Namespace {
     const s = this.space(account);
     const place = this.placeOf(s, parentId);
     this.checkTopLevelName(s, place, name, 'name');
-    return outer(place.prefix, await this.streamed.uploadNew(place.view, encodeId(place.rel), name, d, body));
+    return outer(place.prefix, await this.streamed.uploadNew(await this.fs.viewOf(place.view), encodeId(place.rel), name, d, body));
   }
 
   async update(account: Account, id: string, d: FileDeclaration, body: Readable): Promise<Entry> {
     const place = this.placeOf(this.space(account), id);
-    return outer(place.prefix, await this.streamed.update(place.view, encodeId(place.rel), d, body));
+    return outer(place.prefix, await this.streamed.update(await this.fs.viewOf(place.view), encodeId(place.rel), d, body));
   }
 
   async startUpload(
@@ -249,13 +249,13 @@ export class Namespace {
       this.checkTopLevelName(s, place, target.name, 'name');
       inner = { parentId: encodeId(place.rel), name: target.name };
     }
-    const started = await this.segmented.start(place.view, inner, d, segments, signIn);
+    const started = await this.segmented.start(await this.fs.viewOf(place.view), inner, d, segments, signIn);
     return { ...started, id: uploadIdIn(place.prefix, started.id) };
   }
 
   async uploadSegment(account: Account, uploadId: string, header: SegmentHeader, body: Readable) {
     const u = this.uploadPlace(this.space(account), uploadId);
-    return this.segmented.uploadSegment(u.view, u.id, header, body);
+    return this.segmented.uploadSegment(await this.fs.viewOf(u.view), u.id, header, body);
   }
 
   async finishUpload(account: Account, target: FinishTarget, d: FileDeclaration, uploadId: unknown, cookie: unknown): Promise<Entry> {
@@ -267,7 +267,7 @@ export class Namespace {
     const place = this.placeOf(s, given, 'id');
     if (place.prefix !== u.prefix) throw invalid(target.id ? 'id' : 'name', 'is not the file this upload was started for');
     const inner = target.id !== undefined ? { id: encodeId(place.rel) } : { parentId: encodeId(place.rel), name: target.name };
-    return outer(u.prefix, await this.segmented.finish(u.view, inner, d, u.id, cookie));
+    return outer(u.prefix, await this.segmented.finish(await this.fs.viewOf(u.view), inner, d, u.id, cookie));
   }
 
   async cancelUpload(account: Account, uploadId: string): Promise<void> {
