@@ -257,14 +257,16 @@ export class FolderJobs {
     return { modified };
   }
 
-  /** Waits for the job until `deadline`: for its attempt here, else for its record to go. */
+  /**
+   * Waits for the job until `deadline`: for its attempt here (whose failure is the caller's, unless
+   * ignored), then for its record to go (its attempt elsewhere, or here if this one could not start).
+   */
   private async settle(id: string, deadline: number, failures: 'throw' | 'ignore' = 'throw'): Promise<void> {
     const local = this.running.get(id);
     if (local) {
       const left = deadline - Date.now();
       const attempt = failures === 'throw' ? local : local.catch(() => undefined);
       if (left > 0) await Promise.race([attempt, delay(left, undefined, { ref: false })]);
-      return;
     }
     while (Date.now() < deadline) {
       if ((await this.store.get(keys.record(id))) === null) return;
