@@ -152,3 +152,19 @@ export interface BucketsByCredentials {
   /** Lets go of credentials that turned out wrong, so they do not take a place. */
   forget(bucket: string, credentials: BucketCredentials): void;
 }
+
+/** Every object under a prefix, a page at a time, from a bucket's `list`: what `listAll` is in every store. */
+export async function* pagesUnder(bucket: Pick<BucketStore, 'list'>, prefix: string): AsyncGenerator<ObjectSummary[]> {
+  let token: string | undefined;
+  do {
+    const page = await bucket.list(prefix, { token });
+    if (page.objects.length) yield page.objects;
+    token = page.nextToken;
+  } while (token);
+}
+
+/** True when at least one key starts with the prefix: what `hasAny` is in every store. */
+export async function anyUnder(bucket: Pick<BucketStore, 'list'>, prefix: string): Promise<boolean> {
+  const page = await bucket.list(prefix, { maxKeys: 1 });
+  return page.objects.length > 0 || page.prefixes.length > 0;
+}

@@ -1,5 +1,16 @@
 import type { Readable } from 'node:stream';
-import type { BucketStore, ListOptions, ListPage, NewObject, ObjectHead, ObjectStream, ObjectSummary, StagedObject } from '../../storage/bucket-store.js';
+import {
+  anyUnder,
+  pagesUnder,
+  type BucketStore,
+  type ListOptions,
+  type ListPage,
+  type NewObject,
+  type ObjectHead,
+  type ObjectStream,
+  type ObjectSummary,
+  type StagedObject,
+} from '../../storage/bucket-store.js';
 import { LEGACY_FOLDER_SUFFIX } from '../listing.js';
 import { parentOf } from '../ids.js';
 
@@ -141,18 +152,12 @@ export class JobViewBucket implements BucketStore {
     };
   }
 
-  async *listAll(prefix: string): AsyncGenerator<ObjectSummary[]> {
-    let token: string | undefined;
-    do {
-      const page = await this.list(prefix, { token });
-      if (page.objects.length) yield page.objects;
-      token = page.nextToken;
-    } while (token);
+  listAll(prefix: string): AsyncGenerator<ObjectSummary[]> {
+    return pagesUnder(this, prefix);
   }
 
-  async hasAny(prefix: string): Promise<boolean> {
-    const page = await this.list(prefix, { maxKeys: 1 });
-    return page.objects.length > 0 || page.prefixes.length > 0;
+  hasAny(prefix: string): Promise<boolean> {
+    return anyUnder(this, prefix);
   }
 
   async head(key: string): Promise<ObjectHead | undefined> {

@@ -23,7 +23,18 @@ import { fromS3Error, isNotFound, s3ErrorName, s3Status } from './errors.js';
 import { knownEtag, quoted, sameEtag, unquoted } from './etags.js';
 import { S3_MAX_KEY_BYTES } from './limits.js';
 import { PROFILES, type S3Profile } from './profiles.js';
-import type { BucketStore, ListOptions, ListPage, NewObject, ObjectHead, ObjectStream, ObjectSummary, StagedObject } from '../bucket-store.js';
+import {
+  anyUnder,
+  pagesUnder,
+  type BucketStore,
+  type ListOptions,
+  type ListPage,
+  type NewObject,
+  type ObjectHead,
+  type ObjectStream,
+  type ObjectSummary,
+  type StagedObject,
+} from '../bucket-store.js';
 
 export type { CommittedObject, ListPage, NewObject, ObjectHead, ObjectStream, ObjectSummary, StagedObject } from '../bucket-store.js';
 
@@ -171,19 +182,13 @@ export class S3Bucket implements BucketStore {
   }
 
   /** Every object under a prefix, a page at a time (so that no caller holds a whole tree at once). */
-  async *listAll(prefix: string): AsyncGenerator<ObjectSummary[]> {
-    let token: string | undefined;
-    do {
-      const page = await this.list(prefix, { token });
-      if (page.objects.length) yield page.objects;
-      token = page.nextToken;
-    } while (token);
+  listAll(prefix: string): AsyncGenerator<ObjectSummary[]> {
+    return pagesUnder(this, prefix);
   }
 
   /** True when at least one key starts with the prefix. */
-  async hasAny(prefix: string): Promise<boolean> {
-    const page = await this.list(prefix, { maxKeys: 1 });
-    return page.objects.length > 0 || page.prefixes.length > 0;
+  hasAny(prefix: string): Promise<boolean> {
+    return anyUnder(this, prefix);
   }
 
   async head(key: string): Promise<ObjectHead | undefined> {
