@@ -384,7 +384,7 @@ async function main(): Promise<void> {
     if (ONLY === 'rename') {
       const r = await rename();
       process.stdout.write(
-        `folder rename, ${RENAME_OBJECTS} objects, concurrency ${concurrency}, median of ${RENAME_ROUNDS}: direct ${r.direct.toFixed(0)} ms, gateway ${r.gateway.toFixed(0)} ms, ratio ${(r.gateway / r.direct).toFixed(2)} (target ≤ 1.2)\n`,
+        `folder rename, ${RENAME_OBJECTS} objects, concurrency ${concurrency}, median of ${RENAME_ROUNDS}: direct ${r.direct.toFixed(0)} ms, gateway ${r.gateway.toFixed(0)} ms, ratio ${(r.gateway / r.direct).toFixed(2)} (target ≤ 1.2); gateway peak RSS ${((await peakRss()) / 1024 ** 2).toFixed(0)} MiB\n`,
       );
       return;
     }
