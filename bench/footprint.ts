@@ -135,7 +135,7 @@ export async function benchFootprint(): Promise<string> {
     }
     await weighed('files uploaded');
 
-    // that folder renamed: its job's record and index entries while it runs, then the answer kept for a repeat
+    // that folder renamed: its job's record and index entries while it runs
     const usage = async (pattern: string) => {
       let bytes = 0;
       for (const key of await redis.keys(`${prefix}${pattern}`)) bytes += Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
@@ -148,7 +148,6 @@ export async function benchFootprint(): Promise<string> {
       if (running === 0) await new Promise((r) => setTimeout(r, 5));
     }
     await renaming;
-    const doneAnswer = await usage('fjob-done:*');
 
     const kinds = stages.at(-1)![1];
     const at = (stage: string, kind: string) => stages.find(([s]) => s === stage)![1].get(kind) ?? { keys: 0, bytes: 0 };
@@ -173,7 +172,7 @@ export async function benchFootprint(): Promise<string> {
       `  a session (one sign-in: its family record and access token; refresh tokens need no key): ${family} bytes, however often it is refreshed; each refresh leaves a claim of ${spent} bytes for 5 minutes\n` +
       `  an open segmented upload of ${SEGMENTS_PLANNED} planned segments: ${upload} bytes, plus ${sweep} bytes for its multipart upload's registry entry, plus ${part} bytes per segment sent\n` +
       `  a cached entry (a listed file's modified time and sha256): ${entry} bytes; a rate-limit counter: ${limiter ? per(limiter.bytes, limiter.keys) : '?'} bytes per token (and per address) for its minute\n` +
-      `  a folder rename, move or delete: ${running || '?'} bytes while its job runs (its record and its two index entries), then ${doneAnswer} bytes for 15 minutes (its answer, for a repeat)\n` +
+      `  a folder rename, move or delete: ${running || '?'} bytes while its job runs (its record and its two index entries), nothing after\n` +
       `  every key at the end: ${rows.join('; ')}\n`
     );
   } finally {

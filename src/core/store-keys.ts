@@ -39,9 +39,9 @@ export const storeKeys = {
   folderJob: (hash: string) => `job:${hash}`,
   /**
    * Folder jobs (folder-jobs/jobs.ts): each one's record by id, the ids under way per bucket (what the
-   * view reads) and in all (what takeover walks), and a finished job's answer for a repeat of its request.
+   * view reads) and in all (what takeover walks).
    */
-  folderJobs: { record: 'fjob:', byBucket: 'fjobs:', all: 'fjob-index', done: 'fjob-done:' },
+  folderJobs: { record: 'fjob:', byBucket: 'fjobs:', all: 'fjob-index' },
   /** Rate limiters' counters (their keys begin with these names). */
   limiters: {
     signInAccount: 'signin-account',

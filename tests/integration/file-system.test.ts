@@ -384,9 +384,8 @@ describe('rename and move', () => {
     await move().expect(200);
     expect(await keys('fault/src/')).toEqual([]);
     expect(await keys('fault-dest/src/')).toEqual(tree.map((k) => k.replace('fault/', 'fault-dest/')).sort());
-    // and once more, after the end: a repeat of the finished move answers what the move answered, and changes nothing
-    const repeated = await move().expect(200);
-    expect(repeated.body).toMatchObject({ 'gateway.metadata.id': idOf('fault-dest/src/'), 'gateway.metadata.parent.id': idOf('fault-dest/') });
+    // and once more: a repeat of the finished move is checked afresh, and its source is gone
+    await move().expect(404);
     expect(await keys('fault-dest/src/')).toEqual(tree.map((k) => k.replace('fault/', 'fault-dest/')).sort());
   });
 
@@ -425,9 +424,9 @@ describe('rename and move', () => {
     await newFolder(idOf('again/src/'), 'new').expect(404);
     expect(await keys('again/src/')).toEqual([]);
     expect(await keys('again-dest/src/')).toEqual(Array.from({ length: 10 }, (_, i) => `again-dest/src/f${i}.txt`).sort());
-    // The folders are free again; the move's repeat answers what the move would have answered.
+    // The folders are free again; a repeat of the finished move is checked afresh (its source is gone).
     await newFolder(idOf('again-dest/src/'), 'new').expect(200);
-    expect((await move().expect(200)).body).toMatchObject({ 'gateway.metadata.id': idOf('again-dest/src/') });
+    await move().expect(404);
   });
 });
 

@@ -88,8 +88,6 @@ const BEAT_MS = 5000;
 /** An owner silent this long is presumed gone: its job is taken over once its locks end. */
 const SILENT_MS = 3 * BEAT_MS;
 const RECORD_TTL_MS = 24 * 3600 * 1000;
-/** How long a finished job answers a repeat of its request (whose source is gone by then). */
-const DONE_TTL_MS = 15 * 60 * 1000;
 /** Other instances' jobs are looked up at most this often per bucket for the view; see README for why it is safe. */
 const VIEW_REFRESH_MS = 200;
 
@@ -97,7 +95,6 @@ const keys = {
   record: (id: string) => `${storeKeys.folderJobs.record}${id}`,
   inScope: (scope: string) => `${storeKeys.folderJobs.byBucket}${hash('sha256', scope, 'base64url').slice(0, 22)}`,
   all: storeKeys.folderJobs.all,
-  done: (id: string) => `${storeKeys.folderJobs.done}${id}`,
 };
 
 const spans = (j: { from: string; to?: string | undefined }) => (j.to === undefined ? [j.from] : [j.from, j.to]);
@@ -220,16 +217,7 @@ export class FolderJobs {
       let job = now.find((j) => j.id === id);
       if (!job) {
         if (now.some((j) => overlaps(j, names))) throw conflict();
-        let modified: number;
-        try {
-          modified = await req.check();
-        } catch (err) {
-          // A repeat of a job that finished: its source is gone, and it answers what the job answered.
-          const done = err instanceof GatewayError && err.kind === 'not_found' ? await this.store.get(keys.done(id)) : null;
-          if (done === null) throw err;
-          accept((JSON.parse(done) as { modified: number }).modified);
-          return;
-        }
+        const modified = await req.check();
         const at = Date.now();
         job = {
           id,
@@ -341,7 +329,6 @@ export class FolderJobs {
         job.to === undefined ? undefined : this.cache.putFolder(job.scope, job.to, job.modified),
       ]);
       if (job.keep !== undefined) await this.keepFolder(bucket, job.keep, lease);
-      await this.store.set(keys.done(job.id), JSON.stringify({ modified: job.modified }), DONE_TTL_MS);
       await this.forget(job);
     } catch (err) {
       if (this.stopping) {
