@@ -1,11 +1,12 @@
 import cors from 'cors';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { GatewayServices } from '../core/services.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { errorHandler } from './errors.js';
 import { accessLog } from './middleware/access-log.js';
+import { oneLayer } from './middleware/one-layer.js';
 import { requestId } from './middleware/request-id.js';
 import { securityHeaders } from './middleware/security-headers.js';
 import { DIALECTS } from './dialects.js';
@@ -44,32 +45,31 @@ export function createApp(o: AppOptions): Express {
   app.set('trust proxy', o.trustProxy);
   app.set('query parser', 'simple');
 
-  app.use(requestId);
-  app.use(securityHeaders());
   // Answers carry tokens and metadata: no cache keeps them. Downloads say `private` instead.
-  app.use((_req, res, next) => {
+  const noStore: RequestHandler = (_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
     next();
-  });
-  if (o.corsOrigins) {
-    app.use(
-      cors({
-        origin: o.corsOrigins,
-        allowedHeaders: [
-          'Authorization',
-          'Content-Type',
-          'Range',
-          'If-Range',
-          'If-None-Match',
-          'X-Request-Id',
-          ...DIALECTS.flatMap((d) => [d.fields.uploadHeader, d.fields.segmentHeader ?? []].flat()),
-        ],
-        exposedHeaders: ['X-Request-Id', 'ETag', 'Content-Range', 'Retry-After', ...DIALECTS.map((d) => d.pageHeader)],
-        maxAge: 600,
-      }),
-    );
-  }
-  app.use(accessLog(o.logger, o.metrics));
+  };
+  const corsHeaders = o.corsOrigins
+    ? [
+        cors({
+          origin: o.corsOrigins,
+          allowedHeaders: [
+            'Authorization',
+            'Content-Type',
+            'Range',
+            'If-Range',
+            'If-None-Match',
+            'X-Request-Id',
+            ...DIALECTS.flatMap((d) => [d.fields.uploadHeader, d.fields.segmentHeader ?? []].flat()),
+          ],
+          exposedHeaders: ['X-Request-Id', 'ETag', 'Content-Range', 'Retry-After', ...DIALECTS.map((d) => d.pageHeader)],
+          maxAge: 600,
+        }),
+      ]
+    : [];
+  // (CORS answers a preflight itself, before the access log sees it.)
+  app.use(oneLayer(requestId, securityHeaders(), noStore, ...corsHeaders, accessLog(o.logger, o.metrics)));
   app.use(healthRoutes(o.services));
   if (o.metrics && o.serveMetrics) app.get('/metrics', metricsHandler(o.metrics));
   if (o.oauthCallbackPath) app.use(oauthCallbackRoute(o.oauthCallbackPath, o.services.signIn));

@@ -9,12 +9,18 @@ export function accessTokenOf(req: Request): string | undefined {
   return m ? m[1] : header.trim() || undefined;
 }
 
-/** Requires a live session; puts it on `res.locals.session` (and the account name for the access log). */
+/** Requires a live session for `accessToken`; puts it on `res.locals.session` (and the account name for the access log). */
+export async function authenticateRequest(sessions: SessionService, accessToken: string | undefined, res: Response): Promise<Session> {
+  const session = await sessions.authenticate(accessToken);
+  res.locals.session = session;
+  res.locals.account = session.account.name;
+  return session;
+}
+
+/** `authenticateRequest` as a middleware, for routes outside the dialect tables. */
 export function authenticate(sessions: SessionService) {
   return async (req: Request, res: Response, next: NextFunction) => {
-    const session = await sessions.authenticate(accessTokenOf(req));
-    res.locals.session = session;
-    res.locals.account = session.account.name;
+    await authenticateRequest(sessions, accessTokenOf(req), res);
     next();
   };
 }
