@@ -78,43 +78,13 @@ function entryWriter(d: Dialect): EntryWriter {
   };
 }
 
-type EntryTextWriter = (e: Entry) => string;
-const entryTextWriters = new WeakMap<Dialect, EntryTextWriter>();
-
 /**
- * A listing's answer as JSON text, exactly `JSON.stringify(entries.map((e) => entryJson(d, e)))`, written
- * straight from the entries: a 1,000-entry page would otherwise build 1,000 objects only to walk them again.
+ * A listing's answer as JSON text. V8's JSON.stringify writes plain objects of one shape into one flat
+ * string; building the text by hand made a chain of small strings per entry, and measured slower
+ * (a 100-entry answer: 74 µs against 120, with the Buffer the response becomes).
  */
 export function entriesJsonText(d: Dialect, entries: Entry[]): string {
-  let write = entryTextWriters.get(d);
-  if (!write) entryTextWriters.set(d, (write = entryTextWriter(d)));
-  let out = '[';
-  for (let i = 0; i < entries.length; i++) out += (i === 0 ? '' : ',') + write(entries[i]!);
-  return out + ']';
-}
-
-/** JSON's text for a value of an entry (a number that is not finite is `null`, as JSON.stringify writes it). */
-const jsonValue = (v: string | number) => (typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'null') : JSON.stringify(v));
-
-function entryTextWriter(d: Dialect): EntryTextWriter {
-  const key = (m: Name) => (d.fields[m] === undefined ? undefined : `${JSON.stringify(d.fields[m])}:`);
-  const [fileId, parentId, type, name, modified, size, hash] = (['fileId', 'parentId', 'type', 'name', 'modified', 'size', 'hash'] as const).map(key);
-  return (e) => {
-    let out = '';
-    const add = (k: string | undefined, v: string | number | undefined) => {
-      if (k !== undefined && v !== undefined) out += (out === '' ? '' : ',') + k + jsonValue(v);
-    };
-    add(fileId, e.id);
-    add(parentId, e.parentId);
-    add(type, e.type);
-    add(name, e.name);
-    add(modified, e.modified);
-    if (e.type === 'file') {
-      add(size, e.size ?? 0);
-      add(hash, e.hash ?? '');
-    }
-    return `{${out}}`;
-  };
+  return JSON.stringify(entries.map((e) => entryJson(d, e)));
 }
 
 export function segmentJson(d: Dialect, seg: SegmentPlan & { cookie: string }): Json {
