@@ -64,6 +64,7 @@ export function createS3Client(o: S3ClientOptions): S3Client {
     }),
   });
   readListingsFast(client);
+  reuseSigners(client);
   if (o.legacyCopyConditions) {
     client.middlewareStack.add(
       (next) => (args) => {
@@ -96,4 +97,37 @@ export function createS3Client(o: S3ClientOptions): S3Client {
     );
   }
   return client;
+}
+
+/** What the SDK's signer function is given: the auth scheme the endpoint names (absent: the client's own). */
+interface AuthScheme {
+  signingName?: string;
+  signingRegion?: string;
+}
+
+const MAX_SIGNERS = 32;
+
+/**
+ * The SDK makes a new signer for every request: a copy of the whole client configuration and a new
+ * SignatureV4 each time, a measurable part of a small call's CPU and garbage. What it makes depends only
+ * on the client's configuration and the scheme's signing name and region, so one is kept per pair. The
+ * signing stays the SDK's: the same function makes the same signer, and each request still passes its own
+ * region and service to it.
+ */
+function reuseSigners(client: S3Client): void {
+  const config = client.config as unknown as { signer: (scheme?: AuthScheme) => Promise<unknown> };
+  const make = config.signer;
+  const made = new Map<string, Promise<unknown>>();
+  config.signer = (scheme) => {
+    const key = scheme === undefined ? '' : `${scheme.signingName}\0${scheme.signingRegion}`;
+    let signer = made.get(key);
+    if (!signer) {
+      if (made.size >= MAX_SIGNERS) made.clear();
+      signer = make(scheme);
+      // A signer that could not be made is not kept: the next request tries again.
+      signer.catch(() => made.delete(key));
+      made.set(key, signer);
+    }
+    return signer;
+  };
 }
