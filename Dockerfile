@@ -26,4 +26,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The gateway handles SIGTERM itself (drains requests for SHUTDOWN_GRACE_MS), so Node can be PID 1.
 STOPSIGNAL SIGTERM
-CMD ["node", "--max-semi-space-size=4", "--heap-growing-percent=200", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=2", "--heap-growing-percent=200", "dist/main.js"]

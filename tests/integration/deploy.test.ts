@@ -80,7 +80,7 @@ describe('the container image', () => {
     // The image runs the gateway with the same V8 flags as `npm start` (the benchmark measures those).
     const startScript = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
     const startFlags = [...startScript.matchAll(/ (--[\w-]+=?\S*)/g)].map((m) => m[1]);
-    expect(startFlags).toEqual(['--max-semi-space-size=4', '--heap-growing-percent=200']);
+    expect(startFlags).toEqual(['--max-semi-space-size=2', '--heap-growing-percent=200']);
     const cmd = /^CMD (\[.*\])$/m.exec(stages[1]!);
     expect(JSON.parse(cmd![1]!)).toEqual(['node', ...startFlags, 'dist/main.js']);
   });
