@@ -554,7 +554,7 @@ export class BucketFileSystem {
   private async factsFor(bucket: BucketStore, objects: ObjectSummary[]): Promise<ObjectFacts[]> {
     const cached = await this.cache.getMany(bucket.scope, objects);
     // A warm listing is all hits: answered without a promise per entry.
-    if (cached.every((hit) => hit !== undefined)) return cached as ObjectFacts[];
+    if (cached.every((hit) => hit !== undefined)) return cached;
     return Promise.all(
       objects.map(async (o, i) => {
         const hit = cached[i];
@@ -571,7 +571,7 @@ export class BucketFileSystem {
   /** Folder modified times: the marker's stored time, else the stable value for marker-less folders. */
   private async folderTimes(bucket: BucketStore, fullKeys: string[]): Promise<number[]> {
     const cached = await this.cache.getFolders(bucket.scope, fullKeys);
-    if (cached.every((hit) => hit !== undefined)) return cached as number[];
+    if (cached.every((hit) => hit !== undefined)) return cached;
     return Promise.all(
       fullKeys.map(async (full, i) => {
         const hit = cached[i];
