@@ -5,7 +5,9 @@
  * time (an operation that ended before another began comes first), in which every operation has the
  * status it answered and which ends in the bucket's final state (linearizability). That is the
  * promise: every acknowledged write stays in effect unless a later one supersedes it, two operations
- * that cannot both succeed never both do, and nothing is left half-done.
+ * that cannot both succeed never both do, and nothing is left half-done. One allowance, from the contract:
+ * a copy of a folder rename, move or delete sent while the first is under way joins its job, and both
+ * answer 200 for one effect.
  *
  * Paths are relative, without trailing slash; '' is the root, which always exists.
  */
@@ -91,6 +93,18 @@ export function apply(t: Tree, op: Op): { status: number; tree: Tree } {
   }
 }
 
+/**
+ * What a folder rename, move or delete does, as the gateway names its job: two requests with the same
+ * effect are one job, and the contract lets a concurrent copy join the first (both answer 200, and the
+ * job is done once). Undefined for operations that are not folder jobs (or do nothing).
+ */
+export function jobEffect(op: Op): string | undefined {
+  if (op.kind === 'delete') return op.type === 'folder' ? `delete\0${op.path}` : undefined;
+  if ((op.kind !== 'move' && op.kind !== 'rename') || op.type !== 'folder') return undefined;
+  const target = op.kind === 'move' ? join(op.parent, nameOf(op.path)) : join(parentOf(op.path), op.name);
+  return target === op.path ? undefined : `move\0${op.path}\0${target}`;
+}
+
 export const treeKey = (t: Tree) =>
   [...t]
     .map(([p, n]) => (n.type === 'file' ? `${p}=${n.content}` : `${p}/`))
@@ -110,6 +124,11 @@ export function linearize(initial: Tree, history: Event[], final: Tree): Verdict
   const order: number[] = [];
   let deepest: number[] = [];
   const done = new Array<boolean>(n).fill(false);
+  /** A copy of a folder job placed already, sent before that one's answer came: it may have joined it. */
+  const joinsPlaced = (e: Event) => {
+    const effect = jobEffect(e.op);
+    return effect !== undefined && history.some((a, i) => done[i] && a !== e && a.status === 200 && jobEffect(a.op) === effect && e.start < a.end);
+  };
   const search = (tree: Tree, placed: number): boolean => {
     if (placed === n) return treeKey(tree) === goal;
     const memo = `${done.map((d) => (d ? 1 : 0)).join('')}|${treeKey(tree)}`;
@@ -120,9 +139,10 @@ export function linearize(initial: Tree, history: Event[], final: Tree): Verdict
       const e = history[i]!;
       if (done[i] || e.start > firstEnd) continue;
       const outcomes: Tree[] = [];
-      if (e.status === 'none') {
+      if (e.status === 'none' || (e.status === 200 && joinsPlaced(e))) {
         outcomes.push(tree);
-      } else {
+      }
+      if (e.status !== 'none') {
         const r = apply(tree, e.op);
         if (e.status === 'unknown') outcomes.push(r.tree, tree);
         else if (r.status === e.status) outcomes.push(r.tree);

@@ -68,6 +68,22 @@ describe('the linearizability check', () => {
     expect(linearize(folders, fixed, tree({ Y: null, 'Y/X': null, 'Y/X/x': 'x' })).ok).toBe(true);
   });
 
+  it('lets a concurrent copy of a folder job join it (both 200, done once), but not a copy sent after its answer, a file move or another job', () => {
+    const folders = tree({ X: null, 'X/x': 'x', Y: null });
+    const after = tree({ Y: null, 'Y/X': null, 'Y/X/x': 'x' });
+    const first = ev(1, { kind: 'move', path: 'X', type: 'folder', parent: 'Y' }, 0, 10, 200);
+    const copy = ev(2, { kind: 'move', path: 'X', type: 'folder', parent: 'Y' }, 5, 12, 200);
+    expect(linearize(folders, [first, copy], after).ok).toBe(true);
+    expect(linearize(folders, [first, { ...copy, start: 11 }], after).ok).toBe(false);
+    const deleted = tree({ Y: null });
+    const del = ev(1, { kind: 'delete', path: 'X', type: 'folder' }, 0, 10, 200);
+    expect(linearize(folders, [del, { ...del, client: 2, start: 3 }], deleted).ok).toBe(true);
+    expect(linearize(folders, [del, { ...first, client: 2, start: 3 }], deleted).ok).toBe(false);
+    const files = tree({ a: 'A', Y: null });
+    const fileMove = ev(1, { kind: 'move', path: 'a', type: 'file', parent: 'Y' }, 0, 10, 200);
+    expect(linearize(files, [fileMove, { ...fileMove, client: 2, start: 3 }], tree({ Y: null, 'Y/a': 'A' })).ok).toBe(false);
+  });
+
   it('lets an operation of unknown outcome have happened or not, and one refused for its turn not happen', () => {
     const lost = ev(1, { kind: 'delete', path: 'a', type: 'file' }, 0, 5, 'unknown');
     expect(linearize(start, [lost], tree({ b: 'B' })).ok).toBe(true);
