@@ -29,6 +29,7 @@
  * BENCH_RENAME_OBJECTS and BENCH_TRANSFER_MIB scale it.
  */
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -58,7 +59,7 @@ const LOAD_CONNECTIONS = Number(process.env.BENCH_LOAD_CONNECTIONS ?? 64);
 const LIGHT_CONNECTIONS = 8;
 const CPU_SEC = Number(process.env.BENCH_CPU_SEC ?? 5);
 const CPU_ROUNDS = Number(process.env.BENCH_CPU_ROUNDS ?? 3);
-/** `cpu`: only the CPU-per-request cases (a few minutes instead of the whole run). */
+/** `cpu`: only the CPU-per-request cases (a few minutes instead of the whole run); `load`: only metadata under load; `rename`: only the folder rename. */
 const ONLY = process.env.BENCH_ONLY;
 
 /** CPU time a process has used so far, in ms (user + system, from /proc). */
@@ -97,6 +98,38 @@ async function load(
   const r = await autocannon({ url, connections: opts.connections, duration, requests, headers, ...(opts.rate ? { overallRate: opts.rate } : {}) });
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, non2xx: r.non2xx + r.errors };
 }
+/**
+ * One client sending one request at a time for `seconds`, timed to the microsecond (autocannon reports
+ * whole milliseconds, too coarse for a difference of about one): p50 and p99 in ms.
+ */
+async function oneAtATime(origin: string, request: autocannon.Request, headers: Record<string, string>, seconds: number): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const times: number[] = [];
+  let non2xx = 0;
+  const until = performance.now() + seconds * 1000;
+  try {
+    while (performance.now() < until) {
+      const started = performance.now();
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request(`${origin}${request.path}`, { method: request.method, headers, agent }, (res) => {
+          res.on('data', () => undefined);
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      times.push(performance.now() - started);
+      if (status < 200 || status > 299) non2xx++;
+    }
+  } finally {
+    agent.destroy();
+  }
+  times.sort((a, b) => a - b);
+  const at = (q: number) => Number(times[Math.min(times.length - 1, Math.floor(times.length * q))]!.toFixed(2));
+  return { rps: times.length / seconds, p50: at(0.5), p99: at(0.99), requests: times.length, non2xx };
+}
+
 const PASSWORD = 'bench-password-1';
 /**
  * The Node flags `npm start` runs the gateway with (package.json), so the benchmark measures the same
@@ -338,6 +371,71 @@ async function main(): Promise<void> {
       );
     };
 
+    const loadFolder = `${run}load/`;
+    /** Metadata under load: saturated, at half of S3's saturated rate, and one request at a time; its report. */
+    const metadataUnderLoad = async (): Promise<string> => {
+      await seed(
+        bucket,
+        Array.from({ length: 100 }, (_, i) => `${loadFolder}f${String(i).padStart(6, '0')}.txt`),
+      );
+      const entryKey = `${loadFolder}f000050.txt`;
+      await gatewayListAll(loadFolder); // warm, as a syncing client finds it
+      // GetObject of the tiny object stands for HeadObject: autocannon waits for a body after a HEAD answer.
+      const head = new URL(await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket.name, Key: entryKey }), { expiresIn: 3600 }));
+      const listing = new URL(
+        await getSignedUrl(client, new ListObjectsV2Command({ Bucket: bucket.name, Prefix: loadFolder, Delimiter: '/' }), { expiresIn: 3600 }),
+      );
+      const s3CpuBefore = s3Pid ? await cpuMs(s3Pid) : 0;
+      const directRequests: autocannon.Request[] = [
+        { method: 'GET', path: `${head.pathname}${head.search}` },
+        { method: 'GET', path: `${listing.pathname}${listing.search}` },
+      ];
+      const gatewayRequests: autocannon.Request[] = [
+        { method: 'GET', path: `/v2/gateway_metadata/${b64(entryKey)}` },
+        { method: 'GET', path: `/v2/gateway_metadata_children/${b64(loadFolder)}` },
+      ];
+      const auth = { Authorization: `Bearer ${token}` };
+      const direct = await load(head.origin, directRequests);
+      const s3CpuDirect = s3Pid ? (await cpuMs(s3Pid)) - s3CpuBefore : 0;
+      const gwCpuBefore = await cpuMs(gateway.child.pid!);
+      const s3CpuBefore2 = s3Pid ? await cpuMs(s3Pid) : 0;
+      const through = await load(base, gatewayRequests, auth);
+      const gwCpu = (await cpuMs(gateway.child.pid!)) - gwCpuBefore;
+      const s3CpuGateway = s3Pid ? (await cpuMs(s3Pid)) - s3CpuBefore2 : 0;
+      const lightRate = Math.max(10, Math.floor(direct.rps / 2));
+      const light = { connections: LIGHT_CONNECTIONS, rate: lightRate, seconds: Math.max(5, Math.round(LOAD_SEC / 2)) };
+      const alone = { seconds: light.seconds };
+      const lightRows: string[] = [];
+      const aloneRows: string[] = [];
+      const row = (name: string, d: LoadResult, g: LoadResult) =>
+        `    ${name.padEnd(27)} direct p50 ${d.p50} ms, p99 ${d.p99} ms; gateway p50 ${g.p50} ms, p99 ${g.p99} ms: ` +
+        `+${(g.p50 - d.p50).toFixed(2)} ms at p50 (${d.non2xx + g.non2xx} failed)\n`;
+      for (const [i, name] of ['get-entry (vs GetObject)', 'listing (vs ListObjectsV2)'].entries()) {
+        lightRows.push(row(name, await load(head.origin, [directRequests[i]!], {}, light), await load(base, [gatewayRequests[i]!], auth, light)));
+        aloneRows.push(
+          row(name, await oneAtATime(head.origin, directRequests[i]!, {}, alone.seconds), await oneAtATime(base, gatewayRequests[i]!, auth, alone.seconds)),
+        );
+      }
+      return (
+        `\nmetadata under load (${LOAD_CONNECTIONS} clients, ${LOAD_SEC} s each, get-entry + listing of a 100-object folder, autocannon):\n` +
+        `  direct S3 (presigned GET + ListObjectsV2) : ${direct.rps.toFixed(0)} req/s, p50 ${direct.p50} ms, p99 ${direct.p99} ms, ${direct.non2xx} failed\n` +
+        `  through the gateway:                        ${through.rps.toFixed(0)} req/s, p50 ${through.p50} ms, p99 ${through.p99} ms, ${through.non2xx} failed\n` +
+        `  ratios: throughput ${(through.rps / direct.rps).toFixed(2)}, p50 +${(through.p50 - direct.p50).toFixed(1)} ms, p99 +${(through.p99 - direct.p99).toFixed(1)} ms\n` +
+        `  CPU per request: gateway ${(gwCpu / through.requests).toFixed(3)} ms` +
+        (s3Pid
+          ? `; S3 ${(s3CpuGateway / through.requests).toFixed(3)} ms through the gateway, ${(s3CpuDirect / direct.requests).toFixed(3)} ms direct\n`
+          : '\n') +
+        `  below saturation (each call alone at a steady ${lightRate} req/s, half of direct's saturated rate, ${LIGHT_CONNECTIONS} clients, ${light.seconds} s):\n` +
+        lightRows.join('') +
+        `  one client, one request at a time (${alone.seconds} s, timed to the microsecond):\n` +
+        aloneRows.join('')
+      );
+    };
+    if (ONLY === 'load') {
+      process.stdout.write(await metadataUnderLoad());
+      return;
+    }
+
     if (ONLY === 'cpu') {
       const page = `${run}page/`;
       await seed(
@@ -462,47 +560,7 @@ async function main(): Promise<void> {
     await yardstick?.stop();
     const transferRss = await peakRss();
     // ---- metadata under load
-    const loadFolder = `${run}load/`;
-    await seed(
-      bucket,
-      Array.from({ length: 100 }, (_, i) => `${loadFolder}f${String(i).padStart(6, '0')}.txt`),
-    );
-    const entryKey = `${loadFolder}f000050.txt`;
-    await gatewayListAll(loadFolder); // warm, as a syncing client finds it
-    // GetObject of the tiny object stands for HeadObject: autocannon waits for a body after a HEAD answer.
-    const head = new URL(await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket.name, Key: entryKey }), { expiresIn: 3600 }));
-    const listing = new URL(
-      await getSignedUrl(client, new ListObjectsV2Command({ Bucket: bucket.name, Prefix: loadFolder, Delimiter: '/' }), { expiresIn: 3600 }),
-    );
-    const s3CpuBefore = s3Pid ? await cpuMs(s3Pid) : 0;
-    const directRequests: autocannon.Request[] = [
-      { method: 'GET', path: `${head.pathname}${head.search}` },
-      { method: 'GET', path: `${listing.pathname}${listing.search}` },
-    ];
-    const gatewayRequests: autocannon.Request[] = [
-      { method: 'GET', path: `/v2/gateway_metadata/${b64(entryKey)}` },
-      { method: 'GET', path: `/v2/gateway_metadata_children/${b64(loadFolder)}` },
-    ];
-    const auth = { Authorization: `Bearer ${token}` };
-    const direct = await load(head.origin, directRequests);
-    const s3CpuDirect = s3Pid ? (await cpuMs(s3Pid)) - s3CpuBefore : 0;
-    const gwCpuBefore = await cpuMs(gateway.child.pid!);
-    const s3CpuBefore2 = s3Pid ? await cpuMs(s3Pid) : 0;
-    const through = await load(base, gatewayRequests, auth);
-    const gwCpu = (await cpuMs(gateway.child.pid!)) - gwCpuBefore;
-    const s3CpuGateway = s3Pid ? (await cpuMs(s3Pid)) - s3CpuBefore2 : 0;
-    const lightRate = Math.max(10, Math.floor(direct.rps / 2));
-    const light = { connections: LIGHT_CONNECTIONS, rate: lightRate, seconds: Math.max(5, Math.round(LOAD_SEC / 2)) };
-    const alone = { connections: 1, seconds: light.seconds };
-    const lightRows: string[] = [];
-    const aloneRows: string[] = [];
-    const row = (name: string, d: LoadResult, g: LoadResult) =>
-      `    ${name.padEnd(27)} direct p50 ${d.p50} ms, p99 ${d.p99} ms; gateway p50 ${g.p50} ms, p99 ${g.p99} ms: ` +
-      `+${(g.p50 - d.p50).toFixed(1)} ms at p50 (${d.non2xx + g.non2xx} failed)\n`;
-    for (const [i, name] of ['get-entry (vs GetObject)', 'listing (vs ListObjectsV2)'].entries()) {
-      lightRows.push(row(name, await load(head.origin, [directRequests[i]!], {}, light), await load(base, [gatewayRequests[i]!], auth, light)));
-      aloneRows.push(row(name, await load(head.origin, [directRequests[i]!], {}, alone), await load(base, [gatewayRequests[i]!], auth, alone)));
-    }
+    const loadText = await metadataUnderLoad();
 
     const cpuText = await cpuCases(listFolder);
 
@@ -558,20 +616,7 @@ async function main(): Promise<void> {
         transferLine('download via a bare Node proxy', 'download proxy', 'download direct') +
         transferLine('download via the gateway', 'download gateway', 'download direct', 'download proxy'),
     );
-    process.stdout.write(
-      `\nmetadata under load (${LOAD_CONNECTIONS} clients, ${LOAD_SEC} s each, get-entry + listing of a 100-object folder, autocannon):\n` +
-        `  direct S3 (presigned GET + ListObjectsV2) : ${direct.rps.toFixed(0)} req/s, p50 ${direct.p50} ms, p99 ${direct.p99} ms, ${direct.non2xx} failed\n` +
-        `  through the gateway:                        ${through.rps.toFixed(0)} req/s, p50 ${through.p50} ms, p99 ${through.p99} ms, ${through.non2xx} failed\n` +
-        `  ratios: throughput ${(through.rps / direct.rps).toFixed(2)}, p50 +${(through.p50 - direct.p50).toFixed(1)} ms, p99 +${(through.p99 - direct.p99).toFixed(1)} ms\n` +
-        `  CPU per request: gateway ${(gwCpu / through.requests).toFixed(3)} ms` +
-        (s3Pid
-          ? `; S3 ${(s3CpuGateway / through.requests).toFixed(3)} ms through the gateway, ${(s3CpuDirect / direct.requests).toFixed(3)} ms direct\n`
-          : '\n') +
-        `  below saturation (each call alone at a steady ${lightRate} req/s, half of direct's saturated rate, ${LIGHT_CONNECTIONS} clients, ${light.seconds} s):\n` +
-        lightRows.join('') +
-        `  one client, one request at a time (${alone.seconds} s):\n` +
-        aloneRows.join(''),
-    );
+    process.stdout.write(loadText);
     process.stdout.write(cpuText);
     process.stdout.write(
       `\na new folder through the gateway, one at a time (${config.redis.url ? 'Redis' : 'in-process store'}; a check and a write to S3 holding the name): p50 ${median(folders).toFixed(2)} ms` +
