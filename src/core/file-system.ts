@@ -174,7 +174,10 @@ export class BucketFileSystem {
         names,
         async (lease): Promise<{ done: true; value: T } | { done: false; job: FolderJob }> => {
           const job = await this.jobs.jobTouching(bucket.scope, names);
-          return job ? { done: false, job } : { done: true, value: await work(lease) };
+          if (job) return { done: false, job };
+          // The view the request came with may show jobs that have ended while it waited.
+          await this.jobs.refreshView(bucket);
+          return { done: true, value: await work(lease) };
         },
         Math.max(0, deadline - Date.now()),
       );

@@ -156,6 +156,51 @@ describeWithRedis('a folder move under way', () => {
     await a.runtime.folderJobs.idle();
     expect(await keys('del/')).toEqual(['del/']);
   });
+
+  it('a write that waited for its names checks the bucket as it is then, not as the jobs of when it came showed it', async () => {
+    await seed(a.bucket, [`${root}stale/B/f.txt`]);
+    // A rename of stale/B that is under way (its deletes held): the view it gives keeps stale/ a folder.
+    let deletes = 0;
+    const held = gate.hold((c) => c.operation === 'DeleteObjects' && ++deletes === 1);
+    release = () => held.release();
+    await ca.put(`/v2/gateway_metadata_name/${idOf('stale/B/')}`, { 'new.gateway.metadata.name': 'y' }).expect(200);
+    await held.arrived();
+    // A new folder in stale/ comes now (and is given that view), then waits for its name.
+    let letGo = () => undefined as void;
+    const name = a.runtime.locks.run(a.bucket.scope, [`${root}stale/z/`], () => new Promise<void>((r) => (letGo = r)));
+    const prior = release;
+    release = () => (letGo(), prior());
+    const mkdir = ca.post(`/v2/gateway_metadata_folder/${idOf('stale/')}`, { 'gateway.metadata.name': 'z' }).then((r) => r.status);
+    await waitFor(() => a.runtime.locks.waiting >= 1, 'the new folder to wait for its name');
+    // Meanwhile the rename ends, and another S3 client empties stale/: the folder is gone.
+    held.release();
+    await a.runtime.folderJobs.idle();
+    await a.bucket.deleteMany(await keysUnder(a.bucket, `${root}stale/`));
+    letGo();
+    await name;
+    // Before, the view of when it came (a kept parent) let it make stale/z/, and stale/ with it.
+    expect(await mkdir).toBe(404);
+    expect(await keys('stale/')).toEqual([]);
+  });
+
+  it('two copies of one folder delete on one instance, both sent while its names are held: the first deletes it, the other joins or is checked afresh', async () => {
+    await seed(a.bucket, [`${root}twice/x.txt`, `${root}twice/sub/y.txt`]);
+    let letGo = () => undefined as void;
+    const held = a.runtime.locks.run(a.bucket.scope, [`${root}twice/x.txt`], () => new Promise<void>((r) => (letGo = r)));
+    release = () => letGo();
+    const remove = async () => (await ca.del(`/v2/gateway_metadata/${idOf('twice/')}`)).status;
+    const first = remove();
+    await waitFor(() => a.runtime.locks.waiting >= 1, 'the first delete to wait for the names');
+    const second = remove();
+    await waitFor(() => a.runtime.locks.waiting + a.runtime.folderJobs.copiesWaiting >= 2, 'the second delete to wait');
+    letGo();
+    await held;
+    // The first answers for its own job: before, it answered with the second's check (404, the folder being gone).
+    expect(await first).toBe(200);
+    expect([200, 404]).toContain(await second);
+    await a.runtime.folderJobs.idle();
+    expect(await keys('twice/')).toEqual([]);
+  });
 });
 
 describeWithRedis('folder jobs of a gateway that stops, and the bound on them', () => {

@@ -98,6 +98,7 @@ const keys = {
 };
 
 const spans = (j: { from: string; to?: string | undefined }) => (j.to === undefined ? [j.from] : [j.from, j.to]);
+const spanOf = (j: FolderJob): JobSpan => ({ from: j.from, to: j.to, keep: j.keep });
 const nested = (a: string, b: string) => a.startsWith(b) || b.startsWith(a);
 const overlaps = (a: { from: string; to?: string | undefined }, names: string[]) => spans(a).some((s) => names.some((n) => nested(s, n)));
 
@@ -115,7 +116,10 @@ const isPlainEtag = (etag: string) => !unquoted(etag).includes('-');
 export class FolderJobs {
   /** This process, as an owner of jobs. */
   readonly instance = randomBytes(9).toString('base64url');
+  /** At most one attempt per job on this instance: starting it, resuming it or taking it over. */
   private readonly running = new Map<string, Promise<void>>();
+  /** Requests waiting for a copy of themselves under way on this instance (for tests). */
+  copiesWaiting = 0;
   private readonly seen = new LRUCache<string, FolderJob[]>({ max: 10_000, ttl: VIEW_REFRESH_MS });
   private keepFolder: FolderKeeper = async () => undefined;
   private stopping = false;
@@ -160,12 +164,12 @@ export class FolderJobs {
   /** The bucket as it looks with the jobs under way done. */
   async view(bucket: BucketStore): Promise<BucketStore> {
     const jobs = await this.activeIn(bucket.scope);
-    return jobs.length === 0
-      ? bucket
-      : new JobViewBucket(
-          bucket,
-          jobs.map((j): JobSpan => ({ from: j.from, to: j.to, keep: j.keep })),
-        );
+    return jobs.length === 0 ? bucket : new JobViewBucket(bucket, jobs.map(spanOf));
+  }
+
+  /** A view taken earlier shows the jobs under way now (as last read: `jobTouching` has just read them afresh). */
+  async refreshView(bucket: BucketStore): Promise<void> {
+    if (bucket instanceof JobViewBucket) bucket.showJobs((await this.activeIn(bucket.scope)).map(spanOf));
   }
 
   /**
@@ -198,15 +202,30 @@ export class FolderJobs {
     const scope = req.bucket.scope;
     const id = FolderJobs.idOf({ ...req, scope });
     const names = spans(req);
-    const under = await this.activeIn(scope, true);
-    const same = under.find((j) => j.id === id);
-    if (same) {
-      // Joined. A job nobody works on (it failed, or its owner stopped) is taken up again by its repeat.
-      if (!this.running.has(id) && this.running.size < this.opts.maxRunning) this.resume(same, req.bucket);
-      await this.settle(id, deadline);
-      return { modified: same.modified };
+    for (;;) {
+      const under = await this.activeIn(scope, true);
+      const same = under.find((j) => j.id === id);
+      if (same) {
+        // Joined. A job nobody works on (it failed, or its owner stopped) is taken up again by its repeat.
+        if (!this.running.has(id) && this.running.size < this.opts.maxRunning) this.resume(same, req.bucket);
+        await this.settle(id, deadline);
+        return { modified: same.modified };
+      }
+      if (under.some((j) => overlaps(j, names))) throw conflict();
+      const earlier = this.running.get(id);
+      if (earlier === undefined) break;
+      // A copy of this request is already under way here, not yet recorded (it waits for its names): one
+      // attempt per job and instance, so this one waits for it, then is looked at afresh (joins the job, or
+      // is checked again once it is done). A second attempt would take the first's place in `running`, and
+      // the first would answer with the second's outcome.
+      if (Date.now() >= deadline) throw waitForJob();
+      this.copiesWaiting++;
+      try {
+        await Promise.race([earlier.catch(() => undefined), delay(deadline - Date.now(), undefined, { ref: false })]);
+      } finally {
+        this.copiesWaiting--;
+      }
     }
-    if (under.some((j) => overlaps(j, names))) throw conflict();
     if (this.running.size >= this.opts.maxRunning) throw tooMany();
 
     let accept!: (modified: number) => void;

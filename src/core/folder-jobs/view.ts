@@ -65,8 +65,17 @@ const lastKey = (items: Item[]) => items[items.length - 1]?.key;
 export class JobViewBucket implements BucketStore {
   constructor(
     readonly raw: BucketStore,
-    private readonly jobs: JobSpan[],
+    private jobs: JobSpan[],
   ) {}
+
+  /**
+   * Shows these jobs from now on. A write takes a view when it comes and may then wait for its names; the
+   * jobs of then may have ended since (a kept parent deleted after, a source made anew), so holding its
+   * names it looks at the jobs under way now (file-system.ts, `holding`).
+   */
+  showJobs(jobs: JobSpan[]): void {
+    this.jobs = jobs;
+  }
 
   get name() {
     return this.raw.name;
