@@ -157,6 +157,24 @@ describeWithRedis('a folder move under way', () => {
     expect(await keys('del/')).toEqual(['del/']);
   });
 
+  it('a rename or move to where an entry already is answers as readers see it while a folder move is under way', async () => {
+    await seed(a.bucket, [`${root}same/src/f.txt`, `${root}same/dst/`]);
+    let deletes = 0;
+    const held = gate.hold((c) => c.operation === 'DeleteObjects' && ++deletes === 1);
+    release = () => held.release();
+    await move(ca, 'same/src/', 'same/dst/').expect(200);
+    await held.arrived();
+    expect(await keys('same/src/')).toEqual(['same/src/f.txt']); // still in S3, gone for readers
+    for (const c of [ca, cb]) {
+      await c.put(`/v2/gateway_metadata_name/${idOf('same/src/f.txt')}`, { 'new.gateway.metadata.name': 'f.txt' }).expect(404);
+      await move(c, 'same/src/f.txt', 'same/src/').expect(404);
+      const there = await c.put(`/v2/gateway_metadata_name/${idOf('same/dst/src/f.txt')}`, { 'new.gateway.metadata.name': 'f.txt' }).expect(200);
+      expect(there.body).toMatchObject({ 'gateway.metadata.id': idOf('same/dst/src/f.txt'), 'gateway.metadata.parent.id': idOf('same/dst/src/') });
+    }
+    held.release();
+    await a.runtime.folderJobs.idle();
+  });
+
   it('a write that waited for its names checks the bucket as it is then, not as the jobs of when it came showed it', async () => {
     await seed(a.bucket, [`${root}stale/B/f.txt`]);
     // A rename of stale/B that is under way (its deletes held): the view it gives keeps stale/ a folder.
