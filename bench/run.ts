@@ -17,7 +17,9 @@
  *   (30 s) with autocannon, vs the same load of GetObject and ListObjectsV2 sent to S3 as presigned URLs
  *   (the same generator, and any S3 accepts them), with requests per second, p50/p99 and CPU per request;
  *   then each call alone at a steady half of S3's saturated rate (LIGHT_CONNECTIONS clients), and from one
- *   client one request at a time, where p50 shows the gateway's own latency rather than queueing for S3;
+ *   client one request at a time, where p50 shows the gateway's own latency rather than queueing for S3,
+ *   beside its floor: the direct request through one bare Node hop, and the gateway's S3 call made directly
+ *   through its adapter and the SDK;
  * - CPU per request of the gateway, each metadata call alone, beside bench/baseline.json (bench/cpu.ts);
  *   BENCH_ONLY=cpu runs only that;
  * - what the session store holds per session, open upload, cached entry and rate-limit counter, weighed in
@@ -99,35 +101,44 @@ async function load(
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, requests: r.requests.total, non2xx: r.non2xx + r.errors };
 }
 /**
- * One client sending one request at a time for `seconds`, timed to the microsecond (autocannon reports
- * whole milliseconds, too coarse for a difference of about one): p50 and p99 in ms.
+ * One client making one call at a time for `seconds`, timed to the microsecond (autocannon reports whole
+ * milliseconds, too coarse for a difference of about one): p50 and p99 in ms. `call` answers a status.
  */
-async function oneAtATime(origin: string, request: autocannon.Request, headers: Record<string, string>, seconds: number): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+async function oneAtATime(call: () => Promise<number>, seconds: number): Promise<LoadResult> {
   const times: number[] = [];
   let non2xx = 0;
   const until = performance.now() + seconds * 1000;
-  try {
-    while (performance.now() < until) {
-      const started = performance.now();
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = http.request(`${origin}${request.path}`, { method: request.method, headers, agent }, (res) => {
-          res.on('data', () => undefined);
-          res.on('end', () => resolve(res.statusCode ?? 0));
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-        req.end();
-      });
-      times.push(performance.now() - started);
-      if (status < 200 || status > 299) non2xx++;
-    }
-  } finally {
-    agent.destroy();
+  while (performance.now() < until) {
+    const started = performance.now();
+    const status = await call();
+    times.push(performance.now() - started);
+    if (status < 200 || status > 299) non2xx++;
   }
   times.sort((a, b) => a - b);
   const at = (q: number) => Number(times[Math.min(times.length - 1, Math.floor(times.length * q))]!.toFixed(2));
   return { rps: times.length / seconds, p50: at(0.5), p99: at(0.99), requests: times.length, non2xx };
+}
+
+const signedMs = (ms: number) => `${ms < 0 ? '' : '+'}${ms.toFixed(2)} ms`;
+
+/** `oneAtATime` for one HTTP request, sent again and again over one kept-alive connection. */
+async function httpOneAtATime(origin: string, request: autocannon.Request, headers: Record<string, string>, seconds: number): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const send = () =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request(`${origin}${request.path}`, { method: request.method, headers, agent }, (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    return await oneAtATime(send, seconds);
+  } finally {
+    agent.destroy();
+  }
 }
 
 const PASSWORD = 'bench-password-1';
@@ -410,11 +421,31 @@ async function main(): Promise<void> {
       const row = (name: string, d: LoadResult, g: LoadResult) =>
         `    ${name.padEnd(27)} direct p50 ${d.p50} ms, p99 ${d.p99} ms; gateway p50 ${g.p50} ms, p99 ${g.p99} ms: ` +
         `+${(g.p50 - d.p50).toFixed(2)} ms at p50 (${d.non2xx + g.non2xx} failed)\n`;
-      for (const [i, name] of ['get-entry (vs GetObject)', 'listing (vs ListObjectsV2)'].entries()) {
-        lightRows.push(row(name, await load(head.origin, [directRequests[i]!], {}, light), await load(base, [gatewayRequests[i]!], auth, light)));
-        aloneRows.push(
-          row(name, await oneAtATime(head.origin, directRequests[i]!, {}, alone.seconds), await oneAtATime(base, gatewayRequests[i]!, auth, alone.seconds)),
-        );
+      // The floor under the one-at-a-time figures: the same direct request through one bare Node hop
+      // (bench/pass-through.ts; it forwards the Host signed for S3), and the gateway's own S3 call made here
+      // through the same adapter and SDK. The gateway pays both, then its own work.
+      const bareHop = isLoopback(s3Endpoint)
+        ? await startProcess(path.resolve('.bench-build/bench/pass-through.js'), { PASS_THROUGH_TARGET: s3Endpoint }, /^(http:\/\/\S+)/m, START_FLAGS)
+        : undefined;
+      const adapterCalls = [
+        () => bucket.head(entryKey).then((h) => (h ? 200 : 404)),
+        () => bucket.list(loadFolder, { delimiter: '/', maxKeys: config.files.pageSize }).then(() => 200),
+      ];
+      try {
+        for (const [i, name] of ['get-entry (vs GetObject)', 'listing (vs ListObjectsV2)'].entries()) {
+          lightRows.push(row(name, await load(head.origin, [directRequests[i]!], {}, light), await load(base, [gatewayRequests[i]!], auth, light)));
+          const d = await httpOneAtATime(head.origin, directRequests[i]!, {}, alone.seconds);
+          const hop = bareHop ? await httpOneAtATime(bareHop.url, directRequests[i]!, { host: head.host }, alone.seconds) : undefined;
+          const sdk = await oneAtATime(adapterCalls[i]!, alone.seconds);
+          aloneRows.push(
+            row(name, d, await httpOneAtATime(base, gatewayRequests[i]!, auth, alone.seconds)) +
+              `      floor: ${hop ? `one bare Node hop ${signedMs(hop.p50 - d.p50)}, ` : ''}` +
+              `the adapter's ${i === 0 ? 'HeadObject' : 'ListObjectsV2'} through the SDK ${signedMs(sdk.p50 - d.p50)} at p50 ` +
+              `(${(hop?.non2xx ?? 0) + sdk.non2xx} failed)\n`,
+          );
+        }
+      } finally {
+        await bareHop?.stop();
       }
       return (
         `\nmetadata under load (${LOAD_CONNECTIONS} clients, ${LOAD_SEC} s each, get-entry + listing of a 100-object folder, autocannon):\n` +
